@@ -1,0 +1,13 @@
+import type { ChildProcess } from "node:child_process";
+
+export const root: string;
+export const offlineEnv: Record<string, string>;
+export function freePort(): Promise<number>;
+export function applyMigrations(opts?: { persistTo?: string; quiet?: boolean }): Promise<void>;
+export function waitForStatus(baseUrl: string, opts?: { timeoutMs?: number; child?: ChildProcess }): Promise<void>;
+export function startHub(opts?: {
+  port?: number;
+  persistTo?: string;
+  vars?: Record<string, string>;
+  quiet?: boolean;
+}): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void>; output: () => string }>;

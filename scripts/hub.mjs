@@ -1,0 +1,99 @@
+// Starts the hub the way users and the end-to-end tests do: `wrangler d1 migrations apply --local`,
+// then `wrangler dev` on loopback. Shared by `npm start` and test/e2e/global-setup.ts.
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const wranglerBin = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+
+/** The three settings that keep wrangler and miniflare off the network (see the stack recipe). */
+export const offlineEnv = {
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+};
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function wrangler(args, { env = {}, stdio = "pipe" } = {}) {
+  // process.execPath is the Node that runs this script: Node 22 from the `node` devDependency under npm.
+  return spawn(process.execPath, [wranglerBin, ...args], {
+    cwd: root,
+    env: { ...process.env, ...offlineEnv, ...env },
+    stdio,
+  });
+}
+
+export function applyMigrations({ persistTo, quiet = false } = {}) {
+  const args = ["d1", "migrations", "apply", "DB", "--local"];
+  if (persistTo) args.push("--persist-to", persistTo);
+  return new Promise((resolve, reject) => {
+    // CI=true: `d1 migrations apply` has no --yes flag and would prompt in a TTY.
+    const child = wrangler(args, { env: { CI: "true" }, stdio: quiet ? "pipe" : "inherit" });
+    let output = "";
+    child.stdout?.on("data", (d) => (output += d));
+    child.stderr?.on("data", (d) => (output += d));
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`wrangler d1 migrations apply exited ${code}\n${output}`)),
+    );
+  });
+}
+
+export async function waitForStatus(baseUrl, { timeoutMs = 30_000, child } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`the hub exited with code ${child.exitCode}`);
+    try {
+      const res = await fetch(`${baseUrl}/status`);
+      if (res.ok) return;
+      lastError = new Error(`/status answered ${res.status}`);
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the hub did not answer ${baseUrl}/status within ${timeoutMs} ms: ${lastError}`);
+}
+
+/**
+ * Runs `wrangler dev` and resolves once /status answers. `vars` become Worker variables.
+ * Returns { url, child, stop, output() }.
+ */
+export async function startHub({ port = 8787, persistTo, vars = {}, quiet = false } = {}) {
+  const inspectorPort = await freePort();
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort)];
+  if (persistTo) args.push("--persist-to", persistTo);
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = wrangler(args, { stdio: quiet ? "pipe" : "inherit" });
+  let output = "";
+  child.stdout?.on("data", (d) => (output += d));
+  child.stderr?.on("data", (d) => (output += d));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+    });
+  try {
+    await waitForStatus(url, { child });
+  } catch (err) {
+    await stop();
+    throw new Error(`${err.message}\n--- wrangler output ---\n${output}`);
+  }
+  return { url, child, stop, output: () => output };
+}

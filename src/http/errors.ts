@@ -1,0 +1,105 @@
+/**
+ * The one error helper. Every error the hub returns is
+ * `{"error": {"code", "message", "requestId", "details?"}}`, whatever produced it: a route, a
+ * validator, a library throwing HTTPException, a database constraint, or a bug.
+ */
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export const badRequest = (message: string, code = "bad_request", details?: unknown) =>
+  new ApiError(400, code, message, details);
+export const unauthorized = (message = "Authentication required") => new ApiError(401, "unauthorized", message);
+export const forbidden = (message = "You do not have permission to perform this action", code = "forbidden") =>
+  new ApiError(403, code, message);
+export const notFound = (message = "Not found") => new ApiError(404, "not_found", message);
+export const conflict = (message: string, code = "conflict") => new ApiError(409, code, message);
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "not_found" }),
+      message: z.string().openapi({ example: "Tenant not found" }),
+      requestId: z.string().openapi({ example: "3f2a0c1e-9b7d-4c61-8f0e-2d1f5a6b7c8d" }),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi("Error");
+
+export type ErrorBody = z.infer<typeof ErrorSchema>;
+
+export function errorResponse(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: string,
+  message: string,
+  details?: unknown,
+): Response {
+  const body: ErrorBody = {
+    error: { code, message, requestId: (c.get("requestId") as string | undefined) ?? "" },
+  };
+  if (details !== undefined) body.error.details = details;
+  return c.json(body, status);
+}
+
+const httpCodes: Partial<Record<number, string>> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  409: "conflict",
+  410: "gone",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "too_many_requests",
+  503: "unavailable",
+};
+
+/** SQLite constraint failures that a client can provoke (duplicates, races, dangling references). */
+function constraintError(err: unknown): ApiError | null {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e.message.includes("UNIQUE constraint failed") || e.message.includes("PRIMARY KEY constraint failed")) {
+      return conflict("A resource with the same unique key already exists");
+    }
+    if (e.message.includes("FOREIGN KEY constraint failed")) {
+      return conflict("The resource is referenced by, or references, another resource");
+    }
+  }
+  return null;
+}
+
+/** `app.onError`: known errors keep their status; anything else is a 500 without internals. */
+export function handleError(err: unknown, c: Context): Response {
+  if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message, err.details);
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    // Hono's JSON validator throws this for a body that does not parse.
+    if (status === 400 && /malformed json/i.test(err.message)) {
+      return errorResponse(c, 400, "invalid_json", "Malformed JSON in request body");
+    }
+    return errorResponse(c, status, httpCodes[status] ?? "error", err.message || "Request failed");
+  }
+  const mapped = constraintError(err);
+  if (mapped) return errorResponse(c, mapped.status, mapped.code, mapped.message);
+  console.error(`[${c.get("requestId")}] unhandled error`, err);
+  return errorResponse(c, 500, "internal_error", "Internal server error");
+}
+
+/** `app.notFound`: unknown routes answer in the same envelope. */
+export function handleNotFound(c: Context): Response {
+  return errorResponse(c, 404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`);
+}

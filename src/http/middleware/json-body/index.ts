@@ -1,0 +1,1 @@
+export { requireJsonBody } from "./json-body";
