@@ -1,0 +1,48 @@
+/**
+ * Sign-up, sign-in and sessions are better-auth's job: email and password on D1 through its drizzle
+ * adapter. Browsers get the session cookie; scripts send the same session as `Authorization: Bearer`
+ * (the bearer plugin; the token comes back in the `set-auth-token` header of sign-in and sign-up).
+ *
+ * Password hashing is better-auth's scrypt (N=16384, r=16, p=1). In workerd it resolves to the native
+ * `node:crypto` scrypt through the package's `workerd` export condition, not the pure-JS fallback, which
+ * keeps a sign-in within the Workers CPU budget (see docs/authorization.md for the figures).
+ */
+import { betterAuth } from "better-auth";
+import { drizzleAdapter } from "better-auth/adapters/drizzle";
+import { bearer } from "better-auth/plugins";
+import type { Db } from "../db/client";
+import { account, session, user, verification } from "../db/schema";
+
+/** Only for `wrangler dev` and tests; a deployment sets the `AUTH_SECRET` secret (docs/deployment.md). */
+const LOCAL_DEV_SECRET = "agent-hub-local-development-secret-do-not-deploy";
+export const DEFAULT_BASE_URL = "http://127.0.0.1:8787";
+
+export type AuthSettings = {
+  secret?: string | undefined;
+  baseUrl?: string | undefined;
+  trustedOrigins?: string | undefined;
+};
+
+export function createAuth(db: Db, settings: AuthSettings) {
+  const baseURL = settings.baseUrl || DEFAULT_BASE_URL;
+  const extraOrigins = (settings.trustedOrigins ?? "")
+    .split(",")
+    .map((o) => o.trim())
+    .filter(Boolean);
+  return betterAuth({
+    appName: "Agent Hub",
+    basePath: "/api/auth",
+    baseURL,
+    secret: settings.secret || LOCAL_DEV_SECRET,
+    trustedOrigins: [baseURL, ...extraOrigins],
+    database: drizzleAdapter(db, { provider: "sqlite", schema: { user, session, account, verification } }),
+    emailAndPassword: { enabled: true, autoSignIn: true, minPasswordLength: 8, maxPasswordLength: 128 },
+    plugins: [bearer()],
+    // Nothing leaves this machine.
+    telemetry: { enabled: false },
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;
+export type SessionUser = Auth["$Infer"]["Session"]["user"];
+export type SessionInfo = Auth["$Infer"]["Session"]["session"];

@@ -1,0 +1,1 @@
+export { loadSession, requireUser, signedInUser } from "./session";
