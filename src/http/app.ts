@@ -1,9 +1,17 @@
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
+import { authRoutes } from "../routes/auth";
+import { grantRoutes } from "../routes/grants";
+import { meRoutes } from "../routes/me";
+import { principalRoutes } from "../routes/principals";
+import { roleRoutes } from "../routes/roles";
 import { statusRoutes } from "../routes/status";
+import { tenantRoutes } from "../routes/tenants";
 import { errorResponse, handleError, handleNotFound } from "./errors";
 import { requireJsonBody } from "./middleware/json-body";
+import { loadSession } from "./middleware/session";
+import { resolveTenant } from "./middleware/tenant";
 import { mountOpenApi } from "./openapi";
 import { createRouter } from "./router";
 
@@ -25,8 +33,17 @@ export function createApp() {
     }),
   );
   app.use("/api/*", requireJsonBody());
+  app.use("/api/*", loadSession());
+  app.use("/api/tenants/:tenantId", resolveTenant());
+  app.use("/api/tenants/:tenantId/*", resolveTenant());
 
   app.route("/", statusRoutes);
+  app.route("/", authRoutes);
+  app.route("/", meRoutes);
+  app.route("/", tenantRoutes);
+  app.route("/", principalRoutes);
+  app.route("/", roleRoutes);
+  app.route("/", grantRoutes);
   mountOpenApi(app);
 
   app.notFound(handleNotFound);

@@ -8,9 +8,27 @@ import type { Router } from "./router";
 export const API_TITLE = "Agent Hub";
 export const API_VERSION = "0.1.0";
 
-export const tags = [{ name: "System", description: "Liveness and the API description" }] as const;
+export const tags = [
+  { name: "System", description: "Liveness and the API description" },
+  { name: "Auth", description: "Sign-up, sign-in and sessions (cookie for browsers, bearer token for scripts)" },
+  { name: "User", description: "The signed-in user across tenants" },
+  { name: "Tenants", description: "Tenants and their hierarchy" },
+  { name: "Principals", description: "Members and agents of a tenant, invitations" },
+  { name: "Roles", description: "Roles and role assignment" },
+  { name: "Grants", description: "Grants and the explained evaluation of a principal's permissions" },
+] as const;
 
 export function mountOpenApi(app: Router): void {
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "Session token from the `set-auth-token` header of sign-in or sign-up",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "session", {
+    type: "apiKey",
+    in: "cookie",
+    name: "better-auth.session_token",
+  });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {
@@ -21,6 +39,7 @@ export function mountOpenApi(app: Router): void {
         '`{"error":{"code","message","requestId","details?"}}`; lists are `{data, nextCursor}`.',
     },
     tags: [...tags],
+    security: [{ bearer: [] }, { session: [] }],
   });
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: `${API_TITLE} API reference` }));
 }

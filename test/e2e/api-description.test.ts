@@ -19,6 +19,18 @@ describe("the running hub", () => {
     expect(doc.openapi).toBe("3.1.0");
     expect(doc.info.title).toBe("Agent Hub");
     expect(Object.keys(doc.paths)).toContain("/status");
+    // Every tenant route is documented with its error responses in the shared envelope.
+    for (const path of [
+      "/api/tenants",
+      "/api/tenants/{tenantId}/principals/{principalId}/evaluate",
+      "/api/tenants/{tenantId}/grants/{grantId}",
+      "/api/me/invitations/{principalId}/accept",
+      "/api/auth/sign-in/email",
+    ]) {
+      expect(Object.keys(doc.paths)).toContain(path);
+    }
+    const tags = (doc as unknown as { tags: { name: string }[] }).tags.map((t) => t.name);
+    expect(tags).toEqual(expect.arrayContaining(["User", "Tenants", "Principals", "Roles", "Grants", "Auth"]));
     const validator = new Validator();
     const result = await validator.validate(doc);
     expect(result.errors ?? []).toEqual([]);

@@ -1,0 +1,1 @@
+export { assertCanConfer, decide, idResource, isAllowed, requestContext, requireGrant } from "./require-grant";

@@ -1,0 +1,1 @@
+export { resolveTenant } from "./tenant";

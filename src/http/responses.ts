@@ -1,0 +1,54 @@
+/**
+ * Building blocks for route definitions, so every route documents its success body and its error
+ * statuses the same way (all errors share the one envelope schema).
+ */
+import { z } from "@hono/zod-openapi";
+import { ErrorSchema } from "./errors";
+
+export function jsonBody<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** A JSON request body (required). */
+export function jsonRequest<T extends z.ZodType>(schema: T) {
+  return { body: { required: true, content: { "application/json": { schema } } } };
+}
+
+const errorDescriptions = {
+  400: "Invalid input (`validation_failed`, `invalid_json` or a specific code)",
+  401: "Not signed in (`unauthorized`)",
+  403: "Not allowed (`forbidden`)",
+  404: "Not found, or not visible to the caller (`not_found`)",
+  409: "Conflicts with the current state (`conflict`)",
+  410: "Gone (`gone`)",
+  413: "Body too large (`payload_too_large`)",
+  415: "Body is not JSON (`unsupported_media_type`)",
+  422: "Well-formed but unacceptable (e.g. a password that is too short)",
+  502: "Upstream unavailable",
+  503: "Temporarily unavailable",
+} as const;
+
+type ErrorStatus = keyof typeof errorDescriptions;
+
+export function errors<S extends ErrorStatus>(...statuses: S[]) {
+  const out = {} as Record<S, { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }>;
+  for (const status of statuses) out[status] = jsonBody(ErrorSchema, errorDescriptions[status]);
+  return out;
+}
+
+/** 204 with no body. */
+export const noContent = { 204: { description: "Done; no content" } } as const;
+
+/** Path parameter helper that documents itself in the OpenAPI document. */
+export function pathParam(name: string, example: string) {
+  return z
+    .string()
+    .min(1)
+    .max(128)
+    .openapi({ param: { name, in: "path" }, example });
+}
+
+export const TenantParams = z.object({ tenantId: pathParam("tenantId", "tnt_0123456789abcdef0123456789abcdef") });
+
+/** ISO-8601 timestamps with milliseconds, as every response renders them. */
+export const Timestamp = z.string().openapi({ format: "date-time", example: "2026-11-25T06:00:00.000Z" });
