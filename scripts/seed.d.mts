@@ -1,0 +1,5 @@
+export const demo: { name: string; email: string; password: string; tenantName: string; tenantSlug: string };
+export function seedDemo(
+  baseUrl: string,
+  who?: typeof demo,
+): Promise<typeof demo & { token: string; tenantId: string; userCreated: boolean }>;
