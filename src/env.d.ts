@@ -6,4 +6,7 @@ interface Env {
   AUTH_BASE_URL?: string;
   /** Extra browser origins allowed to use the session cookie, comma-separated. */
   AUTH_TRUSTED_ORIGINS?: string;
+  /** Encrypts credential and OAuth client secrets at rest (any long random string). Required in production
+   * (`wrangler secret put SECRETS_KEY`); without it a public development key is used. */
+  SECRETS_KEY?: string;
 }
