@@ -2,9 +2,24 @@
 import type { SessionInfo, SessionUser } from "../auth/better-auth";
 import type { GrantRule } from "../authz/types";
 import type { principal, tenant } from "../db/schema";
+import type { RepoAction } from "../git/protocol/repo-action";
 
 export type TenantRow = typeof tenant.$inferSelect;
 export type PrincipalRow = typeof principal.$inferSelect;
+
+/** A git token that passed every check for this request, and the repository action it was checked for. */
+export type GitTokenAccess = {
+  id: string;
+  kind: "pat" | "svc";
+  userId: string;
+  /** The repository, `asset:<id>` or `agent-state:<id>` (the token's claim, equal to the URL's). */
+  resource: string;
+  /** Refs outside this glob are neither advertised, served nor updated (`refAllowed`). */
+  refPattern: string;
+  actions: RepoAction[];
+  expiresAt: Date;
+  action: RepoAction;
+};
 
 export type AppVariables = {
   requestId: string;
@@ -16,6 +31,10 @@ export type AppVariables = {
   tenant: TenantRow;
   principal: PrincipalRow;
   grants: GrantRule[];
+  /** Set by the git token middleware on smart-HTTP routes, together with `tenant`, `principal` and `grants`. */
+  gitToken: GitTokenAccess;
+  /** Set on smart-HTTP routes once the URL is resolved: the repository and the asset kind behind it. */
+  gitRepository: { id: string; kind: string };
 };
 
 export type AppEnv = {

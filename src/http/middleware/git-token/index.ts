@@ -1,0 +1,8 @@
+export {
+  GIT_REALM,
+  type GitTokenAuthOptions,
+  gitTokenAuth,
+  refAllowed,
+  secretFromAuthorization,
+  smartHttpAction,
+} from "./git-token";

@@ -1,0 +1,23 @@
+/**
+ * Bearer secrets the hub issues (git tokens, sidecar secrets): random, shown once, stored only as a
+ * SHA-256 digest, and compared in constant time.
+ */
+
+/** `prefix` + base64url of 32 random bytes (256 bits of entropy). */
+export function randomSecret(prefix: string): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return prefix + btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** SHA-256 of the secret's UTF-8 bytes, exactly as it travels on the wire. */
+export async function sha256(secret: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret)));
+}
+
+/** Constant-time equality of two digests (the length of a digest is not a secret). */
+export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  return crypto.subtle.timingSafeEqual(a, b);
+}
