@@ -767,3 +767,60 @@ export const approval = sqliteTable(
     index("approval_instance_idx").on(t.instanceId),
   ],
 );
+
+// ---------------------------------------------------------------------------------------------
+// Git storage: packs and their indexes live in R2 (immutable); D1 holds the repository row (HEAD and
+// the push lease that serializes writers), the refs (updated under the lease) and the pack catalog.
+// ---------------------------------------------------------------------------------------------
+export const gitRepository = sqliteTable(
+  "git_repository",
+  {
+    /** `<kind>/<owner id>`, e.g. `asset/ast_…` or `agent-state/ins_…`. */
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenant.id, { onDelete: "cascade" }),
+    /** HEAD is always symbolic here. */
+    head: text("head").notNull().default("refs/heads/main"),
+    /** The push lease: whoever holds it may add packs and move refs until it expires. */
+    leaseToken: text("lease_token"),
+    leaseExpiresAt: timestamp("lease_expires_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("git_repository_tenant_idx").on(t.tenantId)],
+);
+
+export const gitRef = sqliteTable(
+  "git_ref",
+  {
+    repositoryId: text("repository_id")
+      .notNull()
+      .references(() => gitRepository.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    oid: text("oid").notNull(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.repositoryId, t.name] })],
+);
+
+export const gitPack = sqliteTable(
+  "git_pack",
+  {
+    /** The pack's SHA-1 trailer, as git names pack files. */
+    id: text("id").notNull(),
+    repositoryId: text("repository_id")
+      .notNull()
+      .references(() => gitRepository.id, { onDelete: "cascade" }),
+    objectCount: integer("object_count").notNull(),
+    packBytes: integer("pack_bytes").notNull(),
+    indexBytes: integer("index_bytes").notNull(),
+    /** Objects this pack repeats from older packs; a clone can only stream packs verbatim when none do. */
+    duplicateObjects: integer("duplicate_objects").notNull().default(0),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.repositoryId, t.id] }),
+    index("git_pack_repository_created_idx").on(t.repositoryId, t.createdAt),
+  ],
+);

@@ -2,7 +2,7 @@
  * Starts the real hub once for all end-to-end tests: fresh local state in a temporary directory,
  * migrations applied by `wrangler d1 migrations apply`, then `wrangler dev` on a free loopback port.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -20,6 +20,8 @@ export default async function setup(project: TestProject) {
   const hub = await startHub({ port: await freePort(), persistTo, quiet: true });
   project.provide("hubUrl", hub.url);
   return async () => {
+    // The server's own log, for when a test fails on a 500: set E2E_HUB_LOG=<file> to keep it.
+    if (process.env.E2E_HUB_LOG) await writeFile(process.env.E2E_HUB_LOG, hub.output());
     await hub.stop();
     await rm(persistTo, { recursive: true, force: true });
   };

@@ -1,0 +1,26 @@
+export { asFormatError, GitFormatError } from "./errors";
+export {
+  type Commit,
+  compareTreeNames,
+  type ExtraHeader,
+  type GitIdentity,
+  hashObject,
+  isObjectType,
+  type ObjectType,
+  OFS_DELTA,
+  objectHeader,
+  objectTypeFromCode,
+  PackObjectCode,
+  parseCommit,
+  parseTag,
+  parseTree,
+  REF_DELTA,
+  serializeCommit,
+  serializeTag,
+  serializeTree,
+  type Tag,
+  type TreeEntry,
+  type TreeMode,
+  treeEntryType,
+} from "./object";
+export { bytesToHex, isOid, OID_BYTES, oidToBytes } from "./oid";

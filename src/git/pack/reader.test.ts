@@ -1,0 +1,265 @@
+import { describe, expect, it } from "vitest";
+import { thinHead } from "../../../test/fixtures/git/fixtures";
+import { GitFormatError } from "../objects/errors";
+import { hashObject, parseCommit, parseTree } from "../objects/object";
+import { readPackIndex } from "./index-file";
+import { type GitObject, indexPack } from "./reader";
+import { fixtures } from "./test-support";
+import { completeThinPack } from "./thin";
+import type { PackWriterInput } from "./writer";
+
+async function repoObjects(): Promise<Map<string, GitObject>> {
+  const objects = new Map<string, GitObject>();
+  await indexPack(fixtures.repoPack(), { onObject: ({ oid, type, body }) => void objects.set(oid, { type, body }) });
+  return objects;
+}
+
+describe("indexPack on a pack written by git (with ofs-deltas up to depth 4)", () => {
+  it("finds every object with the oid, offset and CRC32 of git's own .idx", async () => {
+    const idx = readPackIndex(fixtures.repoIdx());
+    const result = await indexPack(fixtures.repoPack());
+    expect(result.version).toBe(2);
+    expect(result.packChecksum).toBe(idx.packChecksum);
+    expect(result.externalBases).toEqual([]);
+    const fromGit = [...idx.entries()].sort((a, b) => a.offset - b.offset);
+    expect(result.entries.map(({ oid, offset, crc32 }) => ({ oid, offset, crc32 }))).toEqual(fromGit);
+    expect(fromGit.length).toBe(65);
+  });
+
+  it("hands every object to onObject once, with a body that hashes to its oid", async () => {
+    const seen = new Map<string, number>();
+    const result = await indexPack(fixtures.repoPack(), {
+      onObject: ({ oid, type, body }) => {
+        expect(hashObject(type, body)).toBe(oid);
+        seen.set(oid, (seen.get(oid) ?? 0) + 1);
+      },
+    });
+    expect(seen.size).toBe(result.entries.length);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    const types = new Set(result.entries.map((e) => e.type));
+    expect(types).toEqual(new Set(["commit", "tree", "blob", "tag"]));
+  });
+
+  it("gives the same result when the base cache is too small to hold anything", async () => {
+    const normal = await indexPack(fixtures.repoPack());
+    const starved = await indexPack(fixtures.repoPack(), { cacheBytes: 1 });
+    expect(starved.entries).toEqual(normal.entries);
+  });
+
+  it("lets onObject reject the pack (e.g. a commit that fails validation)", async () => {
+    const failure = indexPack(fixtures.repoPack(), {
+      onObject: ({ type, body }) => {
+        if (type === "commit") parseCommit(body);
+        if (type === "tree") parseTree(body);
+        if (type === "commit") throw new Error("policy says no");
+      },
+    });
+    await expect(failure).rejects.toThrow("policy says no");
+  });
+
+  it("rejects a pack whose trailer does not match", async () => {
+    const pack = fixtures.repoPack();
+    pack[pack.length - 1] = (pack[pack.length - 1] as number) ^ 1;
+    await expect(indexPack(pack)).rejects.toThrow(/trailing checksum/);
+  });
+
+  it("rejects a bad signature and an unsupported version", async () => {
+    const pack = fixtures.repoPack();
+    const badVersion = pack.slice();
+    badVersion[7] = 4;
+    await expect(indexPack(badVersion)).rejects.toThrow(/unsupported version 4/);
+    const badMagic = pack.slice();
+    badMagic[0] = 0x51;
+    await expect(indexPack(badMagic)).rejects.toThrow(/signature/);
+  });
+});
+
+describe("thin packs", () => {
+  it("resolves ref-deltas against external bases and reports them", async () => {
+    const objects = await repoObjects();
+    const asked: string[] = [];
+    const result = await indexPack(fixtures.thinPack(), {
+      loadExternal: async (oid) => {
+        asked.push(oid);
+        return objects.get(oid) ?? null;
+      },
+    });
+    expect(asked.length).toBeGreaterThan(0);
+    expect(result.externalBases.map((b) => b.oid)).toEqual(asked);
+    expect(result.entries.map((e) => e.oid)).toContain(thinHead);
+  });
+
+  it("fails with GitFormatError when a base is missing", async () => {
+    await expect(indexPack(fixtures.thinPack())).rejects.toThrow(GitFormatError);
+    await expect(indexPack(fixtures.thinPack(), { loadExternal: async () => null })).rejects.toThrow(/delta base/);
+  });
+
+  it("rejects an external base whose content does not match its id", async () => {
+    const loadExternal = async () => ({ type: "blob" as const, body: new Uint8Array([1]) });
+    await expect(indexPack(fixtures.thinPack(), { loadExternal })).rejects.toThrow(/corrupt/);
+  });
+
+  it("completeThinPack appends the bases so the pack indexes without any external help", async () => {
+    const objects = await repoObjects();
+    const thin = await indexPack(fixtures.thinPack(), { loadExternal: async (oid) => objects.get(oid) ?? null });
+    const fixed = completeThinPack(fixtures.thinPack(), thin.externalBases);
+    const reindexed = await indexPack(fixed.pack);
+    expect(reindexed.packChecksum).toBe(fixed.packChecksum);
+    expect(reindexed.entries).toEqual([...thin.entries, ...fixed.appended]);
+    expect(fixed.appended.map((e) => e.oid)).toEqual(thin.externalBases.map((b) => b.oid));
+  });
+});
+
+describe("throughput", () => {
+  it("indexes a multi-megabyte pack and reports MB/s", async () => {
+    const { writePack } = await import("./writer");
+    const { streamBytes } = await import("./test-support");
+    // ~8 MiB of mixed content: incompressible blobs, text blobs and small objects.
+    const inputs: { type: "blob"; body: Uint8Array }[] = [];
+    for (let i = 0; i < 64; i++) inputs.push({ type: "blob", body: crypto.getRandomValues(new Uint8Array(65536)) });
+    const text = new TextEncoder().encode("const line = 'some source code that compresses reasonably';\n".repeat(1000));
+    for (let i = 0; i < 64; i++) inputs.push({ type: "blob", body: Uint8Array.from([...text, i]) });
+    for (let i = 0; i < 2000; i++) inputs.push({ type: "blob", body: new TextEncoder().encode(`small file ${i}\n`) });
+    const pack = await streamBytes(writePack(inputs.length, inputs));
+    const inflated = inputs.reduce((sum, e) => sum + e.body.length, 0);
+    const started = performance.now();
+    const result = await indexPack(pack);
+    const seconds = (performance.now() - started) / 1000;
+    expect(result.entries.length).toBe(inputs.length);
+    console.log(
+      `indexPack: ${(pack.length / 1e6).toFixed(1)} MB pack (${(inflated / 1e6).toFixed(1)} MB inflated, ` +
+        `${inputs.length} objects) in ${(seconds * 1000).toFixed(0)} ms = ${(pack.length / 1e6 / seconds).toFixed(1)} MB/s packed, ` +
+        `${(inflated / 1e6 / seconds).toFixed(1)} MB/s inflated`,
+    );
+  });
+
+  it("indexes many small objects and reports objects/s", async () => {
+    const { writePack } = await import("./writer");
+    const { streamBytes } = await import("./test-support");
+    const inputs = Array.from({ length: 10_000 }, (_, i) => ({
+      type: "blob" as const,
+      body: new TextEncoder().encode(`small file number ${i} with a line of text\n`),
+    }));
+    const pack = await streamBytes(writePack(inputs.length, inputs));
+    const started = performance.now();
+    const result = await indexPack(pack);
+    const seconds = (performance.now() - started) / 1000;
+    expect(result.entries.length).toBe(inputs.length);
+    console.log(
+      `indexPack (small objects): ${inputs.length} objects, ${(pack.length / 1e6).toFixed(2)} MB in ` +
+        `${(seconds * 1000).toFixed(0)} ms = ${Math.round(inputs.length / seconds)} objects/s`,
+    );
+  });
+
+  it("indexes a pack of ofs-delta chains (depth 10) and reports MB/s", async () => {
+    const { writePack } = await import("./writer");
+    const { streamBytes } = await import("./test-support");
+    const { createDelta } = await import("./delta");
+    const { deflate, encodeEntryHeader, encodeOfsDistance } = await import("./entry");
+    const { OFS_DELTA } = await import("../objects/object");
+    const lines = Array.from({ length: 1500 }, (_, i) => `line ${i}: ${"lorem ipsum dolor sit amet ".repeat(2)}\n`);
+    const inputs: PackWriterInput[] = [];
+    let inflated = 0;
+    for (let file = 0; file < 20; file++) {
+      let previous = new TextEncoder().encode(`file ${file}\n${lines.join("")}`);
+      inputs.push({ type: "blob", body: previous });
+      inflated += previous.length;
+      for (let version = 1; version <= 10; version++) {
+        lines[(file * 97 + version * 131) % lines.length] = `edited ${file}/${version}\n`;
+        const next = new TextEncoder().encode(`file ${file}\n${lines.join("")}`);
+        const delta = createDelta(previous, next);
+        const raw = Uint8Array.from([
+          ...encodeEntryHeader(OFS_DELTA, delta.length),
+          ...encodeOfsDistance(1),
+          ...deflate(delta),
+        ]);
+        inputs.push({ raw, baseIndex: inputs.length - 1 });
+        inflated += next.length;
+        previous = next;
+      }
+    }
+    const pack = await streamBytes(writePack(inputs.length, inputs));
+    const started = performance.now();
+    const result = await indexPack(pack);
+    const seconds = (performance.now() - started) / 1000;
+    expect(result.entries.length).toBe(inputs.length);
+    console.log(
+      `indexPack (deltas): ${(pack.length / 1e6).toFixed(2)} MB pack (${(inflated / 1e6).toFixed(1)} MB of objects, ` +
+        `${inputs.length} objects) in ${(seconds * 1000).toFixed(0)} ms = ${(inflated / 1e6 / seconds).toFixed(1)} MB/s of objects`,
+    );
+  });
+});
+
+describe("limits", () => {
+  it("refuses objects and delta results above maxObjectSize", async () => {
+    await expect(indexPack(fixtures.repoPack(), { maxObjectSize: 10_000 })).rejects.toThrow(/too large/);
+    await expect(indexPack(fixtures.repoPack(), { maxObjectSize: 1_000 })).rejects.toThrow(GitFormatError);
+    // A small delta that expands its 5 kB base to 20 kB: only the delta's header tells the result size.
+    const { writePack } = await import("./writer");
+    const { streamBytes } = await import("./test-support");
+    const { createDelta } = await import("./delta");
+    const { deflate, encodeEntryHeader, encodeOfsDistance } = await import("./entry");
+    const { OFS_DELTA } = await import("../objects/object");
+    const base = new TextEncoder().encode("0123456789".repeat(500));
+    const target = Uint8Array.from([...base, ...base, ...base, ...base]);
+    const delta = createDelta(base, target);
+    const raw = Uint8Array.from([
+      ...encodeEntryHeader(OFS_DELTA, delta.length),
+      ...encodeOfsDistance(1),
+      ...deflate(delta),
+    ]);
+    const pack = await streamBytes(
+      writePack(2, [
+        { type: "blob", body: base },
+        { raw, baseIndex: 0 },
+      ]),
+    );
+    expect((await indexPack(pack)).entries[1]?.size).toBe(20_000);
+    await expect(indexPack(pack, { maxObjectSize: 10_000 })).rejects.toThrow(/delta result is too large/);
+  });
+});
+
+describe("delta ordering", () => {
+  const encoder = new TextEncoder();
+  const base = encoder.encode("shared content line\n".repeat(50));
+  const middle = encoder.encode(`${"shared content line\n".repeat(40)}middle\n`);
+  const top = encoder.encode(`${"shared content line\n".repeat(30)}middle\ntop\n`);
+
+  async function refDelta(from: Uint8Array, to: Uint8Array): Promise<Uint8Array> {
+    const { createDelta } = await import("./delta");
+    const { deflate, encodeEntryHeader } = await import("./entry");
+    const { oidToBytes } = await import("../objects/oid");
+    const { REF_DELTA } = await import("../objects/object");
+    const delta = createDelta(from, to);
+    return Uint8Array.from([
+      ...encodeEntryHeader(REF_DELTA, delta.length),
+      ...oidToBytes(hashObject("blob", from)),
+      ...deflate(delta),
+    ]);
+  }
+
+  async function packOf(inputs: import("./writer").PackWriterInput[]): Promise<Uint8Array> {
+    const { writePack } = await import("./writer");
+    const { streamBytes } = await import("./test-support");
+    return streamBytes(writePack(inputs.length, inputs));
+  }
+
+  it("resolves ref-deltas whose base comes later in the pack, and chains of ref-deltas", async () => {
+    const pack = await packOf([
+      { raw: await refDelta(middle, top) },
+      { raw: await refDelta(base, middle) },
+      { type: "blob", body: base },
+    ]);
+    const order: string[] = [];
+    const result = await indexPack(pack, { onObject: ({ oid }) => void order.push(oid) });
+    const ids = [base, middle, top].map((body) => hashObject("blob", body));
+    expect(order).toEqual(ids);
+    expect(result.entries.map((e) => e.oid)).toEqual([ids[2], ids[1], ids[0]]);
+    expect(result.entries.map((e) => e.size)).toEqual([top.length, middle.length, base.length]);
+  });
+
+  it("rejects ref-deltas that only refer to each other", async () => {
+    const pack = await packOf([{ raw: await refDelta(middle, top) }, { raw: await refDelta(top, middle) }]);
+    await expect(indexPack(pack)).rejects.toThrow(GitFormatError);
+  });
+});

@@ -1,0 +1,243 @@
+/**
+ * Which objects a fetch must send: everything reachable from the wants, minus what the client already
+ * has (reachable from the common haves), optionally cut at a depth (shallow clones).
+ *
+ * The commit walk goes newest first by committer date, as git's does, and stops as soon as every commit
+ * left in the queue is one the client has; it never walks the whole history of an incremental fetch.
+ */
+import { GitFormatError } from "../objects/errors";
+import { type Commit, type ObjectType, parseCommit, parseTag, parseTree, treeEntryType } from "../objects/object";
+import type { GitObject } from "../storage/object-store";
+
+export type ObjectSource = {
+  read(oid: string): Promise<GitObject | undefined>;
+  has(oid: string): boolean;
+};
+
+export type FetchPlan = {
+  wants: readonly string[];
+  /** Haves the repository knows (the common commits). */
+  haves: readonly string[];
+  /** `deepen <n>`: at most this many commits deep from each want. */
+  depth?: number | undefined;
+  /** The client's current shallow boundary (`shallow <oid>` lines). */
+  clientShallows?: readonly string[] | undefined;
+  /** Annotated tags to consider for include-tag: tag object id → the commit it peels to. */
+  includeTags?: ReadonlyMap<string, string> | undefined;
+};
+
+export type FetchObjects = {
+  /** Objects to send, commits first (newest first), then their trees and blobs. */
+  objects: { oid: string; type: ObjectType }[];
+  /** Objects the client is known to have (usable as thin-pack delta bases). */
+  clientHas: Set<string>;
+  /** Commits sent without their parents (depth cut). */
+  shallow: string[];
+  /** Commits the client had as shallow whose parents are now sent. */
+  unshallow: string[];
+};
+
+async function readCommit(source: ObjectSource, oid: string): Promise<Commit> {
+  const object = await source.read(oid);
+  if (!object) throw new GitFormatError(`commit ${oid} is missing`);
+  if (object.type !== "commit") throw new GitFormatError(`${oid} is a ${object.type}, not a commit`);
+  return parseCommit(object.body);
+}
+
+/** A max-heap of commits by committer timestamp. */
+class CommitQueue {
+  #items: { oid: string; time: number }[] = [];
+  get size() {
+    return this.#items.length;
+  }
+  push(oid: string, time: number) {
+    const items = this.#items;
+    items.push({ oid, time });
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((items[parent] as { time: number }).time >= time) break;
+      [items[i], items[parent]] = [
+        items[parent] as { oid: string; time: number },
+        items[i] as { oid: string; time: number },
+      ];
+      i = parent;
+    }
+  }
+  pop(): { oid: string; time: number } | undefined {
+    const items = this.#items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last) {
+      items[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < items.length && (items[l] as { time: number }).time > (items[m] as { time: number }).time) m = l;
+        if (r < items.length && (items[r] as { time: number }).time > (items[m] as { time: number }).time) m = r;
+        if (m === i) break;
+        [items[i], items[m]] = [items[m] as { oid: string; time: number }, items[i] as { oid: string; time: number }];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/** Peels wanted tags to their targets; returns the tag objects to send and the commit wants. */
+async function peelWants(source: ObjectSource, wants: readonly string[]) {
+  const tags: string[] = [];
+  const commits: string[] = [];
+  const others: { oid: string; type: ObjectType }[] = [];
+  for (const want of wants) {
+    let oid = want;
+    for (let hops = 0; ; hops++) {
+      const object = await source.read(oid);
+      if (!object) throw new GitFormatError(`want ${oid} is missing`);
+      if (object.type === "tag") {
+        if (hops > 16) throw new GitFormatError(`tag chain at ${want} is too long`);
+        tags.push(oid);
+        oid = parseTag(object.body).object;
+        continue;
+      }
+      if (object.type === "commit") commits.push(oid);
+      else others.push({ oid, type: object.type });
+      break;
+    }
+  }
+  return { tags, commits, others };
+}
+
+export async function planFetch(source: ObjectSource, plan: FetchPlan): Promise<FetchObjects> {
+  const { tags, commits: wantCommits, others } = await peelWants(source, plan.wants);
+  const commitsToSend: { oid: string; commit: Commit }[] = [];
+  const shallow: string[] = [];
+  const uninteresting = new Set<string>();
+  const clientShallows = new Set(plan.clientShallows ?? []);
+  const boundary = new Set<string>();
+
+  if (plan.depth !== undefined) {
+    // Breadth-first to the requested depth; haves still stop the walk.
+    // A shallow client's haves sit above its boundary: deepening walks through them, so only an unshallow
+    // client's haves stop the walk (a deepened client may receive a few objects again).
+    const haves = new Set(clientShallows.size > 0 ? [] : plan.haves.filter((h) => source.has(h)));
+    for (const h of haves) uninteresting.add(h);
+    let frontier = wantCommits.filter((w) => !haves.has(w));
+    const seen = new Set(frontier);
+    for (let level = 1; frontier.length > 0; level++) {
+      const next: string[] = [];
+      for (const oid of frontier) {
+        const commit = await readCommit(source, oid);
+        commitsToSend.push({ oid, commit });
+        const parents = commit.parents.filter((p) => !haves.has(p));
+        if (level >= plan.depth) {
+          if (commit.parents.length > 0) shallow.push(oid);
+          continue;
+        }
+        for (const p of commit.parents) if (haves.has(p)) boundary.add(p);
+        for (const p of parents) {
+          if (!seen.has(p)) {
+            seen.add(p);
+            next.push(p);
+          }
+        }
+      }
+      frontier = next;
+    }
+  } else {
+    type WalkState = { uninteresting: boolean; popped: boolean; commit: Commit };
+    const states = new Map<string, WalkState>();
+    const queue = new CommitQueue();
+    let interestingQueued = 0;
+    const enqueue = async (oid: string, isUninteresting: boolean) => {
+      const known = states.get(oid);
+      if (known) {
+        // Seen already: only an upgrade to uninteresting matters.
+        if (isUninteresting && !known.uninteresting) {
+          known.uninteresting = true;
+          if (!known.popped) interestingQueued--;
+        }
+        return;
+      }
+      const commit = await readCommit(source, oid);
+      states.set(oid, { uninteresting: isUninteresting, popped: false, commit });
+      if (!isUninteresting) interestingQueued++;
+      queue.push(oid, commit.committer.timestamp);
+    };
+    for (const have of plan.haves) if (source.has(have)) await enqueue(have, true);
+    for (const want of wantCommits) await enqueue(want, false);
+    // Stop once only commits the client has are left: their ancestors are the client's too.
+    while (queue.size > 0 && interestingQueued > 0) {
+      const item = queue.pop() as { oid: string };
+      const state = states.get(item.oid) as WalkState;
+      state.popped = true;
+      if (!state.uninteresting) {
+        interestingQueued--;
+        commitsToSend.push({ oid: item.oid, commit: state.commit });
+        // A client that is shallow here lacks the parents: don't walk past what it asked for.
+        if (clientShallows.has(item.oid)) continue;
+      }
+      for (const parent of state.commit.parents) await enqueue(parent, state.uninteresting);
+    }
+    for (const [oid, state] of states) if (state.uninteresting) uninteresting.add(oid);
+    // Commits popped as interesting before an uninteresting descendant reached them (clock skew) stay in.
+    for (const { commit } of commitsToSend) {
+      for (const parent of commit.parents) if (uninteresting.has(parent)) boundary.add(parent);
+    }
+  }
+
+  // Everything in the trees of the boundary commits the client has.
+  const clientHas = new Set<string>(uninteresting);
+  const markTree = async (treeOid: string) => {
+    if (clientHas.has(treeOid)) return;
+    clientHas.add(treeOid);
+    const tree = await source.read(treeOid);
+    if (tree?.type !== "tree") return;
+    for (const entry of parseTree(tree.body)) {
+      const type = treeEntryType(entry.mode);
+      if (type === "tree") await markTree(entry.oid);
+      else if (type === "blob") clientHas.add(entry.oid);
+    }
+  };
+  for (const oid of boundary) {
+    const object = await source.read(oid);
+    if (object?.type === "commit") await markTree(parseCommit(object.body).tree);
+  }
+
+  const objects: { oid: string; type: ObjectType }[] = [];
+  const sent = new Set<string>();
+  const add = (oid: string, type: ObjectType) => {
+    if (sent.has(oid) || clientHas.has(oid)) return false;
+    sent.add(oid);
+    objects.push({ oid, type });
+    return true;
+  };
+  for (const tag of tags) add(tag, "tag");
+  for (const { oid } of commitsToSend) add(oid, "commit");
+  if (plan.includeTags) {
+    for (const [tagOid, target] of plan.includeTags) if (sent.has(target)) add(tagOid, "tag");
+  }
+  const addTree = async (treeOid: string) => {
+    if (!add(treeOid, "tree")) return;
+    const tree = await source.read(treeOid);
+    if (!tree) throw new GitFormatError(`tree ${treeOid} is missing`);
+    for (const entry of parseTree(tree.body)) {
+      const type = treeEntryType(entry.mode);
+      if (type === "tree") await addTree(entry.oid);
+      else if (type === "blob") add(entry.oid, "blob");
+      // Gitlinks (submodule commits) live in other repositories.
+    }
+  };
+  for (const { commit } of commitsToSend) await addTree(commit.tree);
+  for (const other of others) {
+    if (other.type === "tree") await addTree(other.oid);
+    else add(other.oid, other.type);
+  }
+  const unshallow =
+    plan.depth === undefined
+      ? []
+      : commitsToSend.filter(({ oid }) => clientShallows.has(oid) && !shallow.includes(oid)).map(({ oid }) => oid);
+  return { objects, clientHas, shallow, unshallow };
+}

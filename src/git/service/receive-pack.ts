@@ -1,0 +1,174 @@
+/**
+ * receive-pack: a push is checked completely before any ref moves.
+ *
+ * 1. The pack is indexed in memory: every object parses, every id is recomputed, the trailer matches.
+ * 2. Connectivity: everything a received commit, tree or tag points at is in the pack or the repository.
+ * 3. Per command: ref name, token ref pattern, compare-and-set against the current value, the new tip
+ *    exists (a commit for branches), fast-forward unless the pusher may force, the repository's own rules
+ *    (skills).
+ * 4. The pack and its index go to R2, then one D1 batch publishes the pack and moves the accepted refs,
+ *    guarded by the push lease. Anything refused before that leaves the repository as it was.
+ */
+import { GitFormatError } from "../objects/errors";
+import { type ObjectType, parseCommit, parseTag, parseTree, treeEntryType } from "../objects/object";
+import { indexPack, readPackIndex, writePackIndex } from "../pack";
+import { type RefCommand, type RefStatus, ZERO_OID } from "../protocol";
+import type { ObjectStore } from "../storage/object-store";
+import { putPackFiles } from "../storage/pack-files";
+import type { PackRow, RefRow, RefUpdate } from "../storage/repositories";
+
+export type PushPolicy = {
+  /** Whether the pusher may move `ref` at all (token ref pattern). */
+  mayUpdate(ref: string): boolean;
+  /** Whether the pusher may rewrite history (non-fast-forward). */
+  mayForce: boolean;
+  /** Repository-specific content rules; returns why the new tip is refused, or null. */
+  validateTip?: (ref: string, commitOid: string, store: ObjectStore) => Promise<string | null>;
+};
+
+export type PushInput = {
+  bucket: R2Bucket;
+  repositoryId: string;
+  store: ObjectStore;
+  currentRefs: readonly RefRow[];
+  commands: readonly RefCommand[];
+  pack: Uint8Array | null;
+  atomic: boolean;
+  policy: PushPolicy;
+};
+
+export type PushOutcome = {
+  unpackError: string | null;
+  statuses: RefStatus[];
+  /** What to publish, when anything: the stored pack and the ref moves. */
+  publish: { pack: PackRow | null; updates: RefUpdate[] } | null;
+};
+
+const MAX_ANCESTRY_WALK = 200_000;
+
+/** Indexes and checks a received pack; returns the store that sees it and the row to catalog. */
+async function receivePack(store: ObjectStore, pack: Uint8Array) {
+  const references: string[] = [];
+  const received = new Set<string>();
+  const indexed = await indexPack(pack, {
+    loadExternal: async (oid) => (await store.read(oid)) ?? null,
+    onObject: ({ oid, type, body }) => {
+      received.add(oid);
+      if (type === "commit") {
+        const commit = parseCommit(body);
+        references.push(commit.tree, ...commit.parents);
+      } else if (type === "tree") {
+        for (const entry of parseTree(body)) if (treeEntryType(entry.mode) !== "commit") references.push(entry.oid);
+      } else if (type === "tag") {
+        references.push(parseTag(body).object);
+      }
+    },
+  });
+  for (const oid of references) {
+    if (!received.has(oid) && !store.has(oid)) throw new GitFormatError(`missing object ${oid} referenced by the pack`);
+  }
+  let duplicateObjects = 0;
+  for (const entry of indexed.entries) if (store.has(entry.oid)) duplicateObjects++;
+  const indexBytes = writePackIndex(indexed.entries, indexed.packChecksum);
+  const row: PackRow = {
+    id: indexed.packChecksum,
+    objectCount: indexed.entries.length,
+    packBytes: pack.byteLength,
+    indexBytes: indexBytes.byteLength,
+    duplicateObjects,
+  };
+  return { row, indexBytes, combined: store.withPackInMemory(row, pack, readPackIndex(indexBytes)) };
+}
+
+async function typeOf(store: ObjectStore, oid: string): Promise<ObjectType | null> {
+  return (await store.read(oid))?.type ?? null;
+}
+
+/** Whether `ancestor` is reachable from `descendant` through parents. */
+export async function isAncestor(store: ObjectStore, ancestor: string, descendant: string): Promise<boolean> {
+  const seen = new Set<string>([descendant]);
+  const queue = [descendant];
+  for (let i = 0; i < queue.length && i < MAX_ANCESTRY_WALK; i++) {
+    const oid = queue[i] as string;
+    if (oid === ancestor) return true;
+    const object = await store.read(oid);
+    if (object?.type !== "commit") continue;
+    for (const parent of parseCommit(object.body).parents) {
+      if (!seen.has(parent)) {
+        seen.add(parent);
+        queue.push(parent);
+      }
+    }
+  }
+  return false;
+}
+
+async function checkCommand(
+  command: RefCommand,
+  current: ReadonlyMap<string, string>,
+  store: ObjectStore,
+  policy: PushPolicy,
+): Promise<string | null> {
+  if (command.refError) return `funny refname: ${command.refError}`;
+  if (!policy.mayUpdate(command.ref)) return "forbidden by the token's ref pattern";
+  const now = current.get(command.ref) ?? ZERO_OID;
+  if (now !== command.oldOid) return command.oldOid === ZERO_OID ? "already exists" : "stale info";
+  if (command.kind === "delete") return null;
+  const type = await typeOf(store, command.newOid);
+  if (!type) return "missing necessary objects";
+  if (command.ref.startsWith("refs/heads/") && type !== "commit") return "branches must point at commits";
+  if (command.kind === "update" && type === "commit" && !policy.mayForce) {
+    const oldType = await typeOf(store, command.oldOid);
+    if (oldType === "commit" && !(await isAncestor(store, command.oldOid, command.newOid))) return "non-fast-forward";
+  }
+  if (policy.validateTip && type === "commit") return policy.validateTip(command.ref, command.newOid, store);
+  return null;
+}
+
+/** Checks a push and stores its pack; the caller publishes `publish` under the lease. */
+export async function preparePush(input: PushInput): Promise<PushOutcome> {
+  const { commands } = input;
+  let store = input.store;
+  let received: Awaited<ReturnType<typeof receivePack>> | null = null;
+  if (input.pack && input.pack.byteLength > 0) {
+    try {
+      received = await receivePack(store, input.pack);
+      store = received.combined;
+    } catch (err) {
+      if (!(err instanceof GitFormatError)) throw err;
+      return {
+        unpackError: err.message,
+        statuses: commands.map((c) => ({ ref: c.ref, ok: false, reason: "unpacker error" })),
+        publish: null,
+      };
+    }
+  }
+
+  const current = new Map(input.currentRefs.map((r) => [r.name, r.oid]));
+  const statuses: RefStatus[] = [];
+  const updates: RefUpdate[] = [];
+  const seen = new Set<string>();
+  for (const command of commands) {
+    let reason = seen.has(command.ref) ? "duplicate ref in the push" : null;
+    seen.add(command.ref);
+    reason ??= await checkCommand(command, current, store, input.policy);
+    if (reason) statuses.push({ ref: command.ref, ok: false, reason });
+    else {
+      statuses.push({ ref: command.ref, ok: true });
+      updates.push({ name: command.ref, oldOid: command.oldOid, newOid: command.newOid });
+    }
+  }
+  if (input.atomic && statuses.some((s) => !s.ok)) {
+    return {
+      unpackError: null,
+      statuses: statuses.map((s) => (s.ok ? { ref: s.ref, ok: false, reason: "atomic push failed" } : s)),
+      publish: null,
+    };
+  }
+  if (updates.length === 0) return { unpackError: null, statuses, publish: null };
+  const needsPack = received !== null && updates.some((u) => u.newOid !== ZERO_OID);
+  if (needsPack && received && input.pack) {
+    await putPackFiles(input.bucket, input.repositoryId, received.row.id, input.pack, received.indexBytes);
+  }
+  return { unpackError: null, statuses, publish: { pack: needsPack && received ? received.row : null, updates } };
+}

@@ -1,0 +1,264 @@
+/**
+ * upload-pack over stateless HTTP: validate the wants, negotiate (multi_ack_detailed), compute the shallow
+ * boundary, and stream the pack.
+ *
+ * Two ways to build the pack:
+ * - a full clone of every ref, with no pack repeating another's objects, streams the stored packs one after
+ *   another under a new header and trailer: no object is inflated, so it runs at R2 read speed;
+ * - anything else enumerates the objects to send and copies their stored entries (deltas become ref-deltas
+ *   against a base the client gets or has), inflating only what cannot be copied.
+ */
+import { createHash } from "node:crypto";
+import { GitFormatError } from "../objects/errors";
+import { OFS_DELTA, REF_DELTA } from "../objects/object";
+import { oidToBytes } from "../objects/oid";
+import {
+  encodeEntryHeader,
+  PACK_HEADER_SIZE,
+  PACK_SIGNATURE,
+  PACK_TRAILER_SIZE,
+  type PackWriterInput,
+  writePack,
+} from "../pack";
+import {
+  type AdvertisedRef,
+  concatBytes,
+  encodeErr,
+  formatShallowUpdate,
+  negotiate,
+  negotiatedCapabilities,
+  negotiatedSideBand,
+  sideBandStream,
+  UPLOAD_PACK_CAPABILITIES,
+  type UploadRequest,
+  visibleRefs,
+  wantsShallowUpdate,
+} from "../protocol";
+import type { ObjectStore } from "../storage/object-store";
+import { streamPack } from "../storage/pack-files";
+import type { PackRow } from "../storage/repositories";
+import { planFetch } from "./reachability";
+
+export type UploadPackInput = {
+  bucket: R2Bucket;
+  repositoryId: string;
+  refs: readonly AdvertisedRef[];
+  packs: readonly PackRow[];
+  store: ObjectStore;
+  request: UploadRequest;
+  /** The token's ref pattern: only refs it matches (and what they reach) may be fetched. */
+  refPattern: string | null;
+};
+
+function bytesStream(parts: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      for (const part of parts) controller.enqueue(part);
+      controller.close();
+    },
+  });
+}
+
+/** Concatenates streams in order. */
+function concatStreams(
+  parts: readonly (Uint8Array | (() => ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>))[],
+) {
+  let index = 0;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (reader) {
+          const { done, value } = await reader.read();
+          if (!done) {
+            controller.enqueue(value);
+            return;
+          }
+          reader = null;
+        }
+        const part = parts[index++];
+        if (part === undefined) {
+          controller.close();
+          return;
+        }
+        if (part instanceof Uint8Array) {
+          controller.enqueue(part);
+          return;
+        }
+        reader = (await part()).getReader();
+      }
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  });
+}
+
+/** A refusal git shows to the user: `ERR <message>` (HTTP 200, as upload-pack does). */
+export function uploadPackError(message: string): ReadableStream<Uint8Array> {
+  return bytesStream([encodeErr(message)]);
+}
+
+/**
+ * Every stored pack, entries only, under one header and trailer. Stored packs never hold ofs-deltas that
+ * point outside themselves, and ref-delta bases are in some stored pack, so the result is a valid pack.
+ */
+function concatenatedPacks(bucket: R2Bucket, repositoryId: string, packs: readonly PackRow[]) {
+  const hash = createHash("sha1");
+  const count = packs.reduce((n, p) => n + p.objectCount, 0);
+  const header = new Uint8Array(PACK_HEADER_SIZE);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, PACK_SIGNATURE);
+  view.setUint32(4, 2);
+  view.setUint32(8, count);
+  hash.update(header);
+  const entriesOf = (pack: PackRow) => async () => {
+    const stored = await streamPack(bucket, repositoryId, pack.id);
+    if (!stored) throw new GitFormatError(`pack ${pack.id} is missing from storage`);
+    const from = PACK_HEADER_SIZE;
+    const to = stored.size - PACK_TRAILER_SIZE;
+    let position = 0;
+    return stored.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          const start = Math.max(from - position, 0);
+          const end = Math.min(to - position, chunk.length);
+          position += chunk.length;
+          if (end > start) {
+            const slice = chunk.subarray(start, end);
+            hash.update(slice);
+            controller.enqueue(slice);
+          }
+        },
+      }),
+    );
+  };
+  return concatStreams([
+    header,
+    ...packs.map(entriesOf),
+    () => {
+      const digest = hash.digest();
+      return bytesStream([new Uint8Array(digest.buffer, digest.byteOffset, digest.length)]);
+    },
+  ]);
+}
+
+/** The pack of a fetch plan: stored entries copied where possible. */
+function plannedPack(
+  store: ObjectStore,
+  objects: readonly { oid: string }[],
+  sending: Set<string>,
+  thinBases: Set<string> | null,
+) {
+  async function* entries(): AsyncGenerator<PackWriterInput> {
+    for (const { oid } of objects) {
+      const found = store.locate(oid);
+      if (!found) throw new GitFormatError(`object ${oid} is missing`);
+      const entry = await store.rawEntryAt(found.pack, found.offset);
+      if (entry.code !== OFS_DELTA && entry.code !== REF_DELTA) {
+        yield { raw: entry.bytes };
+        continue;
+      }
+      const baseOid = entry.baseOid ?? store.oidAt(found.pack, entry.baseOffset as number);
+      if (sending.has(baseOid) || thinBases?.has(baseOid)) {
+        // Same compressed delta, addressed by id: valid wherever the base lands in this pack.
+        const data = entry.bytes.subarray(entry.headerLength);
+        yield { raw: concatBytes([encodeEntryHeader(REF_DELTA, entry.size), oidToBytes(baseOid), data]) };
+      } else {
+        const whole = await store.readAt(found.pack, found.offset);
+        yield { type: whole.type, body: whole.body };
+      }
+    }
+  }
+  return writePack(objects.length, entries());
+}
+
+/** Serves one upload-pack request; the result is the whole response body. */
+export async function uploadPack(input: UploadPackInput): Promise<ReadableStream<Uint8Array>> {
+  const { request, store } = input;
+  const caps = negotiatedCapabilities(request.capabilities, UPLOAD_PACK_CAPABILITIES);
+  if (request.wants.length === 0) return uploadPackError("upload-pack: no want lines");
+  if (request.filter !== null) return uploadPackError("upload-pack: filter is not supported");
+
+  // Wants must be visible tips or objects reachable from them.
+  const visible = visibleRefs(input.refs, input.refPattern);
+  const tips = new Set<string>();
+  for (const ref of visible) {
+    tips.add(ref.oid);
+    if (ref.peeled) tips.add(ref.peeled);
+  }
+  const allRefsVisible = visible.length === input.refs.length;
+  for (const want of new Set(request.wants)) {
+    if (tips.has(want)) continue;
+    if (!store.has(want)) return uploadPackError(`upload-pack: not our ref ${want}`);
+    const reachable = await planFetch(store, { wants: [...tips], haves: [] });
+    if (!reachable.objects.some((o) => o.oid === want)) return uploadPackError(`upload-pack: not our ref ${want}`);
+  }
+
+  const parts: Uint8Array[] = [];
+  const depth = request.depth ?? undefined;
+  if (request.deepenSince !== null || request.deepenNot.length > 0) {
+    return uploadPackError("upload-pack: deepen-since and deepen-not are not supported; use --depth");
+  }
+  const shallowRequest = wantsShallowUpdate(request);
+  let shallowPlan: Awaited<ReturnType<typeof planFetch>> | null = null;
+  if (shallowRequest) {
+    shallowPlan = await planFetch(store, {
+      wants: request.wants,
+      haves: request.shallows.length > 0 ? [] : request.haves,
+      depth,
+      clientShallows: request.shallows,
+    });
+    parts.push(formatShallowUpdate({ shallow: shallowPlan.shallow, unshallow: shallowPlan.unshallow }));
+  }
+
+  // A request that ends after the wants (the first round of a shallow fetch) gets only the shallow
+  // section: git's upload-pack stops at the end of the request before answering ACK/NAK.
+  if (request.haves.length === 0 && !request.done) return bytesStream(parts);
+
+  const negotiation = await negotiate({
+    haves: request.haves,
+    done: request.done,
+    capabilities: caps,
+    isCommon: async (oid) => store.has(oid),
+  });
+  parts.push(negotiation.bytes);
+  if (!negotiation.sendPack) return bytesStream(parts);
+
+  const sideBand = negotiatedSideBand(caps);
+  let pack: ReadableStream<Uint8Array>;
+  const fullClone =
+    !shallowRequest &&
+    negotiation.commons.length === 0 &&
+    request.shallows.length === 0 &&
+    allRefsVisible &&
+    input.packs.every((p) => p.duplicateObjects === 0) &&
+    input.refs.every((r) => request.wants.includes(r.oid));
+  if (fullClone) {
+    pack = concatenatedPacks(input.bucket, input.repositoryId, input.packs);
+  } else {
+    const plan =
+      shallowPlan && request.shallows.length === 0 && negotiation.commons.length === 0
+        ? shallowPlan
+        : await planFetch(store, {
+            wants: request.wants,
+            haves: negotiation.commons,
+            depth,
+            clientShallows: request.shallows,
+            includeTags: caps.has("include-tag") ? peeledTags(visible) : undefined,
+          });
+    const sending = new Set(plan.objects.map((o) => o.oid));
+    pack = plannedPack(store, plan.objects, sending, caps.has("thin-pack") ? plan.clientHas : null);
+  }
+
+  if (!sideBand) return concatStreams([...parts, () => pack]);
+  const progress = caps.has("no-progress") ? [] : ["agent-hub: sending pack\n"];
+  const framed = pack.pipeThrough(sideBandStream(sideBand, { progress, endWithFlush: true }));
+  return concatStreams([...parts, () => framed]);
+}
+
+function peeledTags(refs: readonly AdvertisedRef[]): Map<string, string> {
+  const tags = new Map<string, string>();
+  for (const ref of refs) if (ref.peeled) tags.set(ref.oid, ref.peeled);
+  return tags;
+}

@@ -1,0 +1,141 @@
+/**
+ * Pack and index files in R2. Both are immutable once written, which is what makes caching them in the
+ * isolate safe: a key never changes content.
+ *
+ * Random access (object lookup while walking commits and trees) reads fixed-size blocks through a small
+ * LRU shared by the isolate, so walking a repository costs a few range requests rather than one per
+ * object, and memory stays bounded whatever the repository size.
+ */
+
+const BLOCK_BYTES = 256 * 1024;
+const CACHE_BYTES = 32 * 1024 * 1024;
+
+export function packKey(repositoryId: string, packId: string): string {
+  return `git/${repositoryId}/pack-${packId}.pack`;
+}
+
+export function indexKey(repositoryId: string, packId: string): string {
+  return `git/${repositoryId}/pack-${packId}.idx`;
+}
+
+/** Writes the index after the pack: an index is only ever visible next to a complete pack. */
+export async function putPackFiles(
+  bucket: R2Bucket,
+  repositoryId: string,
+  packId: string,
+  pack: Uint8Array,
+  index: Uint8Array,
+): Promise<void> {
+  await bucket.put(packKey(repositoryId, packId), pack);
+  await bucket.put(indexKey(repositoryId, packId), index);
+}
+
+export async function deletePackFiles(bucket: R2Bucket, repositoryId: string): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const listed = await bucket.list({ prefix: `git/${repositoryId}/`, cursor });
+    if (listed.objects.length > 0) await bucket.delete(listed.objects.map((o) => o.key));
+    cursor = listed.truncated ? listed.cursor : undefined;
+  } while (cursor);
+}
+
+/** A whole pack as a stream (clone fast path), or null when the object is gone. */
+export async function streamPack(bucket: R2Bucket, repositoryId: string, packId: string) {
+  const object = await bucket.get(packKey(repositoryId, packId));
+  return object ? { body: object.body, size: object.size } : null;
+}
+
+/** Least-recently-used cache of byte blocks; Map iteration order is insertion order. */
+class BlockCache {
+  #blocks = new Map<string, Uint8Array>();
+  #bytes = 0;
+
+  get(key: string): Uint8Array | undefined {
+    const block = this.#blocks.get(key);
+    if (block) {
+      this.#blocks.delete(key);
+      this.#blocks.set(key, block);
+    }
+    return block;
+  }
+
+  set(key: string, block: Uint8Array): void {
+    if (this.#blocks.has(key)) return;
+    this.#blocks.set(key, block);
+    this.#bytes += block.byteLength;
+    for (const [oldest, value] of this.#blocks) {
+      if (this.#bytes <= CACHE_BYTES) break;
+      this.#blocks.delete(oldest);
+      this.#bytes -= value.byteLength;
+    }
+  }
+}
+
+const blocks = new BlockCache();
+const indexes = new Map<string, Promise<Uint8Array>>();
+
+/** Reads a whole index file once per isolate (they are small: 28 bytes per object plus a header). */
+export function readIndexFile(bucket: R2Bucket, repositoryId: string, packId: string): Promise<Uint8Array> {
+  const key = indexKey(repositoryId, packId);
+  let pending = indexes.get(key);
+  if (!pending) {
+    pending = (async () => {
+      const object = await bucket.get(key);
+      if (!object) throw new Error(`git storage: missing index ${key}`);
+      return new Uint8Array(await object.arrayBuffer());
+    })();
+    pending.catch(() => indexes.delete(key));
+    indexes.set(key, pending);
+    // Indexes are tiny next to the block cache; keep the most recent few hundred.
+    if (indexes.size > 512) indexes.delete(indexes.keys().next().value as string);
+  }
+  return pending;
+}
+
+/** Random access to one stored pack through the block cache. */
+export class PackFileReader {
+  readonly #bucket: R2Bucket;
+  readonly #key: string;
+  readonly size: number;
+
+  constructor(bucket: R2Bucket, repositoryId: string, packId: string, size: number) {
+    this.#bucket = bucket;
+    this.#key = packKey(repositoryId, packId);
+    this.size = size;
+  }
+
+  async #block(index: number): Promise<Uint8Array> {
+    const cacheKey = `${this.#key}#${index}`;
+    const cached = blocks.get(cacheKey);
+    if (cached) return cached;
+    const offset = index * BLOCK_BYTES;
+    const length = Math.min(BLOCK_BYTES, this.size - offset);
+    const object = await this.#bucket.get(this.#key, { range: { offset, length } });
+    if (!object) throw new Error(`git storage: missing pack ${this.#key}`);
+    const block = new Uint8Array(await object.arrayBuffer());
+    blocks.set(cacheKey, block);
+    return block;
+  }
+
+  /** Bytes [offset, offset+length), clipped to the end of the pack. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const end = Math.min(offset + length, this.size);
+    if (offset >= end) return new Uint8Array(0);
+    const first = Math.floor(offset / BLOCK_BYTES);
+    const last = Math.floor((end - 1) / BLOCK_BYTES);
+    if (first === last) {
+      const block = await this.#block(first);
+      return block.subarray(offset - first * BLOCK_BYTES, end - first * BLOCK_BYTES);
+    }
+    const out = new Uint8Array(end - offset);
+    let written = 0;
+    for (let i = first; i <= last; i++) {
+      const block = await this.#block(i);
+      const from = i === first ? offset - first * BLOCK_BYTES : 0;
+      const to = i === last ? end - last * BLOCK_BYTES : block.byteLength;
+      out.set(block.subarray(from, to), written);
+      written += to - from;
+    }
+    return out;
+  }
+}

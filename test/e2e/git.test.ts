@@ -1,0 +1,253 @@
+/**
+ * The real `git` binary against the running hub: clone, push, fetch, shallow, branch deletion, refused
+ * pushes and tokens, concurrent pushes. Each repository is an asset created over REST.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { client, type Session, uniqueName } from "./support/hub-client";
+
+const run = promisify(execFile);
+const hubUrl = inject("hubUrl");
+const hub = client(hubUrl);
+let work: string;
+
+const gitEnv = () => ({
+  ...process.env,
+  HOME: work,
+  GIT_CONFIG_NOSYSTEM: "1",
+  GIT_TERMINAL_PROMPT: "0",
+  GIT_AUTHOR_NAME: "E2E",
+  GIT_AUTHOR_EMAIL: "e2e@example.test",
+  GIT_COMMITTER_NAME: "E2E",
+  GIT_COMMITTER_EMAIL: "e2e@example.test",
+});
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run("git", args, { cwd, env: gitEnv(), maxBuffer: 64 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+/** Runs git expecting failure; returns stderr. */
+async function gitFails(cwd: string, ...args: string[]): Promise<string> {
+  try {
+    await run("git", args, { cwd, env: gitEnv() });
+  } catch (err) {
+    return String((err as { stderr?: string }).stderr ?? err);
+  }
+  throw new Error(`git ${args.join(" ")} succeeded but should have failed`);
+}
+
+type Repo = { tenantId: string; assetId: string; url: (secret: string) => string };
+
+async function createRepo(owner: Session, tenantId: string, kind = "repo"): Promise<Repo> {
+  const name = uniqueName("repo");
+  const created = await hub.ok<{ id: string }>("POST", `/api/tenants/${tenantId}/assets`, owner.token, { kind, name });
+  const { port } = new URL(hubUrl);
+  return {
+    tenantId,
+    assetId: created.id,
+    url: (secret) => `http://git:${secret}@127.0.0.1:${port}/api/tenants/${tenantId}/assets/${kind}/${name}.git`,
+  };
+}
+
+async function commitFile(dir: string, file: string, content: string, message = `edit ${file}`) {
+  await writeFile(join(dir, file), content);
+  await git(dir, "add", file);
+  await git(dir, "commit", "-q", "-m", message);
+  return git(dir, "rev-parse", "HEAD");
+}
+
+let owner: Session;
+let tenantId: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "agent-hub-git-e2e-"));
+  owner = await hub.signUp("Git Owner");
+  tenantId = (await hub.createTenant(owner)).id;
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe("git over smart HTTP", () => {
+  it("clones the genesis commit, pushes, clones again and passes fsck", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const a = join(work, uniqueName("a"));
+    await git(work, "clone", "-q", repo.url(secret), a);
+    expect(await readFile(join(a, ".gitignore"), "utf8")).toContain("node_modules/");
+    expect(await git(a, "log", "--format=%s")).toBe("Initialize repository");
+
+    for (let i = 0; i < 5; i++) await commitFile(a, `file-${i}.txt`, `content ${i}\n`.repeat(100 + i));
+    await git(a, "checkout", "-q", "-b", "feature");
+    const featureTip = await commitFile(a, "feature.txt", "feature\n");
+    await git(a, "tag", "-a", "v1", "-m", "release 1");
+    await git(a, "push", "-q", "origin", "main", "feature", "v1");
+
+    const b = join(work, uniqueName("b"));
+    await git(work, "clone", "-q", repo.url(secret), b);
+    expect(await git(b, "rev-list", "--count", "HEAD")).toBe("6");
+    expect(await git(b, "rev-parse", "origin/feature")).toBe(featureTip);
+    expect(await git(b, "cat-file", "-t", "v1")).toBe("tag");
+    await git(b, "fsck", "--full", "--strict");
+    expect(await readFile(join(b, "file-3.txt"), "utf8")).toBe("content 3\n".repeat(103));
+  });
+
+  it("fetches only the new objects after new commits", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const writer = join(work, uniqueName("w"));
+    await git(work, "clone", "-q", repo.url(secret), writer);
+    for (let i = 0; i < 20; i++) await commitFile(writer, `f${i % 4}.txt`, `round ${i}\n`.repeat(50));
+    await git(writer, "push", "-q", "origin", "main");
+
+    const reader = join(work, uniqueName("r"));
+    await git(work, "clone", "-q", repo.url(secret), reader);
+    await git(writer, "rm", "-q", "f0.txt");
+    await git(writer, "commit", "-q", "-m", "remove f0");
+    const tip = await commitFile(writer, "new.txt", "brand new\n");
+    await git(writer, "push", "-q", "origin", "main");
+
+    // Unpacked into loose objects, the fetched pack is countable: 2 commits, 2 trees, 1 blob.
+    const before = Number((await git(reader, "count-objects")).split(" ")[0]);
+    await git(reader, "-c", "fetch.unpackLimit=1000000", "fetch", "-q", "origin");
+    const after = Number((await git(reader, "count-objects")).split(" ")[0]);
+    expect(after - before).toBe(5);
+    expect(await git(reader, "rev-parse", "origin/main")).toBe(tip);
+    await git(reader, "fsck", "--full");
+  });
+
+  it("serves a shallow clone", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const writer = join(work, uniqueName("w"));
+    await git(work, "clone", "-q", repo.url(secret), writer);
+    for (let i = 0; i < 6; i++) await commitFile(writer, "log.txt", `line ${i}\n`);
+    await git(writer, "push", "-q", "origin", "main");
+
+    const shallow = join(work, uniqueName("s"));
+    await git(work, "clone", "-q", "--depth", "2", repo.url(secret), shallow);
+    expect(await git(shallow, "rev-list", "--count", "HEAD")).toBe("2");
+    expect(await readFile(join(shallow, ".git", "shallow"), "utf8")).toMatch(/^[0-9a-f]{40}\n$/);
+    await git(shallow, "fsck");
+    // Deepening the same clone later fetches the rest.
+    await git(shallow, "fetch", "-q", "--unshallow", "origin");
+    expect(await git(shallow, "rev-list", "--count", "HEAD")).toBe("7");
+  });
+
+  it("deletes a branch and refuses a non-fast-forward push", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const a = join(work, uniqueName("a"));
+    await git(work, "clone", "-q", repo.url(secret), a);
+    await git(a, "checkout", "-q", "-b", "topic");
+    await commitFile(a, "topic.txt", "topic\n");
+    await git(a, "push", "-q", "origin", "topic");
+    expect(await git(a, "ls-remote", "origin")).toContain("refs/heads/topic");
+    await git(a, "push", "-q", "origin", ":topic");
+    expect(await git(a, "ls-remote", "origin")).not.toContain("refs/heads/topic");
+
+    // Rewrite main and push without --force: the client stops it; with --force the hub decides.
+    await git(a, "checkout", "-q", "main");
+    await commitFile(a, "one.txt", "one\n");
+    await git(a, "push", "-q", "origin", "main");
+    await git(a, "reset", "-q", "--hard", "HEAD~1");
+    await commitFile(a, "two.txt", "two\n");
+    const refused = await gitFails(a, "push", "origin", "main");
+    expect(refused).toMatch(/non-fast-forward|fetch first|rejected/);
+  });
+
+  it("refuses a force push from a principal without manage on the repository", async () => {
+    const repo = await createRepo(owner, tenantId);
+    // A member with read and write on this asset only (no manage).
+    const writer = await hub.signUp("Writer");
+    const invited = await hub.ok<{ id: string }>("POST", `/api/tenants/${tenantId}/members/invite`, owner.token, {
+      email: writer.email,
+    });
+    await hub.ok("POST", `/api/me/invitations/${invited.id}/accept`, writer.token);
+    for (const action of ["read", "write"]) {
+      await hub.ok("POST", `/api/tenants/${tenantId}/grants`, owner.token, {
+        principalId: invited.id,
+        resource: `asset:${repo.assetId}`,
+        action,
+        effect: "allow",
+      });
+    }
+    const secret = await hub.gitToken(writer, tenantId, `asset:${repo.assetId}`);
+    const a = join(work, uniqueName("a"));
+    await git(work, "clone", "-q", repo.url(secret), a);
+    await commitFile(a, "x.txt", "x\n");
+    await git(a, "push", "-q", "origin", "main");
+    await git(a, "commit", "-q", "--amend", "-m", "rewritten");
+    const refused = await gitFails(a, "push", "--force", "origin", "main");
+    expect(refused).toMatch(/non-fast-forward/);
+    // The ref did not move.
+    expect(await git(a, "ls-remote", "origin", "refs/heads/main")).toContain(await git(a, "rev-parse", "HEAD@{1}"));
+  });
+
+  it("refuses a push outside the token's ref pattern and a token for another repository", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const other = await createRepo(owner, tenantId);
+    const limited = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`, {
+      refPattern: "refs/heads/feature/*",
+    });
+    const a = join(work, uniqueName("a"));
+    await git(work, "clone", "-q", repo.url(await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`)), a);
+    await commitFile(a, "y.txt", "y\n");
+    await git(a, "remote", "set-url", "origin", repo.url(limited));
+    const refused = await gitFails(a, "push", "origin", "main");
+    expect(refused).toMatch(/main -> main \(forbidden by the token's ref pattern\)/);
+    await git(a, "push", "-q", "origin", "main:refs/heads/feature/ok");
+
+    const wrongRepo = await hub.gitToken(owner, tenantId, `asset:${other.assetId}`);
+    const denied = await gitFails(work, "ls-remote", repo.url(wrongRepo));
+    expect(denied).toMatch(/403|Authentication failed|not allowed|denied/i);
+  });
+
+  it("keeps the repository consistent under two concurrent pushes", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const clones = [join(work, uniqueName("c1")), join(work, uniqueName("c2"))];
+    for (const dir of clones) await git(work, "clone", "-q", repo.url(secret), dir);
+    await commitFile(clones[0] as string, "left.txt", "left\n".repeat(1000));
+    await commitFile(clones[1] as string, "right.txt", "right\n".repeat(1000));
+    const results = await Promise.allSettled(clones.map((dir) => git(dir, "push", "-q", "origin", "main")));
+    const succeeded = results.filter((r) => r.status === "fulfilled").length;
+    expect(succeeded).toBeGreaterThanOrEqual(1);
+
+    const check = join(work, uniqueName("check"));
+    await git(work, "clone", "-q", repo.url(secret), check);
+    await git(check, "fsck", "--full");
+    const files = (await git(check, "ls-files")).split("\n");
+    // Exactly the pushes that succeeded are visible; the other one changed nothing.
+    expect(files.filter((f) => f === "left.txt" || f === "right.txt")).toHaveLength(succeeded);
+  });
+
+  it("clones an empty repository after its only branch is deleted", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const a = join(work, uniqueName("a"));
+    await git(work, "clone", "-q", repo.url(secret), a);
+    await git(a, "push", "-q", "origin", ":main");
+    const empty = join(work, uniqueName("empty"));
+    const { stderr } = await run("git", ["clone", repo.url(secret), empty], { cwd: work, env: gitEnv() });
+    expect(stderr).toMatch(/empty repository/);
+    // And it can be pushed to from there.
+    await commitFile(empty, "first.txt", "first\n");
+    await git(empty, "push", "-q", "origin", "HEAD:refs/heads/main");
+    expect(await git(empty, "ls-remote", "origin")).toContain("refs/heads/main");
+  });
+
+  it("answers 401 with a Basic challenge without credentials", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const url = repo.url("x").replace("git:x@", "");
+    const res = await fetch(`${url}/info/refs?service=git-upload-pack`);
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toMatch(/^Basic/);
+  });
+});

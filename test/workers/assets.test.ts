@@ -1,0 +1,295 @@
+/**
+ * Assets over REST (create with a genesis commit, list, get, patch, delete, attach/detach) and the
+ * smart-HTTP endpoints' answers to anonymous, malformed and random requests. Real git clients drive the
+ * same endpoints in test/e2e/git.test.ts.
+ */
+import { env, exports } from "cloudflare:workers";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { STANDARD_GITIGNORE } from "../../src/git/service/genesis";
+import { addMember, api, createTenant, expectError, type TestTenant, unique } from "./support/api";
+
+const assets = (t: TestTenant) => `/api/tenants/${t.id}/assets`;
+
+async function createAsset(t: TestTenant, body: Record<string, unknown> = {}) {
+  const res = await api(assets(t), { token: t.owner.token, body: { kind: "repo", name: unique("repo-"), ...body } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body as { id: string; name: string; kind: string; cloneUrl: string };
+}
+
+async function createAgent(t: TestTenant) {
+  const res = await api(`/api/tenants/${t.id}/agents/definitions`, { token: t.owner.token, body: { name: "Agent" } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.id as string;
+}
+
+async function gitToken(t: TestTenant, assetId: string, actions = ["can_read", "can_push"]) {
+  const res = await api("/api/me/git-tokens", {
+    token: t.owner.token,
+    body: {
+      name: unique("tok"),
+      tenantId: t.id,
+      resource: `asset:${assetId}`,
+      refPattern: "refs/**",
+      actions,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.secret as string;
+}
+
+function git(url: string, secret: string | null, init: { method?: string; body?: Uint8Array; type?: string } = {}) {
+  const headers = new Headers();
+  if (secret) headers.set("authorization", `Basic ${btoa(`git:${secret}`)}`);
+  if (init.type) headers.set("content-type", init.type);
+  return exports.default.fetch(
+    new Request(`http://hub.test${url}`, { method: init.method ?? "GET", headers, body: init.body }),
+  );
+}
+
+function pktLine(line: string): Uint8Array {
+  const bytes = new TextEncoder().encode(line);
+  const head = (bytes.length + 4).toString(16).padStart(4, "0");
+  return new TextEncoder().encode(`${head}${line}0000`);
+}
+
+const rowCount = async (table: string, where: string, ...binds: unknown[]) =>
+  (
+    (await env.DB.prepare(`select count(*) as n from ${table} where ${where}`)
+      .bind(...binds)
+      .first()) as { n: number }
+  ).n;
+
+describe("assets", () => {
+  it("creates a repository with a genesis commit on main", async () => {
+    const t = await createTenant();
+    const created = await createAsset(t, { kind: "skill", name: "greet", displayName: "Greetings" });
+    expect(created).toMatchObject({
+      kind: "skill",
+      name: "greet",
+      displayName: "Greetings",
+      tenantId: t.id,
+      cloneUrl: `/api/tenants/${t.id}/assets/skill/greet.git`,
+    });
+    expect(created.id).toMatch(/^ast_[0-9a-f]{32}$/);
+    const refs = await env.DB.prepare("select name, oid from git_ref where repository_id = ?")
+      .bind(`asset/${created.id}`)
+      .all();
+    expect(refs.results).toEqual([{ name: "refs/heads/main", oid: expect.stringMatching(/^[0-9a-f]{40}$/) }]);
+    const packs = await env.BLOBS.list({ prefix: `git/asset/${created.id}/` });
+    expect(packs.objects.map((o) => o.key.split(".").pop()).sort()).toEqual(["idx", "pack"]);
+    expect(STANDARD_GITIGNORE).toContain("keys/");
+  });
+
+  it("lists, gets, renames and deletes, removing the repository and its packs", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const b = await createAsset(t, { kind: "skill" });
+    const list = await api(`${assets(t)}?kind=skill`, { token: t.owner.token });
+    expect(list.body.data.map((x: { id: string }) => x.id)).toEqual([b.id]);
+    expect((await api(`${assets(t)}/${a.id}`, { token: t.owner.token })).body.name).toBe(a.name);
+    const patched = await api(`${assets(t)}/${a.id}`, {
+      method: "PATCH",
+      token: t.owner.token,
+      body: { displayName: "Shown" },
+    });
+    expect(patched.body.displayName).toBe("Shown");
+
+    expect((await api(`${assets(t)}/${a.id}`, { method: "DELETE", token: t.owner.token })).status).toBe(204);
+    expectError(await api(`${assets(t)}/${a.id}`, { token: t.owner.token }), 404, "not_found");
+    expect(await rowCount("git_repository", "id = ?", `asset/${a.id}`)).toBe(0);
+    expect((await env.BLOBS.list({ prefix: `git/asset/${a.id}/` })).objects).toHaveLength(0);
+  });
+
+  it("refuses bad input without writing anything", async () => {
+    const t = await createTenant();
+    const before = await rowCount("asset", "tenant_id = ?", t.id);
+    expectError(
+      await api(assets(t), { token: t.owner.token, body: { kind: "nope", name: "x" } }),
+      400,
+      "validation_failed",
+    );
+    expectError(
+      await api(assets(t), { token: t.owner.token, body: { kind: "repo", name: "Bad Name!" } }),
+      400,
+      "invalid_name",
+    );
+    expectError(
+      await api(assets(t), { token: t.owner.token, body: { kind: "agent-state", name: "x" } }),
+      400,
+      "unsupported_kind",
+    );
+    expectError(await api(assets(t), { token: t.owner.token, body: { kind: "repo" } }), 400, "validation_failed");
+    expectError(await api(`${assets(t)}?kind=bad`, { token: t.owner.token }), 400, "validation_failed");
+    expect(await rowCount("asset", "tenant_id = ?", t.id)).toBe(before);
+    const dup = await createAsset(t);
+    expectError(
+      await api(assets(t), { token: t.owner.token, body: { kind: "repo", name: dup.name } }),
+      409,
+      "duplicate_asset",
+    );
+    expect(await rowCount("asset", "tenant_id = ?", t.id)).toBe(before + 1);
+  });
+
+  it("needs the grants: a member can read but not create, change or delete", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const member = await addMember(t, "member");
+    expect((await api(`${assets(t)}/${a.id}`, { token: member.token })).status).toBe(200);
+    const before = await rowCount("asset", "tenant_id = ?", t.id);
+    expectError(await api(assets(t), { token: member.token, body: { kind: "repo", name: "mine" } }), 403, "forbidden");
+    expectError(
+      await api(`${assets(t)}/${a.id}`, { method: "PATCH", token: member.token, body: { displayName: "x" } }),
+      403,
+      "forbidden",
+    );
+    expectError(await api(`${assets(t)}/${a.id}`, { method: "DELETE", token: member.token }), 403, "forbidden");
+    expect(await rowCount("asset", "tenant_id = ?", t.id)).toBe(before);
+  });
+
+  it("hides another tenant's assets and repositories", async () => {
+    const t = await createTenant();
+    const other = await createTenant();
+    const a = await createAsset(t);
+    for (const [method, path] of [
+      ["GET", `${assets(t)}/${a.id}`],
+      ["DELETE", `${assets(t)}/${a.id}`],
+      ["GET", assets(t)],
+    ] as const) {
+      expectError(await api(path, { method, token: other.owner.token }), 404, "not_found");
+    }
+    // Through their own tenant the id does not resolve either.
+    expectError(await api(`${assets(other)}/${a.id}`, { token: other.owner.token }), 404, "not_found");
+    // Their token for their own asset does not open this repository.
+    const theirs = await createAsset(other);
+    const secret = await gitToken(other, theirs.id);
+    const res = await git(`${a.cloneUrl}/info/refs?service=git-upload-pack`, secret);
+    expect(res.status).toBe(403);
+  });
+
+  it("attaches and detaches assets to agent definitions", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t, { kind: "skill" });
+    const agentId = await createAgent(t);
+    const path = `/api/tenants/${t.id}/agents/definitions/${agentId}/assets`;
+    const attached = await api(path, { token: t.owner.token, body: { assetId: a.id, accessMode: "read-write" } });
+    expect(attached.status, JSON.stringify(attached.body)).toBe(201);
+    expect(attached.body).toMatchObject({ agentId, assetId: a.id, ref: "refs/heads/main", accessMode: "read-write" });
+    expectError(await api(path, { token: t.owner.token, body: { assetId: a.id } }), 409, "conflict");
+    expectError(await api(path, { token: t.owner.token, body: { assetId: "ast_nope" } }), 404, "not_found");
+    expectError(
+      await api(path, { token: t.owner.token, body: { assetId: a.id, ref: "main" } }),
+      400,
+      "validation_failed",
+    );
+    expect((await api(path, { token: t.owner.token })).body.data.map((x: { assetId: string }) => x.assetId)).toEqual([
+      a.id,
+    ]);
+
+    const member = await addMember(t, "member");
+    expectError(await api(`${path}/${a.id}`, { method: "DELETE", token: member.token }), 403, "forbidden");
+    const other = await createTenant();
+    expectError(await api(path, { token: other.owner.token }), 404, "not_found");
+
+    expect((await api(`${path}/${a.id}`, { method: "DELETE", token: t.owner.token })).status).toBe(204);
+    expectError(await api(`${path}/${a.id}`, { method: "DELETE", token: t.owner.token }), 404, "not_found");
+    expect((await api(path, { token: t.owner.token })).body.data).toEqual([]);
+  });
+});
+
+describe("smart HTTP endpoints", () => {
+  it("challenges anonymous requests with Basic", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    for (const [method, suffix] of [
+      ["GET", "/info/refs?service=git-upload-pack"],
+      ["POST", "/git-upload-pack"],
+      ["POST", "/git-receive-pack"],
+    ] as const) {
+      const res = await git(`${a.cloneUrl}${suffix}`, null, { method });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toMatch(/^Basic /);
+    }
+  });
+
+  it("advertises refs with HEAD and exactly the implemented capabilities", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const secret = await gitToken(t, a.id);
+    const res = await git(`${a.cloneUrl}/info/refs?service=git-upload-pack`, secret);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/x-git-upload-pack-advertisement");
+    expect(res.headers.get("cache-control")).toBe("no-cache");
+    const text = await res.text();
+    expect(text.startsWith("001e# service=git-upload-pack\n0000")).toBe(true);
+    expect(text).toMatch(/[0-9a-f]{40} HEAD\0.*multi_ack_detailed.*symref=HEAD:refs\/heads\/main/);
+    expect(text).toContain(" refs/heads/main\n");
+
+    const bad = await git(`${a.cloneUrl}/info/refs?service=git-nope`, secret);
+    expect(bad.status).toBe(400);
+    const readOnly = await gitToken(t, a.id, ["can_read"]);
+    const push = await git(`${a.cloneUrl}/git-receive-pack`, readOnly, { method: "POST", body: new Uint8Array() });
+    expect(push.status).toBe(403);
+    expect(
+      (await git(`/api/tenants/${t.id}/assets/nope/${a.name}.git/info/refs?service=git-upload-pack`, secret)).status,
+    ).toBe(404);
+  });
+
+  it("answers random and truncated request bodies with a client error, never a 500, and moves no ref", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const secret = await gitToken(t, a.id);
+    const refsBefore = await env.DB.prepare("select name, oid from git_ref where repository_id = ?")
+      .bind(`asset/${a.id}`)
+      .all();
+    const valid = new TextEncoder().encode(
+      `00a40000000000000000000000000000000000000000 ${"1".repeat(40)} refs/heads/x\0report-status side-band-64k\n0000PACK`,
+    );
+    let seed = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.integer({ min: 0, max: valid.length }).map((n) => valid.subarray(0, n)),
+          fc.string({ maxLength: 200 }).map((s) => new TextEncoder().encode(s)),
+        ),
+        fc.constantFrom("git-upload-pack", "git-receive-pack"),
+        async (body, service) => {
+          seed++;
+          const res = await git(`${a.cloneUrl}/${service}`, secret, {
+            method: "POST",
+            body,
+            type: `application/x-${service}-request`,
+          });
+          await res.arrayBuffer();
+          expect(res.status, `${service} body ${Array.from(body).join(",")}`).not.toBe(500);
+          expect(res.status).toBeLessThan(500);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    expect(seed).toBeGreaterThan(0);
+    const refsAfter = await env.DB.prepare("select name, oid from git_ref where repository_id = ?")
+      .bind(`asset/${a.id}`)
+      .all();
+    expect(refsAfter.results).toEqual(refsBefore.results);
+  });
+
+  it("refuses a push while another holds the repository's lease, with 503 and Retry-After", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const secret = await gitToken(t, a.id);
+    await env.DB.prepare("update git_repository set lease_token = 'held', lease_expires_at = ? where id = ?")
+      .bind(Date.now() + 60_000, `asset/${a.id}`)
+      .run();
+    const res = await git(`${a.cloneUrl}/git-receive-pack`, secret, {
+      method: "POST",
+      body: pktLine(`${"1".repeat(40)} ${"0".repeat(40)} refs/heads/gone\0report-status delete-refs\n`),
+      type: "application/x-git-receive-pack-request",
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("2");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("push_in_progress");
+  });
+});
