@@ -5,6 +5,7 @@ import {
   agent,
   agentInstance,
   agentSession,
+  credential,
   principal,
   principalRole,
   type principalStatuses,
@@ -171,9 +172,14 @@ export async function deletePrincipal(db: Db, tenantId: string, principalId: str
   if (held.length > 0) {
     throw conflict(`The principal is still referenced by ${held.join(", ")}; set its status to "deactivated" instead`);
   }
-  const deleted = await db
-    .delete(principal)
-    .where(and(eq(principal.id, principalId), eq(principal.tenantId, tenantId), keepsAnOwner(tenantId, principalId)))
-    .returning({ id: principal.id });
+  // The principal's own credentials go with it: left behind (principal_id set null) they would turn into
+  // tenant-wide credentials any agent could resolve. Same guard on both statements, one batch.
+  const [, deleted] = await db.batch([
+    db.delete(credential).where(and(eq(credential.principalId, principalId), keepsAnOwner(tenantId, principalId))),
+    db
+      .delete(principal)
+      .where(and(eq(principal.id, principalId), eq(principal.tenantId, tenantId), keepsAnOwner(tenantId, principalId)))
+      .returning({ id: principal.id }),
+  ]);
   if (deleted.length === 0) throw conflict("A tenant must keep at least one active owner");
 }

@@ -120,8 +120,25 @@ describe("principals", () => {
       403,
       "forbidden",
     );
+    // The member's own credential must not outlive them as a tenant-wide one.
+    const provider = await api(`${base(t.id)}/providers`, {
+      token: t.owner.token,
+      body: { name: "llm", plugin: "openai", metadata: { baseURL: "https://api.example.test/v1" } },
+    });
+    const personal = await api(`${base(t.id)}/credentials`, {
+      token: t.owner.token,
+      body: {
+        name: "members-key",
+        type: "api_key",
+        providerId: provider.body.id,
+        principalId: member.principalId,
+        secret: "sk-personal",
+      },
+    });
+    expect(personal.status, JSON.stringify(personal.body)).toBe(201);
     const del = await api(`${base(t.id)}/principals/${member.principalId}`, { method: "DELETE", token: t.owner.token });
     expect(del.status).toBe(204);
+    expectError(await api(`${base(t.id)}/credentials/${personal.body.id}`, { token: t.owner.token }), 404, "not_found");
     expectError(
       await api(`${base(t.id)}/principals/${member.principalId}`, { token: t.owner.token }),
       404,

@@ -16,9 +16,8 @@ export const UPLOAD_PACK_CAPABILITIES: readonly string[] = [
   "thin-pack",
   "ofs-delta",
   "shallow",
-  "deepen-since",
-  "deepen-not",
-  "deepen-relative",
+  // deepen-since, deepen-not and deepen-relative parse, but the pack side does not serve them yet:
+  // not advertised, so git refuses --shallow-since/--shallow-exclude/--deepen up front.
   "no-progress",
   "include-tag",
   "allow-tip-sha1-in-want",
@@ -26,7 +25,18 @@ export const UPLOAD_PACK_CAPABILITIES: readonly string[] = [
   "object-format=sha1",
 ];
 
-/** What receive-pack advertises by default (push options are parsed by receive-request.ts). */
+/**
+ * Everything the request parsers understand (their default), a superset of what is advertised: a request
+ * may only use what was advertised, so the routes pass the advertised lists.
+ */
+export const UPLOAD_PACK_PARSEABLE_CAPABILITIES: readonly string[] = [
+  ...UPLOAD_PACK_CAPABILITIES,
+  "deepen-since",
+  "deepen-not",
+  "deepen-relative",
+];
+
+/** What receive-pack advertises by default (push options would parse, but nothing uses them: not advertised). */
 export const RECEIVE_PACK_CAPABILITIES: readonly string[] = [
   "report-status",
   "delete-refs",
@@ -34,9 +44,10 @@ export const RECEIVE_PACK_CAPABILITIES: readonly string[] = [
   "quiet",
   "atomic",
   "ofs-delta",
-  "push-options",
   "object-format=sha1",
 ];
+
+export const RECEIVE_PACK_PARSEABLE_CAPABILITIES: readonly string[] = [...RECEIVE_PACK_CAPABILITIES, "push-options"];
 
 export function agentCapability(version: string): string {
   return `agent=agent-hub/${version}`;

@@ -1,4 +1,4 @@
-import { RECEIVE_PACK_CAPABILITIES } from "./advertisement";
+import { RECEIVE_PACK_PARSEABLE_CAPABILITIES } from "./advertisement";
 import { capabilityName, hasControlChar, isOid, ZERO_OID } from "./capabilities";
 import { ProtocolError } from "./errors";
 import { PktLineReader, payloadText, readAllBytes } from "./pkt-line";
@@ -46,7 +46,7 @@ function invalid(message: string): ProtocolError {
  * receive-pack body, leaving the reader positioned at the packfile.
  */
 async function readCommands(reader: PktLineReader, options: ReceiveRequestOptions): Promise<ReceiveRequest> {
-  const advertised = new Set((options.advertised ?? RECEIVE_PACK_CAPABILITIES).map(capabilityName));
+  const advertised = new Set((options.advertised ?? RECEIVE_PACK_PARSEABLE_CAPABILITIES).map(capabilityName));
   const req: ReceiveRequest = { commands: [], capabilities: [], shallows: [], pushOptions: null, packExpected: false };
   for (;;) {
     const p = await reader.read();

@@ -1,4 +1,4 @@
-import { UPLOAD_PACK_CAPABILITIES } from "./advertisement";
+import { UPLOAD_PACK_PARSEABLE_CAPABILITIES } from "./advertisement";
 import { capabilityName, hasControlChar, isOid } from "./capabilities";
 import { ProtocolError } from "./errors";
 import { type Packet, PktLineReader, payloadText } from "./pkt-line";
@@ -84,7 +84,7 @@ export async function parseUploadRequest(
 }
 
 async function readUploadRequest(reader: PktLineReader, options: UploadRequestOptions): Promise<UploadRequest> {
-  const advertised = new Set((options.advertised ?? UPLOAD_PACK_CAPABILITIES).map(capabilityName));
+  const advertised = new Set((options.advertised ?? UPLOAD_PACK_PARSEABLE_CAPABILITIES).map(capabilityName));
   const req: UploadRequest = {
     wants: [],
     capabilities: [],
