@@ -33,6 +33,13 @@ export default defineConfig(async () => {
             hookTimeout: 60_000,
           },
         },
+        {
+          test: {
+            name: "sidecar",
+            environment: "node",
+            include: ["sidecar/**/*.test.ts"],
+          },
+        },
       ],
     },
   };

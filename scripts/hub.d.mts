@@ -11,3 +11,8 @@ export function startHub(opts?: {
   vars?: Record<string, string>;
   quiet?: boolean;
 }): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void>; output: () => string }>;
+export function startSidecar(opts: { hubUrl: string; secret: string; stateDir: string; quiet?: boolean }): {
+  child: ChildProcess;
+  stop: () => Promise<void>;
+  output: () => string;
+};

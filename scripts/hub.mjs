@@ -97,3 +97,24 @@ export async function startHub({ port = 8787, persistTo, vars = {}, quiet = fals
   }
   return { url, child, stop, output: () => output };
 }
+
+/** Runs the reference sidecar (sidecar/index.ts) against a hub; resolves once the process is spawned. */
+export function startSidecar({ hubUrl, secret, stateDir, quiet = false }) {
+  // One process (tsx as a loader, not its CLI, which forks a child): a signal reaches the sidecar itself.
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, "sidecar", "index.ts")], {
+    cwd: root,
+    env: { ...process.env, HUB_URL: hubUrl, SIDECAR_SECRET: secret, SIDECAR_STATE_DIR: stateDir },
+    stdio: quiet ? "pipe" : "inherit",
+  });
+  let output = "";
+  child.stdout?.on("data", (d) => (output += d));
+  child.stderr?.on("data", (d) => (output += d));
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+    });
+  return { child, stop, output: () => output };
+}

@@ -3,3 +3,8 @@ export function seedDemo(
   baseUrl: string,
   who?: typeof demo,
 ): Promise<typeof demo & { token: string; tenantId: string; userCreated: boolean }>;
+export function seedDemoRuntime(
+  baseUrl: string,
+  session: { token: string; tenantId: string },
+  stateFile: string,
+): Promise<{ agentId: string; sidecarId: string; sidecarSecret: string }>;

@@ -43,3 +43,53 @@ export async function seedDemo(baseUrl, who = demo) {
   }
   return { ...who, token, tenantId, userCreated: created };
 }
+
+/**
+ * Makes the demo tenant runnable: an offline `echo` provider with a credential, an "Echo" agent, and a
+ * registered sidecar whose secret is kept in `stateFile` (secrets are shown only once by the API).
+ */
+export async function seedDemoRuntime(baseUrl, { token, tenantId }, stateFile) {
+  const { existsSync, readFileSync, writeFileSync, mkdirSync } = await import("node:fs");
+  const { dirname } = await import("node:path");
+  const base = `/api/tenants/${tenantId}`;
+  const find = async (path, name) => {
+    const res = await call(baseUrl, `${base}/${path}?limit=100`, { token });
+    return res.body?.data?.find((x) => x.name === name);
+  };
+  const ensure = async (path, name, body) => {
+    const found = await find(path, name);
+    if (found) return found;
+    const res = await call(baseUrl, `${base}/${path}`, { token, body: { name, ...body } });
+    if (res.status !== 201) throw new Error(`Seeding ${path} failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
+  const provider = await ensure("providers", "echo", {
+    plugin: "echo",
+    metadata: { baseURL: "http://127.0.0.1/echo", models: [{ id: "echo", name: "Echo (offline)" }] },
+  });
+  await ensure("credentials", "echo-key", { type: "api_key", providerId: provider.id, secret: "not-a-real-key" });
+  const agent = await ensure("agents/definitions", "Echo", {
+    description: "Replies with what you send it (offline, deterministic)",
+    systemPrompt: "You are a helpful agent. Reply briefly.",
+    modelConfig: { defaultModel: "echo" },
+    credentialRequirements: [{ providerName: "echo", source: "tenant" }],
+  });
+
+  let sidecar = null;
+  if (existsSync(stateFile)) {
+    const saved = JSON.parse(readFileSync(stateFile, "utf8"));
+    const res = await call(baseUrl, `${base}/sidecars/${saved.id}`, { token });
+    if (saved.tenantId === tenantId && res.status === 200) sidecar = saved;
+  }
+  if (!sidecar) {
+    const res = await call(baseUrl, `${base}/sidecars`, {
+      token,
+      body: { name: `demo-sidecar-${Date.now().toString(36)}`, capacity: 16 },
+    });
+    if (res.status !== 201) throw new Error(`Sidecar registration failed: ${res.status} ${JSON.stringify(res.body)}`);
+    sidecar = { id: res.body.id, secret: res.body.secret, tenantId };
+    mkdirSync(dirname(stateFile), { recursive: true });
+    writeFileSync(stateFile, JSON.stringify(sidecar), { mode: 0o600 });
+  }
+  return { agentId: agent.id, sidecarId: sidecar.id, sidecarSecret: sidecar.secret };
+}

@@ -1,7 +1,8 @@
 // `npm start`: apply migrations to the local D1, run the hub on http://127.0.0.1:8787, seed the demo
-// user and tenant (if absent) and print how to use them.
-import { applyMigrations, startHub } from "./hub.mjs";
-import { seedDemo } from "./seed.mjs";
+// user, tenant, echo agent and sidecar (if absent), run the reference sidecar, and print how to use them.
+import { join } from "node:path";
+import { applyMigrations, root, startHub, startSidecar } from "./hub.mjs";
+import { seedDemo, seedDemoRuntime } from "./seed.mjs";
 
 const port = Number(process.env.PORT ?? 8787);
 const started = Date.now();
@@ -11,12 +12,30 @@ console.log(`\nAgent Hub is up on ${hub.url} (${((Date.now() - started) / 1000).
 console.log(`  API reference: ${hub.url}/docs`);
 console.log(`  OpenAPI:       ${hub.url}/openapi.json`);
 const seeded = await seedDemo(hub.url);
+const runtime = await seedDemoRuntime(hub.url, seeded, join(root, ".wrangler", "state", "demo-sidecar.json"));
+const sidecar = startSidecar({
+  hubUrl: hub.url,
+  secret: runtime.sidecarSecret,
+  stateDir: join(root, ".wrangler", "state", "sidecar"),
+});
+const t = `${hub.url}/api/tenants/${seeded.tenantId}`;
 console.log(`\nDemo user ${seeded.userCreated ? "created" : "ready"}: ${seeded.email} / ${seeded.password}`);
 console.log(`  Tenant "${seeded.tenantSlug}": ${seeded.tenantId}`);
-console.log(`  Session token (valid 7 days): ${seeded.token}`);
-console.log(`  Try: curl -H "Authorization: Bearer ${seeded.token}" ${hub.url}/api/me/principals\n`);
+console.log(`  Reference sidecar ${runtime.sidecarId} is running beside the hub.`);
+console.log(`\nTry it (the token is valid 7 days):
+  export TOKEN=${seeded.token}
+  # launch the Echo agent
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+    -d '{"agentId":"${runtime.agentId}"}' ${t}/agents/instances
+  # watch it (use the instance id from above), in another terminal
+  curl -N -H "Authorization: Bearer $TOKEN" ${t}/agents/instances/INSTANCE_ID/events
+  # talk to it
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+    -d '{"content":"hello agent"}' ${t}/agents/instances/INSTANCE_ID/mail
+`);
 
 const shutdown = async () => {
+  await sidecar.stop();
   await hub.stop();
   process.exit(0);
 };

@@ -1,6 +1,7 @@
 import { createApp } from "./http/app";
 
 export { InstanceObject } from "../durable-objects/instance";
+export { SidecarObject } from "../durable-objects/sidecar";
 
 const app = createApp();
 

@@ -1,13 +1,30 @@
+import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { except } from "hono/combine";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
+import { agentRoutes } from "../routes/agents";
+import { assetRoutes } from "../routes/assets";
 import { authRoutes } from "../routes/auth";
+import { credentialRoutes } from "../routes/credentials";
+import { federationRoutes } from "../routes/federation";
+import { gitHttpRoutes, isGitRequest } from "../routes/git-http";
+import { gitTokenRoutes } from "../routes/git-tokens";
 import { grantRoutes } from "../routes/grants";
+import { instanceRoutes } from "../routes/instances";
 import { meRoutes } from "../routes/me";
+import { modelRoutes } from "../routes/models";
+import { oauthClientRoutes } from "../routes/oauth-clients";
+import { offeringRoutes } from "../routes/offerings";
 import { principalRoutes } from "../routes/principals";
+import { providerRoutes } from "../routes/providers";
 import { roleRoutes } from "../routes/roles";
+import { sidecarChannelRoutes } from "../routes/sidecar-channels";
+import { sidecarRoutes } from "../routes/sidecars";
 import { statusRoutes } from "../routes/status";
 import { tenantRoutes } from "../routes/tenants";
+import { walletRoutes } from "../routes/wallets";
+import type { AppEnv } from "./context";
 import { errorResponse, handleError, handleNotFound } from "./errors";
 import { requireJsonBody } from "./middleware/json-body";
 import { loadSession } from "./middleware/session";
@@ -22,21 +39,27 @@ export function createApp() {
   const app = createRouter();
   app.use("*", requestId());
   app.use("*", secureHeaders());
+  // The JSON API's middleware; git smart HTTP authenticates with git tokens and carries packs instead.
+  const api = (...middleware: MiddlewareHandler<AppEnv>[]) => except(isGitRequest, ...middleware);
   app.use(
     "/api/*",
-    bodyLimit({
-      maxSize: MAX_JSON_BODY_BYTES,
-      onError: (c) =>
-        errorResponse(c, 413, "payload_too_large", `Request body exceeds ${MAX_JSON_BODY_BYTES} bytes`, {
-          maxBytes: MAX_JSON_BODY_BYTES,
-        }),
-    }),
+    api(
+      bodyLimit({
+        maxSize: MAX_JSON_BODY_BYTES,
+        onError: (c) =>
+          errorResponse(c, 413, "payload_too_large", `Request body exceeds ${MAX_JSON_BODY_BYTES} bytes`, {
+            maxBytes: MAX_JSON_BODY_BYTES,
+          }),
+      }),
+      requireJsonBody(),
+      loadSession(),
+    ),
   );
-  app.use("/api/*", requireJsonBody());
-  app.use("/api/*", loadSession());
   app.use("/api/tenants/:tenantId", resolveTenant());
-  app.use("/api/tenants/:tenantId/*", resolveTenant());
+  app.use("/api/tenants/:tenantId/*", api(resolveTenant()));
 
+  app.route("/", gitHttpRoutes);
+  app.route("/", sidecarChannelRoutes);
   app.route("/", statusRoutes);
   app.route("/", authRoutes);
   app.route("/", meRoutes);
@@ -44,6 +67,18 @@ export function createApp() {
   app.route("/", principalRoutes);
   app.route("/", roleRoutes);
   app.route("/", grantRoutes);
+  app.route("/", agentRoutes);
+  app.route("/", federationRoutes);
+  app.route("/", offeringRoutes);
+  app.route("/", walletRoutes);
+  app.route("/", gitTokenRoutes);
+  app.route("/", providerRoutes);
+  app.route("/", oauthClientRoutes);
+  app.route("/", credentialRoutes);
+  app.route("/", modelRoutes);
+  app.route("/", assetRoutes);
+  app.route("/", instanceRoutes);
+  app.route("/", sidecarRoutes);
   mountOpenApi(app);
 
   app.notFound(handleNotFound);

@@ -16,6 +16,17 @@ export const tags = [
   { name: "Principals", description: "Members and agents of a tenant, invitations" },
   { name: "Roles", description: "Roles and role assignment" },
   { name: "Grants", description: "Grants and the explained evaluation of a principal's permissions" },
+  { name: "Agents", description: "Agent definitions, their roles, versions and rollback" },
+  { name: "Federation", description: "Trust between tenants: which tenants can discover this one's offerings" },
+  { name: "Discovery", description: "Offerings of agents, searchable here and across trusting tenants" },
+  { name: "Wallets", description: "Wallets, balances and their transactions" },
+  { name: "Instances", description: "Running agent instances: launch, mail, live events, turns, stop" },
+  { name: "Assets", description: "Git repositories for skills and other content, and their attachment to agents" },
+  { name: "Git Tokens", description: "Tokens for git over HTTP: one repository, ref pattern, actions, expiry" },
+  { name: "Providers", description: "Service definitions (LLM APIs, OAuth providers), inherited by child tenants" },
+  { name: "OAuth Clients", description: "OAuth client registrations with providers; secrets are write-only" },
+  { name: "Credentials", description: "API keys and tokens, encrypted at rest, write-only, resolved at launch" },
+  { name: "Sidecars", description: "Runtime hosts that run a tenant's agent instances: registration, secrets, load" },
 ] as const;
 
 export function mountOpenApi(app: Router): void {

@@ -163,6 +163,11 @@ export const gitHttpRoutes = new Hono<AppEnv>()
       decodeRequestBody(c.req.raw.body, c.req.header("content-encoding"), MAX_PUSH_BYTES),
       { advertised: RECEIVE_PACK_CAPABILITIES },
     ).catch(clientError);
+    if (request.commands.length === 0) {
+      // git's probe before a push larger than http.postBuffer: an empty answer lets it send the real one.
+      await request.pack.cancel().catch(() => {});
+      return gitResponse(new Uint8Array(0), "git-receive-pack", "result");
+    }
     const pack = request.packExpected ? await readAllBytes(request.pack).catch(clientError) : null;
     if (!request.packExpected) await request.pack.cancel().catch(() => {});
 

@@ -98,6 +98,22 @@ describe("git over smart HTTP", () => {
     expect(await readFile(join(b, "file-3.txt"), "utf8")).toBe("content 3\n".repeat(103));
   });
 
+  it("takes a push larger than http.postBuffer (probe, then a chunked request body)", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const a = join(work, uniqueName("big"));
+    await git(work, "clone", "-q", repo.url(secret), a);
+    const { randomBytes } = await import("node:crypto");
+    await writeFile(join(a, "blob.bin"), randomBytes(3 * 1024 * 1024));
+    await git(a, "add", "blob.bin");
+    await git(a, "commit", "-q", "-m", "big");
+    await git(a, "push", "-q", "origin", "main");
+    const b = join(work, uniqueName("bigclone"));
+    await git(work, "clone", "-q", repo.url(secret), b);
+    expect(await git(b, "rev-parse", "HEAD")).toBe(await git(a, "rev-parse", "HEAD"));
+    await git(b, "fsck", "--full");
+  });
+
   it("fetches only the new objects after new commits", async () => {
     const repo = await createRepo(owner, tenantId);
     const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);

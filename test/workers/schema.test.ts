@@ -229,6 +229,12 @@ async function seedEverything() {
     resource: "tool:shell",
     action: "write",
   });
+  const repositoryId = `asset/${ids.asset}`;
+  await db.insert(s.gitRepository).values({ id: repositoryId, tenantId: ids.tenant });
+  await db.insert(s.gitRef).values({ repositoryId, name: "refs/heads/main", oid: "a".repeat(40) });
+  await db
+    .insert(s.gitPack)
+    .values({ id: "b".repeat(40), repositoryId, objectCount: 3, packBytes: 300, indexBytes: 1100 });
   return { ids, t0 };
 }
 

@@ -123,8 +123,10 @@ describe("receive-pack request", () => {
     await rejects(request([line]), message);
   });
 
-  it("rejects an empty command list, a missing flush and stray packets", async () => {
-    await rejects(bytes("0000"), "no ref update commands");
+  it("accepts git's large-push probe (no commands) and rejects a missing flush and stray packets", async () => {
+    const probe = await parseReceiveRequestBytes(bytes("0000"));
+    expect(probe.commands).toEqual([]);
+    expect(probe.packExpected).toBe(false);
     await rejects(bytes(pkt(`${oidA} ${oidB} refs/heads/main`)), "request ends before the flush after the commands");
     await rejects(bytes(`${pkt(`${oidA} ${oidB} refs/heads/main`)}0001`), "unexpected delim packet");
     await rejects(
@@ -186,7 +188,8 @@ describe("receive-pack request", () => {
           try {
             const req = await parseReceiveRequest(chunkedStream(wire, sizes));
             const pack = await readAllBytes(req.pack);
-            expect(req.commands.length).toBeGreaterThan(0);
+            // No commands is the large-push probe: nothing else may come with it.
+            if (req.commands.length === 0) expect(req.packExpected).toBe(false);
             for (const c of req.commands) expect(c.ref).not.toMatch(/[\s\0]/);
             if (model && m.kind === "none") {
               expect(req.commands.map((c) => [c.oldOid, c.newOid, c.ref])).toEqual(model.commands);

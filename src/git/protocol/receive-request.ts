@@ -69,7 +69,8 @@ async function readCommands(reader: PktLineReader, options: ReceiveRequestOption
     if (line.startsWith("push-cert")) throw new ProtocolError("unsupported", "push certificates are not supported");
     req.commands.push(parseCommand(line, advertised));
   }
-  if (req.commands.length === 0) throw invalid("no ref update commands");
+  // An empty list is git's probe before a large push (a body of just "0000"): the caller answers 200.
+  if (req.commands.length === 0) return req;
 
   const requested = new Set(req.capabilities.map(capabilityName));
   if (requested.has("push-options") && advertised.has("push-options")) {

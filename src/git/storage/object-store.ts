@@ -15,7 +15,7 @@ import { PackFileReader, readIndexFile } from "./pack-files";
 import type { PackRow } from "./repositories";
 
 const PACK_TRAILER_BYTES = 20;
-const BODY_CACHE_BYTES = 24 * 1024 * 1024;
+const BODY_CACHE_BYTES = 8 * 1024 * 1024;
 const MAX_DELTA_DEPTH = 1_000;
 
 export type GitObject = { type: ObjectType; body: Uint8Array };

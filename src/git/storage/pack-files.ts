@@ -8,7 +8,7 @@
  */
 
 const BLOCK_BYTES = 256 * 1024;
-const CACHE_BYTES = 32 * 1024 * 1024;
+const CACHE_BYTES = 16 * 1024 * 1024;
 
 export function packKey(repositoryId: string, packId: string): string {
   return `git/${repositoryId}/pack-${packId}.pack`;

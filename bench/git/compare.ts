@@ -1,0 +1,476 @@
+/**
+ * The hub's git smart HTTP against git's own `git http-backend`, in the same run, with the real `git`
+ * client on loopback:
+ *   1. generates a source repository (fast-import: >= 2,000 commits, >= 20 MB packed; see generate.ts);
+ *   2. starts the hub (wrangler dev, fresh local state) and http-backend behind a small CGI host;
+ *   3. per repetition and server, on a fresh target repository: full push of the history, clone,
+ *      incremental push of 20 commits, incremental fetch in the clone — each timed;
+ *   4. repetitions interleave the servers (hub, backend, hub, backend, ...); prints medians, all samples,
+ *      hub/backend ratios, the size of the largest pushed pack (the hub holds a push whole in memory) and
+ *      the workerd process's peak RSS per operation.
+ *
+ * Run: npm run bench:git   (loopback only; everything lives in temp dirs removed at the end)
+ * Knobs: BENCH_GIT_REPS (3), BENCH_GIT_COMMITS (2000).
+ */
+import { execFile, spawn } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
+import { generateRepository } from "./generate";
+import { type HttpBackendServer, startHttpBackendServer } from "./http-backend-server";
+
+const REPS = Number(process.env.BENCH_GIT_REPS ?? 3);
+const COMMITS = Number(process.env.BENCH_GIT_COMMITS ?? 2000);
+const NEXT_COMMITS = 20;
+const OP_TIMEOUT_MS = 10 * 60_000;
+const OPS = [
+  "push (full history)",
+  "clone",
+  `push (${NEXT_COMMITS} commits)`,
+  `fetch (${NEXT_COMMITS} commits)`,
+] as const;
+type Op = (typeof OPS)[number];
+type Side = "hub" | "backend";
+
+const execFileP = promisify(execFile);
+let work = "";
+const gitEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  HOME: work,
+  GIT_CONFIG_NOSYSTEM: "1",
+  GIT_TERMINAL_PROMPT: "0",
+  GIT_AUTHOR_NAME: "Bench",
+  GIT_AUTHOR_EMAIL: "bench@example.test",
+  GIT_COMMITTER_NAME: "Bench",
+  GIT_COMMITTER_EMAIL: "bench@example.test",
+});
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const { stdout } = await execFileP("git", args, { cwd, env: gitEnv(), maxBuffer: 64 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+/** Runs git and returns its wall time in ms; a failure carries git's stderr. */
+function timedGit(cwd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn("git", args, {
+      cwd,
+      env: gitEnv(),
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: OP_TIMEOUT_MS,
+      killSignal: "SIGKILL",
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const ms = performance.now() - t0;
+      if (code === 0) resolve(ms);
+      else
+        reject(
+          new Error(`git ${args.join(" ")} failed (${signal ?? `exit ${code}`}) after ${ms.toFixed(0)} ms\n${stderr}`),
+        );
+    });
+  });
+}
+
+/** Bytes `git pack-objects` writes for these rev-list arguments (what a push of them sends). */
+function packBytes(gitDir: string, revs: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("git", ["pack-objects", "--revs", "--stdout", "-q"], {
+      cwd: gitDir,
+      env: gitEnv(),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let bytes = 0;
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      bytes += d.length;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve(bytes) : reject(new Error(`pack-objects: ${stderr}`))));
+    child.stdin.end(`${revs.join("\n")}\n`);
+  });
+}
+
+// --- process bookkeeping (workerd RSS, cleanup) -------------------------------------------------------
+
+type Proc = { pid: number; ppid: number; comm: string; start: string };
+function readProc(pid: number): Proc | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const fields = stat.slice(close + 2).split(" ");
+    return { pid, ppid: Number(fields[1]), comm, start: fields[19] ?? "" };
+  } catch {
+    return null;
+  }
+}
+function descendants(root: number): Proc[] {
+  const all = readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => readProc(Number(d)))
+    .filter((p): p is Proc => p !== null);
+  const out: Proc[] = [];
+  const parents = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of all) {
+      if (parents.has(p.ppid) && !parents.has(p.pid)) {
+        parents.add(p.pid);
+        out.push(p);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+function statusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
+  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"));
+  return m ? Number(m[1]) : Number.NaN;
+}
+/** Resets the peak RSS (VmHWM) to the current RSS; returns false where the kernel does not allow it. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// --- hub REST -----------------------------------------------------------------------------------------
+
+async function hubCall<T>(url: string, method: string, path: string, token?: string, body?: unknown) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
+  return { body: (text ? JSON.parse(text) : null) as T, headers: res.headers };
+}
+
+/**
+ * git's probe for a large push: when the request does not fit in http.postBuffer (1 MiB by default), git
+ * first POSTs a bare flush ("0000") to git-receive-pack and streams the real request only after a 200.
+ * git http-backend answers it with an empty 200. Returns the HTTP status the server gives it.
+ */
+async function probeReceivePack(repoUrl: string): Promise<number> {
+  const url = new URL(`${repoUrl}/git-receive-pack`);
+  const auth = Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString(
+    "base64",
+  );
+  url.username = "";
+  url.password = "";
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      authorization: `Basic ${auth}`,
+      "content-type": "application/x-git-receive-pack-request",
+      accept: "application/x-git-receive-pack-result",
+    },
+    body: "0000",
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+// --- formatting ---------------------------------------------------------------------------------------
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const ms = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x)} ms`);
+const pad = (s: string, n: number) => s.padEnd(n);
+
+async function main() {
+  work = await mkdtemp(join(tmpdir(), "agent-hub-bench-git-"));
+  const persistTo = join(work, "hub-state");
+  const projectRoot = join(work, "backend-root");
+  const clones = join(work, "clones");
+  await Promise.all([mkdir(persistTo), mkdir(projectRoot), mkdir(clones)]);
+
+  let hub: Awaited<ReturnType<typeof startHub>> | null = null;
+  let backend: HttpBackendServer | null = null;
+  let ownProcesses: Proc[] = [];
+  const cleanup = async () => {
+    // Everything this run started is below this process until wrangler exits; snapshot it first, so an
+    // interrupt during migrations or start-up (before `hub` is set) leaves nothing behind either.
+    ownProcesses = [...ownProcesses, ...descendants(process.pid)];
+    await backend?.stop().catch(() => {});
+    if (hub) {
+      ownProcesses = [...ownProcesses, ...descendants(hub.child.pid as number)];
+      await hub.stop();
+    }
+    // wrangler should take workerd with it; kill whatever outlived it (same pid and start time only).
+    for (const p of ownProcesses) {
+      const now = readProc(p.pid);
+      if (now && now.start === p.start) {
+        try {
+          process.kill(p.pid, "SIGKILL");
+        } catch {}
+      }
+    }
+    await rm(work, { recursive: true, force: true });
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    console.error(`\n${signal}: cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  try {
+    // 1. The source repository.
+    const source = join(work, "source.git");
+    await git(work, "init", "-q", "--bare", "-b", "main", source);
+    let t0 = performance.now();
+    await generateRepository(
+      source,
+      {
+        commits: COMMITS,
+        nextCommits: NEXT_COMMITS,
+        textFiles: 320,
+        binaryFiles: 40,
+        binaryChance: 0.12,
+        binaryBytes: [48 * 1024, 160 * 1024],
+      },
+      gitEnv(),
+    );
+    const generatedMs = performance.now() - t0;
+    t0 = performance.now();
+    // fast-import writes blobs without deltas; recompute them as a long-lived repository would have them.
+    await git(source, "repack", "-q", "-a", "-d", "-f");
+    await git(source, "gc", "-q");
+    const gcMs = performance.now() - t0;
+    const counts = Object.fromEntries(
+      (await git(source, "count-objects", "-v")).split("\n").map((l) => l.split(": ") as [string, string]),
+    );
+    const mainSha = await git(source, "rev-parse", "main");
+    const nextSha = await git(source, "rev-parse", "next");
+    const commitCount = Number(await git(source, "rev-list", "--count", "main"));
+    const files = (await git(source, "ls-tree", "-r", "--name-only", "main")).split("\n").length;
+    const fullPack = await packBytes(source, ["main"]);
+    const nextPack = await packBytes(source, ["next", "^main"]);
+    console.log(
+      `source: ${commitCount} commits on main (+${NEXT_COMMITS} on next), ${files} files, ` +
+        `size-pack ${mb(Number(counts["size-pack"]) * 1024)} after gc (${counts.count} loose, ${counts["in-pack"]} packed objects); ` +
+        `generated in ${ms(generatedMs)}, repack+gc ${ms(gcMs)}`,
+    );
+
+    // 2. Servers.
+    await applyMigrations({ persistTo, quiet: true });
+    hub = await startHub({ port: await freePort(), persistTo, quiet: true });
+    backend = await startHttpBackendServer({ projectRoot });
+    ownProcesses = descendants(hub.child.pid as number);
+    // wrangler dev runs two workerd processes: a proxy on the hub's port and the runtime that runs the
+    // Worker (restarted when wrangler reloads it after a source change). The user Worker's one is the one
+    // that holds pushed packs, so each operation reads the peak of every workerd under wrangler and keeps
+    // the largest; a changed pid set means a reload happened during the run, which the report flags.
+    const workerdPids = () =>
+      descendants(hub?.child.pid as number)
+        .filter((p) => p.comm.startsWith("workerd"))
+        .map((p) => p.pid)
+        .sort((a, b) => a - b);
+    const startPids = workerdPids();
+    const canResetPeak = startPids.length > 0 && startPids.every(resetPeak);
+    const workerdStartKb = Math.max(...startPids.map((pid) => statusKb(pid, "VmRSS")));
+    const rssOfWorkerds = (field: "VmRSS" | "VmHWM", pids: number[]) => {
+      let kb = 0;
+      for (const pid of pids) {
+        try {
+          kb = Math.max(kb, statusKb(pid, field));
+        } catch {} // exited meanwhile
+      }
+      return kb;
+    };
+    let lastPids = startPids.join(",");
+    const reloads: string[] = [];
+
+    const hubUrl = hub.url;
+    const hubPort = new URL(hubUrl).port;
+    const signUp = await hubCall<{ user: { id: string } }>(hubUrl, "POST", "/api/auth/sign-up/email", undefined, {
+      name: "Bench",
+      email: `bench-${Date.now()}@example.test`,
+      password: "bench password 123",
+    });
+    const token = signUp.headers.get("set-auth-token") as string;
+    const slug = `bench-git-${Date.now()}`;
+    const tenant = (await hubCall<{ id: string }>(hubUrl, "POST", "/api/tenants", token, { name: "Bench git", slug }))
+      .body;
+
+    const newTarget = async (side: Side, rep: number): Promise<string> => {
+      const name = `bench-${rep}-${Math.random().toString(36).slice(2, 8)}`;
+      if (side === "backend") {
+        const dir = join(projectRoot, `${name}.git`);
+        await git(projectRoot, "init", "-q", "--bare", "-b", "main", dir);
+        await git(dir, "config", "http.receivepack", "true");
+        return `${backend?.url.replace("http://", "http://git:unused@")}/${name}.git`;
+      }
+      const asset = (
+        await hubCall<{ id: string }>(hubUrl, "POST", `/api/tenants/${tenant.id}/assets`, token, { kind: "repo", name })
+      ).body;
+      const minted = await hubCall<{ secret: string }>(hubUrl, "POST", "/api/me/git-tokens", token, {
+        name: `bench-${name}`,
+        tenantId: tenant.id,
+        resource: `asset:${asset.id}`,
+        refPattern: "refs/**",
+        actions: ["can_read", "can_push"],
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      });
+      return `http://git:${minted.body.secret}@127.0.0.1:${hubPort}/api/tenants/${tenant.id}/assets/repo/${name}.git`;
+    };
+
+    // git's large-push probe against both servers. If the hub refuses it, every push over 1 MiB fails with
+    // the default client ("RPC failed; HTTP 400"), so both sides then push with a postBuffer big enough to
+    // send the request in one piece (no probe, Content-Length instead of chunked) and the report says so.
+    const probe = {
+      hub: await probeReceivePack(await newTarget("hub", 0)),
+      backend: await probeReceivePack(await newTarget("backend", 0)),
+    };
+    const probeOk = probe.hub === 200;
+    const pushConfig = probeOk ? [] : ["-c", `http.postBuffer=${64 * 1024 * 1024}`];
+    console.log(
+      `large-push probe (POST "0000" to git-receive-pack): hub ${probe.hub}, backend ${probe.backend}` +
+        (probeOk ? "" : ` — the hub refuses it, so both sides push with ${pushConfig.slice(1).join(" ")}`),
+    );
+
+    const samples: Record<Side, Record<Op, number[]>> = {
+      hub: Object.fromEntries(OPS.map((o) => [o, []])) as unknown as Record<Op, number[]>,
+      backend: Object.fromEntries(OPS.map((o) => [o, []])) as unknown as Record<Op, number[]>,
+    };
+    type Rss = { beforeKb: number; peakKb: number };
+    const hubRss = Object.fromEntries(OPS.map((o) => [o, []])) as unknown as Record<Op, Rss[]>;
+    /** Hub samples taken right after wrangler restarted the Worker (a source change elsewhere). */
+    const disturbed = new Set<string>();
+    const clonePackKb: Record<Side, number[]> = { hub: [], backend: [] };
+
+    // 3./4. Interleaved repetitions.
+    for (let rep = 1; rep <= REPS; rep++) {
+      for (const side of ["hub", "backend"] as const) {
+        const url = await newTarget(side, rep);
+        const clone = join(clones, `${side}-${rep}`);
+        const step = async (op: Op, cwd: string, args: string[]) => {
+          let beforeKb = 0;
+          if (side === "hub") {
+            const pids = workerdPids();
+            if (canResetPeak) for (const pid of pids) resetPeak(pid);
+            beforeKb = rssOfWorkerds("VmRSS", pids);
+          }
+          let elapsed: number;
+          try {
+            elapsed = await timedGit(cwd, args);
+          } catch (err) {
+            if (side === "hub") {
+              const log = hub?.output() ?? "";
+              throw new Error(`${(err as Error).message}\n--- hub log (last 8 kB) ---\n${log.slice(-8192)}`);
+            }
+            throw err;
+          }
+          samples[side][op].push(elapsed);
+          let note = "";
+          if (side === "hub") {
+            const pids = workerdPids();
+            hubRss[op].push({ beforeKb, peakKb: rssOfWorkerds("VmHWM", pids) });
+            if (pids.join(",") !== lastPids) {
+              disturbed.add(`${op}#${samples.hub[op].length - 1}`);
+              reloads.push(`rep ${rep} ${op}`);
+              note = "  (* wrangler restarted the Worker before or during this operation)";
+              lastPids = pids.join(",");
+            }
+          }
+          process.stdout.write(`  rep ${rep} ${pad(side, 7)} ${pad(op, 22)} ${ms(elapsed)}${note}\n`);
+        };
+        await step("push (full history)", source, [...pushConfig, "push", "-q", "--force", url, "main:main"]);
+        await step("clone", clones, ["clone", "-q", url, clone]);
+        const head = await git(clone, "rev-parse", "HEAD");
+        if (head !== mainSha) throw new Error(`${side} clone has HEAD ${head}, expected ${mainSha}`);
+        clonePackKb[side].push(Number((await git(clone, "count-objects", "-v")).match(/size-pack: (\d+)/)?.[1]));
+        await step(`push (${NEXT_COMMITS} commits)`, source, [...pushConfig, "push", "-q", url, "next:main"]);
+        await step(`fetch (${NEXT_COMMITS} commits)`, clone, ["fetch", "-q", "origin"]);
+        const fetched = await git(clone, "rev-parse", "origin/main");
+        if (fetched !== nextSha) throw new Error(`${side} fetch gave origin/main ${fetched}, expected ${nextSha}`);
+        await rm(clone, { recursive: true, force: true });
+      }
+    }
+
+    // Report.
+    const gitVersion = await git(work, "--version");
+    console.log(
+      `\n${gitVersion} client on both sides, loopback, ${REPS} repetitions interleaved (hub, backend, ...), fresh target each.`,
+    );
+    console.log("Protocol: the client's default (v2 for fetch/clone where the server offers it; push is always v0).");
+    console.log(
+      probeOk
+        ? "Pushes: default client settings (requests over 1 MiB are probed, then streamed chunked).\n"
+        : `Pushes: ${pushConfig.slice(1).join(" ")} on both sides, because the hub answers git's large-push probe with ${probe.hub}.\n`,
+    );
+    const header = `${pad("operation", 22)} ${pad("hub median", 11)} ${pad("backend med.", 12)} ${pad("hub/backend", 11)} ${pad("hub samples", 28)} backend samples`;
+    console.log(header);
+    console.log("-".repeat(header.length + 10));
+    for (const op of OPS) {
+      const h = median(samples.hub[op]);
+      const b = median(samples.backend[op]);
+      console.log(
+        `${pad(op, 22)} ${pad(ms(h), 11)} ${pad(ms(b), 12)} ${pad(`${(h / b).toFixed(2)}x`, 11)} ${pad(samples.hub[op].map((x, i) => `${ms(x)}${disturbed.has(`${op}#${i}`) ? "*" : ""}`).join(", "), 28)} ${samples.backend[op].map(ms).join(", ")}`,
+      );
+    }
+    const cloneRatio = median(samples.hub.clone) / median(samples.backend.clone);
+    console.log(
+      `\ntarget: clone within 2x of git http-backend: ${cloneRatio <= 2 ? "MET" : "NOT MET"} (${cloneRatio.toFixed(2)}x)`,
+    );
+    console.log(
+      `clone pack on disk (size-pack): hub ${clonePackKb.hub.map((k) => mb(k * 1024)).join(", ")}; ` +
+        `backend ${clonePackKb.backend.map((k) => mb(k * 1024)).join(", ")}`,
+    );
+    console.log(
+      `\nlargest buffer the Worker holds: the pushed pack of the full-history push, ${mb(fullPack)} (${fullPack} bytes; ` +
+        `git pack-objects --revs main, what the push sends) — the hub buffers a push whole in memory while checking it ` +
+        `(limit 64 MB). The ${NEXT_COMMITS}-commit push sends ${mb(nextPack)}.`,
+    );
+    if (startPids.length) {
+      const all = OPS.flatMap((o) => hubRss[o].map((r) => r.peakKb));
+      console.log(
+        `workerd peak RSS (VmHWM, largest of the workerd processes under wrangler${canResetPeak ? ", peak reset before each operation" : ", not resettable: peak since start"}): ` +
+          `${mb(workerdStartKb * 1024)} at start, ${mb(Math.max(...all) * 1024)} overall max. Per operation, RSS before → peak:`,
+      );
+      for (const op of OPS)
+        console.log(
+          `  ${pad(op, 22)} ${hubRss[op].map((r) => `${mb(r.beforeKb * 1024)} → ${mb(r.peakKb * 1024)}`).join(",  ")}`,
+        );
+      if (reloads.length)
+        console.log(
+          `WARNING: wrangler restarted the Worker during the run (a source file it watches changed) at: ${reloads.join("; ")}. ` +
+            "Samples marked * include the restart.",
+        );
+    } else {
+      console.log("workerd peak RSS: no workerd process found under wrangler");
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});

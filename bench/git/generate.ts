@@ -1,0 +1,234 @@
+/**
+ * Generates the benchmark's source repository with `git fast-import`: a tree of a few hundred text files in
+ * nested directories plus a few dozen binary files, and a long history where each commit edits a few text
+ * files (small line edits, which delta well) and now and then replaces a binary with incompressible bytes
+ * (which make up most of the packed size). Seeded, so every run builds the same contents.
+ *
+ * Two refs: `main` (the history) and `next` (`main` plus a few more commits, for the incremental push).
+ */
+import { spawn } from "node:child_process";
+import type { Writable } from "node:stream";
+
+export type GenerateOptions = {
+  commits: number;
+  nextCommits: number;
+  textFiles: number;
+  binaryFiles: number;
+  /** Chance that a commit also replaces one binary file. */
+  binaryChance: number;
+  binaryBytes: [min: number, max: number];
+  seed?: number;
+};
+
+/** mulberry32: small, fast, seeded. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
+  const bytes = (n: number) => {
+    const out = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i += 4) {
+      const v = Math.floor(next() * 4294967296);
+      out[i] = v & 0xff;
+      if (i + 1 < n) out[i + 1] = (v >>> 8) & 0xff;
+      if (i + 2 < n) out[i + 2] = (v >>> 16) & 0xff;
+      if (i + 3 < n) out[i + 3] = v >>> 24;
+    }
+    return out;
+  };
+  return { next, int, pick, bytes };
+}
+
+const WORDS = [
+  "const",
+  "let",
+  "return",
+  "await",
+  "async",
+  "function",
+  "if",
+  "else",
+  "for",
+  "of",
+  "new",
+  "this",
+  "tenant",
+  "agent",
+  "asset",
+  "grant",
+  "principal",
+  "token",
+  "session",
+  "policy",
+  "request",
+  "response",
+  "result",
+  "error",
+  "value",
+  "items",
+  "index",
+  "count",
+  "limit",
+  "offset",
+  "cursor",
+  "options",
+  "config",
+  "handler",
+  "router",
+  "schema",
+  "parse",
+  "validate",
+  "encode",
+  "decode",
+  "resolve",
+  "reject",
+  "filter",
+  "map",
+  "reduce",
+  "push",
+  "pop",
+  "slice",
+  "join",
+  "split",
+  "trim",
+  "length",
+  "=",
+  "===",
+  "!==",
+  "=>",
+  "+",
+  "-",
+  "*",
+  "&&",
+  "||",
+  "(",
+  ")",
+  "{",
+  "}",
+  "[",
+  "]",
+  ";",
+  ",",
+  ".",
+  "null",
+  "undefined",
+  "true",
+  "false",
+] as const;
+const MODULES = ["core", "api", "auth", "billing", "catalog", "storage", "ui", "util", "workers", "jobs"];
+const SUBDIRS = ["model", "service", "routes", "internal", "helpers", "views", "adapters"];
+
+export async function generateRepository(gitDir: string, options: GenerateOptions, env: NodeJS.ProcessEnv) {
+  const rnd = prng(options.seed ?? 20261125);
+  const line = () => {
+    const indent = "  ".repeat(rnd.int(0, 3));
+    const n = rnd.int(3, 10);
+    const words: string[] = [];
+    for (let i = 0; i < n; i++) words.push(rnd.pick(WORDS));
+    return `${indent}${words.join(" ")}`;
+  };
+
+  const textPaths: string[] = [];
+  for (let i = 0; i < options.textFiles; i++) {
+    const mod = MODULES[i % MODULES.length];
+    const sub = SUBDIRS[Math.floor(i / MODULES.length) % SUBDIRS.length];
+    const deep = i % 3 === 0 ? `/v${i % 4}` : "";
+    textPaths.push(`src/${mod}/${sub}${deep}/file-${i}.ts`);
+  }
+  const binaryPaths: string[] = [];
+  for (let i = 0; i < options.binaryFiles; i++) binaryPaths.push(`assets/${MODULES[i % 5]}/blob-${i}.bin`);
+  const texts = new Map<string, string[]>();
+
+  const child = spawn("git", ["fast-import", "--quiet", "--done"], {
+    cwd: gitDir,
+    env,
+    stdio: ["pipe", "inherit", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`git fast-import exited ${code}\n${stderr}`)),
+    );
+  });
+  const out = child.stdin as Writable;
+  out.on("error", () => {}); // the exit handler reports the cause
+  const write = async (chunk: string | Buffer) => {
+    if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
+  };
+  const data = async (content: Buffer | string) => {
+    const buf = typeof content === "string" ? Buffer.from(content) : content;
+    await write(`data ${buf.length}\n`);
+    await write(buf);
+    await write("\n");
+  };
+  const modify = async (path: string, content: Buffer | string) => {
+    await write(`M 100644 inline ${path}\n`);
+    await data(content);
+  };
+
+  let time = 1_700_000_000;
+  let mark = 0;
+  const commit = async (ref: string, message: string, from: string | null, body: () => Promise<void>) => {
+    mark++;
+    time += rnd.int(60, 7200);
+    const who = rnd.pick(["Ada <ada@example.test>", "Lin <lin@example.test>", "Sam <sam@example.test>"]);
+    await write(`commit ${ref}\nmark :${mark}\nauthor ${who} ${time} +0000\ncommitter ${who} ${time} +0000\n`);
+    await data(message);
+    if (from) await write(`from ${from}\n`);
+    await body();
+    await write("\n");
+    return `:${mark}`;
+  };
+
+  const editText = async (path: string) => {
+    const lines = texts.get(path) ?? [];
+    const edits = rnd.int(1, 4);
+    for (let e = 0; e < edits; e++) {
+      const at = rnd.int(0, Math.max(0, lines.length - 1));
+      const kind = rnd.next();
+      if (kind < 0.5 || lines.length < 20) lines.splice(at, 0, ...Array.from({ length: rnd.int(1, 6) }, line));
+      else if (kind < 0.8) lines[at] = line();
+      else lines.splice(at, rnd.int(1, 3));
+    }
+    texts.set(path, lines);
+    await modify(path, `${lines.join("\n")}\n`);
+  };
+  const changeSet = async () => {
+    const n = rnd.int(1, 4);
+    for (let i = 0; i < n; i++) await editText(rnd.pick(textPaths));
+    if (rnd.next() < options.binaryChance) {
+      await modify(rnd.pick(binaryPaths), rnd.bytes(rnd.int(...options.binaryBytes)));
+    }
+  };
+
+  let tip = await commit("refs/heads/main", "Initial import", null, async () => {
+    for (const path of textPaths) {
+      const lines = Array.from({ length: rnd.int(40, 160) }, line);
+      texts.set(path, lines);
+      await modify(path, `${lines.join("\n")}\n`);
+    }
+    for (const path of binaryPaths) await modify(path, rnd.bytes(rnd.int(4096, 16384)));
+  });
+  for (let i = 1; i < options.commits; i++) {
+    tip = await commit("refs/heads/main", `Change ${i}`, null, changeSet);
+  }
+  let nextFrom: string | null = tip;
+  for (let i = 0; i < options.nextCommits; i++) {
+    await commit("refs/heads/next", `Follow-up ${i + 1}`, nextFrom, changeSet);
+    nextFrom = null;
+  }
+  await write("done\n");
+  out.end();
+  await exited;
+}

@@ -1,0 +1,210 @@
+/**
+ * Inference backends behind one interface: `stream(messages, source, signal)` yields text tokens and, at
+ * most once, the token usage. Failures are thrown as `InferenceError` with the reference's categories, so
+ * the harness can turn them into `inference.error` events.
+ */
+import type { InferenceSource, TokenUsage } from "../src/runtime/protocol";
+
+export type ChatMessage = { role: "system" | "user" | "assistant"; content: string };
+
+export type ModelChunk = { token: string } | { usage: TokenUsage };
+
+export type ErrorCategory =
+  | "retryable"
+  | "context_overflow"
+  | "credential_failure"
+  | "quota_exhausted"
+  | "fatal"
+  | "aborted"
+  | "timeout"
+  | "protocol_mismatch";
+
+export class InferenceError extends Error {
+  readonly category: ErrorCategory;
+  readonly statusCode?: number;
+  readonly retryAfterMs?: number;
+
+  constructor(category: ErrorCategory, message: string, extra: { statusCode?: number; retryAfterMs?: number } = {}) {
+    super(message);
+    this.name = "InferenceError";
+    this.category = category;
+    if (extra.statusCode !== undefined) this.statusCode = extra.statusCode;
+    if (extra.retryAfterMs !== undefined) this.retryAfterMs = extra.retryAfterMs;
+  }
+}
+
+export type ModelBackend = {
+  stream(messages: ChatMessage[], source: InferenceSource, signal: AbortSignal): AsyncIterable<ModelChunk>;
+};
+
+export type ModelOptions = {
+  /** Delay between echo tokens (ms). */
+  echoDelayMs?: number;
+  /** Attempts after a retryable failure before the first token (default 2). */
+  retries?: number;
+  /** First retry delay (ms), doubled per attempt, unless the endpoint sent Retry-After (default 1000). */
+  retryBaseMs?: number;
+};
+
+export function emptyUsage(): TokenUsage {
+  return { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, thinking: 0 };
+}
+
+/** The backend for a source: `echo` runs offline, anything else is treated as OpenAI-compatible. */
+export function backendFor(source: InferenceSource, options: ModelOptions = {}): ModelBackend {
+  return source.provider === "echo" ? echoBackend(options.echoDelayMs ?? 5) : openaiBackend;
+}
+
+function countWords(text: string): number {
+  return text.match(/\S+/g)?.length ?? 0;
+}
+
+/** Splits text into word tokens whose concatenation is the text (leading whitespace rides with its word). */
+export function wordTokens(text: string): string[] {
+  return text.match(/\s*\S+/g) ?? [];
+}
+
+function abortedError(): InferenceError {
+  return new InferenceError("aborted", "The turn was aborted");
+}
+
+/** Waits `ms`, or rejects with an `aborted` InferenceError when the signal fires first. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(abortedError());
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortedError());
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Deterministic offline model: answers `Echo: <last user text>`, one word per token, words as tokens. */
+export function echoBackend(delayMs: number): ModelBackend {
+  return {
+    async *stream(messages, _source, signal) {
+      const lastUser = [...messages].reverse().find((m) => m.role === "user");
+      const reply = `Echo: ${lastUser?.content.trim() ?? ""}`.trim();
+      const tokens = wordTokens(reply);
+      for (const token of tokens) {
+        await sleep(delayMs, signal);
+        yield { token };
+      }
+      const input = messages.reduce((n, m) => n + countWords(m.content), 0);
+      yield { usage: { ...emptyUsage(), input, output: tokens.length } };
+    },
+  };
+}
+
+/** Retry-After is either delta-seconds or an HTTP date. */
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function httpError(status: number, body: string, retryAfter: string | null): InferenceError {
+  const detail = body.slice(0, 500);
+  const message = `HTTP ${status}${detail ? `: ${detail}` : ""}`;
+  const extra = { statusCode: status };
+  if (status === 401 || status === 403) return new InferenceError("credential_failure", message, extra);
+  if (status === 429) {
+    const after = retryAfterMs(retryAfter);
+    return new InferenceError(
+      "quota_exhausted",
+      message,
+      after === undefined ? extra : { ...extra, retryAfterMs: after },
+    );
+  }
+  if (status === 408) return new InferenceError("timeout", message, extra);
+  if (status >= 500) return new InferenceError("retryable", message, extra);
+  if (/context_length|maximum context/i.test(body)) return new InferenceError("context_overflow", message, extra);
+  return new InferenceError("fatal", message, extra);
+}
+
+type OpenAIChunk = {
+  choices?: { delta?: { content?: string | null } }[];
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number };
+    completion_tokens_details?: { reasoning_tokens?: number };
+  } | null;
+  error?: { message?: string };
+};
+
+function toUsage(u: NonNullable<OpenAIChunk["usage"]>): TokenUsage {
+  return {
+    input: u.prompt_tokens ?? 0,
+    output: u.completion_tokens ?? 0,
+    cacheRead: u.prompt_tokens_details?.cached_tokens ?? 0,
+    cacheWrite: 0,
+    thinking: u.completion_tokens_details?.reasoning_tokens ?? 0,
+  };
+}
+
+/** Any OpenAI-compatible `POST {baseURL}/chat/completions` with `stream: true` (server-sent events). */
+export const openaiBackend: ModelBackend = {
+  async *stream(messages, source, signal) {
+    const url = `${source.baseURL.replace(/\/+$/, "")}/chat/completions`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${source.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: source.model,
+          messages,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+        signal,
+      });
+    } catch (error) {
+      if (signal.aborted) throw abortedError();
+      throw new InferenceError("retryable", `Request failed: ${(error as Error).message}`);
+    }
+    if (!response.ok || !response.body) {
+      const body = await response.text().catch(() => "");
+      throw httpError(response.status, body, response.headers.get("retry-after"));
+    }
+
+    const decoder = new TextDecoder();
+    let buffer = "";
+    try {
+      for await (const bytes of response.body) {
+        buffer += decoder.decode(bytes, { stream: true });
+        let newline = buffer.indexOf("\n");
+        while (newline >= 0) {
+          const line = buffer.slice(0, newline).replace(/\r$/, "");
+          buffer = buffer.slice(newline + 1);
+          newline = buffer.indexOf("\n");
+          if (!line.startsWith("data:")) continue; // comments, `event:` lines, blank separators
+          const data = line.slice(5).trim();
+          if (data === "[DONE]") return;
+          let chunk: OpenAIChunk;
+          try {
+            chunk = JSON.parse(data) as OpenAIChunk;
+          } catch {
+            throw new InferenceError("protocol_mismatch", `Unparseable stream chunk: ${data.slice(0, 200)}`);
+          }
+          if (chunk.error) throw new InferenceError("fatal", chunk.error.message ?? "The endpoint reported an error");
+          const token = chunk.choices?.[0]?.delta?.content;
+          if (token) yield { token };
+          if (chunk.usage) yield { usage: toUsage(chunk.usage) };
+        }
+      }
+    } catch (error) {
+      if (error instanceof InferenceError) throw error;
+      if (signal.aborted) throw abortedError();
+      throw new InferenceError("retryable", `Stream failed: ${(error as Error).message}`);
+    }
+  },
+};

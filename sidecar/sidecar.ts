@@ -1,0 +1,561 @@
+/**
+ * The sidecar process: one control channel to the hub (which instances to serve) and one instance channel
+ * per instance (docs/sidecar-protocol.md). Channels reconnect by themselves with backoff; each instance's
+ * key and configuration live in `<stateDir>/<instanceId>.json`, so that a restarted sidecar can prove it is
+ * the same one (the reconnect challenge) and keep serving.
+ */
+import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type RawData, WebSocket } from "ws";
+import type {
+  ControlHubFrame,
+  ControlSidecarFrame,
+  HarnessConfig,
+  InstanceHubFrame,
+  InstanceSidecarFrame,
+} from "../src/runtime/protocol";
+import { HEARTBEAT_INTERVAL_MS, SIDECAR_TIMEOUT_MS } from "../src/runtime/protocol";
+import { Harness } from "./harness";
+import type { ModelOptions } from "./models";
+
+export type SidecarOptions = {
+  hubUrl: string;
+  secret: string;
+  stateDir: string;
+  log?: (line: string) => void;
+  /** Called when going on cannot help (the hub refuses the secret). The sidecar has stopped by then. */
+  onFatal?: (error: Error) => void;
+  pingIntervalMs?: number;
+  /** A channel that heard nothing for this long is dropped and reconnected. */
+  deadAfterMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  models?: ModelOptions;
+};
+
+/** What `<stateDir>/<instanceId>.json` holds. */
+type StoredInstance = {
+  version: 1;
+  instanceId: string;
+  agentAddress: string;
+  path: string;
+  hubPublicKey: string;
+  /** Hex Ed25519 public key, as sent in `agent.deploy.ack`. */
+  publicKey: string;
+  /** PKCS#8 PEM. */
+  privateKey: string;
+  config: HarnessConfig;
+  started: boolean;
+};
+
+type Frame = { type: string; [key: string]: unknown };
+
+type ChannelHandlers = {
+  onOpen(): void;
+  onFrame(frame: Frame): void;
+  /** The socket closed (not by `stop`): reconnect, unless this returns "stop". */
+  onClose(code: number): "retry" | "stop";
+  /** The upgrade was answered with a status other than 101: keep trying, or give up. */
+  onRefused(status: number): "retry" | "stop";
+};
+
+type ChannelTiming = { pingIntervalMs: number; deadAfterMs: number; backoff: { initialMs: number; maxMs: number } };
+
+/** One WebSocket that keeps itself alive: pings, drops itself when silent, reconnects with backoff. */
+class Channel {
+  private ws: WebSocket | null = null;
+  private stopped = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly secret: string,
+    private readonly timing: ChannelTiming,
+    private readonly handlers: ChannelHandlers,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  get open(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  connect(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.url, {
+      headers: { authorization: `Bearer ${this.secret}` },
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    ws.on("open", () => {
+      this.attempt = 0;
+      this.heard();
+      this.pingTimer = setInterval(() => this.send({ type: "ping" }), this.timing.pingIntervalMs);
+      this.handlers.onOpen();
+    });
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      this.heard();
+      if (isBinary) return;
+      let frame: unknown;
+      try {
+        frame = JSON.parse(data.toString());
+      } catch {
+        return this.log(`ignored an unparseable frame from ${this.url}`);
+      }
+      if (typeof frame !== "object" || frame === null || typeof (frame as Frame).type !== "string") {
+        return this.log(`ignored a frame without a type from ${this.url}`);
+      }
+      if ((frame as Frame).type === "pong") return;
+      this.handlers.onFrame(frame as Frame);
+    });
+    ws.on("unexpected-response", (_req, res) => {
+      res.resume();
+      if (this.handlers.onRefused(res.statusCode ?? 0) === "stop") this.stopped = true;
+      ws.terminate();
+    });
+    ws.on("error", (error) => {
+      if (!/closed before the connection was established/.test(error.message))
+        this.log(`${this.url}: ${error.message}`);
+    });
+    ws.on("close", (code) => {
+      clearInterval(this.pingTimer);
+      clearTimeout(this.deadline);
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.handlers.onClose(code) === "stop") this.stopped = true;
+      this.scheduleReconnect();
+    });
+  }
+
+  send(frame: Frame): boolean {
+    if (!this.open) return false;
+    this.ws?.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Stops for good (no reconnect); resolves once the socket is closed (at most 1 s for the close handshake). */
+  stop(code = 1000): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1_000);
+      ws.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (ws.readyState === WebSocket.OPEN) ws.close(code);
+    else ws.terminate();
+    return closed;
+  }
+
+  /** Drops the connection now; it reconnects like after any other loss. */
+  drop(): void {
+    this.ws?.terminate();
+  }
+
+  private heard(): void {
+    clearTimeout(this.deadline);
+    this.deadline = setTimeout(() => {
+      this.log(`${this.url}: silent for ${this.timing.deadAfterMs} ms, reconnecting`);
+      this.ws?.terminate();
+    }, this.timing.deadAfterMs);
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const { initialMs, maxMs } = this.timing.backoff;
+    const delay = Math.min(maxMs, initialMs * 2 ** this.attempt);
+    this.attempt += 1;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+}
+
+/** Raw 32-byte Ed25519 public key, hex. */
+function publicKeyHex(key: KeyObject): string {
+  const jwk = key.export({ format: "jwk" });
+  return Buffer.from(jwk.x as string, "base64url").toString("hex");
+}
+
+/** The reconnect proof: Ed25519 over bytes(nonce) ‖ utf8(agentAddress), hex. */
+export function signChallenge(privateKey: KeyObject, nonceHex: string, agentAddress: string): string {
+  const message = Buffer.concat([Buffer.from(nonceHex, "hex"), Buffer.from(agentAddress, "utf8")]);
+  return sign(null, message, privateKey).toString("hex");
+}
+
+type Instance = {
+  instanceId: string;
+  agentAddress: string;
+  path: string;
+  channel: Channel | null;
+  harness: Harness | null;
+  stored: StoredInstance | null;
+  privateKey: KeyObject | null;
+  /** Frames are handled one after another, in arrival order. */
+  chain: Promise<void>;
+};
+
+const INSTANCE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** Close codes the hub uses: a newer connection took the channel over; the reconnect proof failed. */
+const REPLACED = 4000;
+const CHALLENGE_FAILED = 4003;
+
+export class Sidecar {
+  private readonly options: SidecarOptions;
+  private readonly timing: ChannelTiming;
+  private readonly instances = new Map<string, Instance>();
+  private control: Channel | null = null;
+  private running = false;
+
+  constructor(options: SidecarOptions) {
+    this.options = options;
+    this.timing = {
+      pingIntervalMs: options.pingIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+      deadAfterMs: options.deadAfterMs ?? SIDECAR_TIMEOUT_MS,
+      backoff: options.backoff ?? { initialMs: 1_000, maxMs: 30_000 },
+    };
+  }
+
+  /** Ids of the instances this sidecar holds (deployed, or restored from the state dir). */
+  get instanceIds(): string[] {
+    return [...this.instances.keys()];
+  }
+
+  /** The harness of an instance, once deployed (for inspection). */
+  harness(instanceId: string): Harness | null {
+    return this.instances.get(instanceId)?.harness ?? null;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
+    await this.restore();
+    const url = this.wsUrl("/api/sidecars/connect");
+    this.control = new Channel(
+      url,
+      this.options.secret,
+      this.timing,
+      {
+        onOpen: () => this.log("control channel open"),
+        onFrame: (frame) => this.onControlFrame(frame as ControlHubFrame),
+        onClose: (code) => {
+          this.log(`control channel closed (${code})`);
+          if (code !== REPLACED) return "retry";
+          // Another process connected with this secret: two sidecars taking turns would never settle.
+          this.fatal(new Error("Another connection with this sidecar's secret replaced this one"));
+          return "stop";
+        },
+        onRefused: (status) => {
+          if (status !== 401) {
+            this.log(`control channel refused (${status}), retrying`);
+            return "retry";
+          }
+          this.fatal(new Error("The hub refused the sidecar secret (401)"));
+          return "stop";
+        },
+      },
+      (line) => this.log(line),
+    );
+    this.control.connect();
+  }
+
+  /** Closes every channel; instance state stays on disk for the next start. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    const stopping: Promise<void>[] = [this.control?.stop() ?? Promise.resolve()];
+    this.control = null;
+    for (const instance of this.instances.values()) {
+      if (instance.harness) stopping.push(instance.harness.stop());
+      if (instance.channel) stopping.push(instance.channel.stop());
+      instance.channel = null;
+    }
+    await Promise.all(stopping);
+    this.instances.clear();
+  }
+
+  /** Drops an instance channel as if the network failed (it reconnects by itself). */
+  dropInstanceChannel(instanceId: string): void {
+    this.instances.get(instanceId)?.channel?.drop();
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private fatal(error: Error): void {
+    this.log(error.message);
+    void this.stop().then(() => this.options.onFatal?.(error));
+  }
+
+  private wsUrl(path: string): string {
+    const url = new URL(path, this.options.hubUrl);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.toString();
+  }
+
+  private statePath(instanceId: string): string {
+    return join(this.options.stateDir, `${instanceId}.json`);
+  }
+
+  /** Instances left by a previous run: they keep their key and config, and wait for `instance.assign`. */
+  private async restore(): Promise<void> {
+    for (const name of await readdir(this.options.stateDir)) {
+      if (!name.endsWith(".json")) continue;
+      try {
+        const stored = JSON.parse(await readFile(join(this.options.stateDir, name), "utf8")) as StoredInstance;
+        if (stored.version !== 1 || !INSTANCE_ID.test(stored.instanceId)) throw new Error("unknown format");
+        const instance = this.newInstance(stored.instanceId, stored.agentAddress, stored.path);
+        instance.stored = stored;
+        instance.privateKey = createPrivateKey(stored.privateKey);
+        instance.harness = this.newHarness(instance, stored.config);
+        if (stored.started) instance.harness.start();
+        this.log(`restored ${stored.instanceId}`);
+      } catch (error) {
+        this.log(`ignored state file ${name}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private async persist(instance: Instance): Promise<void> {
+    if (!instance.stored) return;
+    const file = this.statePath(instance.instanceId);
+    const tmp = `${file}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(instance.stored, null, 2)}\n`, { mode: 0o600 });
+    await rename(tmp, file);
+  }
+
+  private newInstance(instanceId: string, agentAddress: string, path: string): Instance {
+    const instance: Instance = {
+      instanceId,
+      agentAddress,
+      path,
+      channel: null,
+      harness: null,
+      stored: null,
+      privateKey: null,
+      chain: Promise.resolve(),
+    };
+    this.instances.set(instanceId, instance);
+    return instance;
+  }
+
+  private newHarness(instance: Instance, config: HarnessConfig): Harness {
+    return new Harness(config, {
+      send: (frame) => this.sendInstance(instance, frame),
+      log: (line) => this.log(line),
+      ...(this.options.models ? { models: this.options.models } : {}),
+    });
+  }
+
+  private sendInstance(instance: Instance, frame: InstanceSidecarFrame): void {
+    if (!instance.channel?.send(frame)) this.log(`[${instance.instanceId}] channel down, dropped ${frame.type}`);
+  }
+
+  private sendControl(frame: ControlSidecarFrame): void {
+    this.control?.send(frame);
+  }
+
+  private onControlFrame(frame: ControlHubFrame): void {
+    switch (frame.type) {
+      case "hello":
+        this.log(`hello from the hub: sidecar ${frame.sidecarId}, tenant ${frame.tenantId}`);
+        this.sendControl({ type: "ready", instances: this.instanceIds });
+        return;
+      case "instance.assign":
+        this.assign(frame);
+        return;
+      case "instance.revoke":
+        this.log(`[${frame.instanceId}] revoked: ${frame.reason}`);
+        void this.forget(frame.instanceId);
+        return;
+      default:
+        this.log(`ignored control frame ${(frame as Frame).type}`);
+    }
+  }
+
+  private assign(frame: Extract<ControlHubFrame, { type: "instance.assign" }>): void {
+    if (typeof frame.instanceId !== "string" || !INSTANCE_ID.test(frame.instanceId) || typeof frame.path !== "string") {
+      this.log("ignored a malformed instance.assign");
+      return;
+    }
+    let instance = this.instances.get(frame.instanceId);
+    if (instance?.channel) return; // already connected or reconnecting by itself
+    instance ??= this.newInstance(frame.instanceId, frame.agentAddress, frame.path);
+    instance.path = frame.path;
+    this.log(`[${frame.instanceId}] assigned`);
+    this.openChannel(instance);
+  }
+
+  private openChannel(instance: Instance): void {
+    const { instanceId } = instance;
+    instance.channel = new Channel(
+      this.wsUrl(instance.path),
+      this.options.secret,
+      this.timing,
+      {
+        // After a first deploy the hub speaks first (`agent.deploy`); after a reconnect it sends `challenge`.
+        onOpen: () => this.log(`[${instanceId}] instance channel open`),
+        onFrame: (frame) => {
+          instance.chain = instance.chain
+            .then(() => this.onInstanceFrame(instance, frame as InstanceHubFrame))
+            .catch((error: unknown) => this.log(`[${instanceId}] ${frame.type} failed: ${(error as Error).message}`));
+        },
+        onClose: (code) => {
+          instance.harness?.setOnline(false);
+          this.log(`[${instanceId}] instance channel closed (${code})`);
+          if (code === CHALLENGE_FAILED) {
+            void this.forget(instanceId);
+            return "stop";
+          }
+          if (code === REPLACED) {
+            // Someone else holds the channel now; a later instance.assign may hand it back.
+            instance.channel = null;
+            return "stop";
+          }
+          return "retry";
+        },
+        onRefused: (status) => {
+          // 403: assigned to another sidecar; 404: unknown; 410: stopped. None of them will change.
+          if ([403, 404, 410].includes(status)) {
+            this.log(`[${instanceId}] the hub refused the instance channel (${status}), forgetting it`);
+            void this.forget(instanceId);
+            return "stop";
+          }
+          this.log(`[${instanceId}] instance channel refused (${status}), retrying`);
+          return "retry";
+        },
+      },
+      (line) => this.log(line),
+    );
+    instance.channel.connect();
+  }
+
+  /** Stops serving an instance and deletes its state (key included). */
+  private async forget(instanceId: string): Promise<void> {
+    const instance = this.instances.get(instanceId);
+    this.instances.delete(instanceId);
+    void instance?.channel?.stop();
+    await instance?.harness?.stop();
+    await rm(this.statePath(instanceId), { force: true });
+  }
+
+  private async onInstanceFrame(instance: Instance, frame: InstanceHubFrame): Promise<void> {
+    const send = (reply: InstanceSidecarFrame) => this.sendInstance(instance, reply);
+    const { agentAddress } = instance;
+    switch (frame.type) {
+      case "agent.deploy": {
+        const config = frame.config;
+        if (typeof config !== "object" || config === null || !Array.isArray(config.sources)) {
+          return send({ type: "agent.error", agentAddress, error: "agent.deploy without a valid config" });
+        }
+        const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+        await instance.harness?.stop();
+        instance.agentAddress = frame.agentAddress ?? config.agentAddress;
+        instance.privateKey = privateKey;
+        instance.stored = {
+          version: 1,
+          instanceId: instance.instanceId,
+          agentAddress: instance.agentAddress,
+          path: instance.path,
+          hubPublicKey: frame.hubPublicKey,
+          publicKey: publicKeyHex(publicKey),
+          privateKey: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+          config,
+          started: false,
+        };
+        try {
+          await this.persist(instance); // the key must survive a restart before the hub relies on it
+        } catch (error) {
+          return send({ type: "agent.error", agentAddress, error: `cannot store state: ${(error as Error).message}` });
+        }
+        instance.harness = this.newHarness(instance, config);
+        instance.harness.setOnline(true);
+        this.log(`[${instance.instanceId}] deployed (agent ${frame.agentId})`);
+        return send({
+          type: "agent.deploy.ack",
+          agentAddress: instance.agentAddress,
+          publicKey: instance.stored.publicKey,
+        });
+      }
+      case "session.start": {
+        if (!instance.harness || !instance.stored) {
+          return send({ type: "agent.error", agentAddress, error: "session.start before agent.deploy" });
+        }
+        instance.stored.started = true;
+        await this.persist(instance);
+        instance.harness.start();
+        this.log(`[${instance.instanceId}] started`);
+        return send({ type: "session.start.ack", agentAddress });
+      }
+      case "challenge": {
+        if (!instance.privateKey || !instance.harness) {
+          // Without the key this sidecar cannot be the one the hub deployed to.
+          send({ type: "agent.error", agentAddress, error: "no key for this instance on this sidecar" });
+          return this.forget(instance.instanceId);
+        }
+        if (typeof frame.nonce !== "string" || !/^([0-9a-f]{2})+$/i.test(frame.nonce)) {
+          return this.log(`[${instance.instanceId}] ignored a challenge without a hex nonce`);
+        }
+        const signature = signChallenge(instance.privateKey, frame.nonce, agentAddress);
+        send({ type: "challenge.response", agentAddress, signature });
+        this.log(`[${instance.instanceId}] answered the challenge`);
+        instance.harness.setOnline(true);
+        return;
+      }
+      case "challenge.failed":
+        this.log(`[${instance.instanceId}] challenge failed: ${frame.reason}; forgetting the instance`);
+        return this.forget(instance.instanceId);
+      case "mail.inbound":
+        if (!instance.harness || typeof frame.rawMessage !== "string") return this.log("ignored mail.inbound");
+        instance.harness.deliver(frame.mailId, frame.rawMessage);
+        return;
+      case "session.abort": {
+        if (!instance.harness)
+          return send({ type: "session.error", requestId: frame.requestId, error: "not deployed" });
+        const aborted = await instance.harness.abort();
+        this.log(`[${instance.instanceId}] abort (${frame.reason}): ${aborted ? "turn stopped" : "nothing running"}`);
+        return send({ type: "session.ack", requestId: frame.requestId });
+      }
+      case "grants.update":
+      case "sources.update": {
+        if (!instance.harness || !instance.stored) {
+          return send({ type: "session.error", requestId: frame.requestId, error: "not deployed" });
+        }
+        if (frame.type === "grants.update") {
+          if (!Array.isArray(frame.grants)) {
+            return send({ type: "session.error", requestId: frame.requestId, error: "grants must be an array" });
+          }
+          instance.harness.updateGrants(frame.grants);
+        } else {
+          if (!Array.isArray(frame.sources)) {
+            return send({ type: "session.error", requestId: frame.requestId, error: "sources must be an array" });
+          }
+          instance.harness.updateSources(frame.sources, frame.defaultSource);
+        }
+        instance.stored.config = instance.harness.config;
+        await this.persist(instance);
+        return send({ type: "session.ack", requestId: frame.requestId });
+      }
+      case "agent.undeploy": {
+        await instance.harness?.stop();
+        send({ type: "agent.undeploy.ack", agentAddress, statePushed: false });
+        this.log(`[${instance.instanceId}] undeployed (${frame.reason})`);
+        return this.forget(instance.instanceId);
+      }
+      case "sync.request":
+        // State push (POST …/sync) is not implemented by the reference sidecar yet.
+        return this.log(`[${instance.instanceId}] sync.request ${frame.transferId} ignored: no state push`);
+      default:
+        this.log(`[${instance.instanceId}] ignored frame ${(frame as Frame).type}`);
+    }
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * The event collector (reference §6.5): turns one instance's inference events into `inference_turn` and
+ * `turn_part` rows, derives the runtime status and produces the `turn.committed` summary.
+ *
+ * The state is plain JSON so the instance's Durable Object can keep it in its storage between events
+ * (it may be evicted at any time). `apply` computes the next state on a copy, writes the event's rows in
+ * one `db.batch`, and only then adopts the new state: a failed write leaves the collector where it was.
+ */
+import { eq, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Db } from "../db/client";
+import { inferenceTurn, turnPart, type turnPartTypes } from "../db/schema";
+import { newId } from "../lib/ids";
+import type { InferenceEvent } from "./protocol";
+
+export type RuntimeStatus = "idle" | "busy" | "waiting_approval";
+
+export type TurnError = { category: string; message: string };
+export type TurnToolCall = { name: string; arguments: unknown; result: string; isError: boolean };
+export type TurnToolError = { name: string; content: string };
+
+/** The `onTurnFinalized` payload of the reference; the hub sends it as `turn.committed`. */
+export type TurnCommitted = {
+  turnId: string;
+  status: "completed" | "failed";
+  /** The turn's text blocks (never thinking). */
+  text: string;
+  hadReply: boolean;
+  hadError: boolean;
+  errors: TurnError[];
+  toolCalls: TurnToolCall[];
+  toolErrors: TurnToolError[];
+};
+
+export type CollectorState = {
+  version: 1;
+  instanceId: string;
+  sessionId: string;
+  tenantId: string;
+  status: RuntimeStatus;
+  /** Set after a terminal event (`reactor.done`, fatal `reactor.error`): later events are ignored. */
+  ended: boolean;
+  turnId: string | null;
+  lastTurnId: string | null;
+  /** The last turn was finalized and no new one has started. */
+  finalized: boolean;
+  ordinal: number;
+  /** Text blocks persisted for the current (or last) turn. */
+  text: string;
+  /** Deltas of the step in flight; never persisted. */
+  streamingText: string;
+  hadError: boolean;
+  pendingError: boolean;
+  errors: TurnError[];
+  /** Tool calls of the turn by call id, from `inference.done`, to name the results. */
+  calls: Record<string, { name: string; arguments: unknown }>;
+  toolCalls: TurnToolCall[];
+  toolErrors: TurnToolError[];
+};
+
+export type ApplyResult = {
+  status: RuntimeStatus;
+  statusChanged: boolean;
+  /** Set when the event finalized a turn (everything but `abandon`). */
+  committed: TurnCommitted | null;
+};
+
+type Statement = BatchItem<"sqlite">;
+type PartType = (typeof turnPartTypes)[number];
+
+/** The runtime status after `event` (reference §6.5 table). */
+export function deriveStatus(current: RuntimeStatus, event: Pick<InferenceEvent, "type" | "data">): RuntimeStatus {
+  const data = isRecord(event.data) ? event.data : {};
+  switch (event.type) {
+    case "inference.start":
+      return "busy";
+    case "connector.reply":
+    case "reactor.done":
+      return "idle";
+    case "reactor.gate.blocked":
+      return data.reason === "approval" ? "waiting_approval" : current;
+    case "reactor.gate.cleared":
+      return "busy";
+    case "reactor.error":
+      return data.fatal === true ? "idle" : current;
+    default:
+      return current;
+  }
+}
+
+export class EventCollector {
+  private state: CollectorState;
+
+  private constructor(state: CollectorState) {
+    this.state = state;
+  }
+
+  /** A fresh collector for an instance's session (on launch or reconnect). */
+  static create(ids: { instanceId: string; sessionId: string; tenantId: string }): EventCollector {
+    return new EventCollector({
+      version: 1,
+      ...ids,
+      status: "idle",
+      ended: false,
+      turnId: null,
+      lastTurnId: null,
+      finalized: false,
+      ordinal: 0,
+      text: "",
+      streamingText: "",
+      hadError: false,
+      pendingError: false,
+      errors: [],
+      calls: {},
+      toolCalls: [],
+      toolErrors: [],
+    });
+  }
+
+  /** Continues from a state `serializeState()` returned (possibly in another isolate). */
+  static restoreState(state: CollectorState): EventCollector {
+    if (!isRecord(state) || state.version !== 1) throw new Error("Unsupported collector state");
+    return new EventCollector(structuredClone(state));
+  }
+
+  /** A plain-JSON copy of the state. */
+  serializeState(): CollectorState {
+    return structuredClone(this.state);
+  }
+
+  get status(): RuntimeStatus {
+    return this.state.status;
+  }
+
+  get ended(): boolean {
+    return this.state.ended;
+  }
+
+  get currentTurnId(): string | null {
+    return this.state.turnId;
+  }
+
+  /** Survives finalization, so an SSE replay can name the turn. */
+  get lastTurnId(): string | null {
+    return this.state.lastTurnId;
+  }
+
+  /** Persisted text of the current turn plus the text still streaming. */
+  get accumulatedText(): string {
+    return this.state.text + this.state.streamingText;
+  }
+
+  /** Applies one event: writes its rows (one batch) and returns the status and any finalized turn. */
+  async apply(db: Db, event: InferenceEvent, now: Date = new Date()): Promise<ApplyResult> {
+    const before = this.state;
+    if (before.ended) return { status: before.status, statusChanged: false, committed: null };
+    const step = new Step(db, structuredClone(before), now);
+    step.s.status = deriveStatus(before.status, event);
+    collect(step, event);
+    await step.flush();
+    this.state = step.s;
+    return { status: step.s.status, statusChanged: step.s.status !== before.status, committed: step.committed };
+  }
+
+  /**
+   * Finalizes an open turn as `failed` with an `error` part (e.g. category `sidecar_disconnected`), without
+   * a `turn.committed`. Returns whether a turn was open.
+   */
+  async abandon(
+    db: Db,
+    category: string,
+    message = "The turn was abandoned",
+    now: Date = new Date(),
+  ): Promise<boolean> {
+    if (!this.state.turnId) return false;
+    const step = new Step(db, structuredClone(this.state), now);
+    step.error(category, message);
+    step.finalize("failed", false, false);
+    step.s.status = "idle";
+    await step.flush();
+    this.state = step.s;
+    return true;
+  }
+}
+
+/** One event's worth of changes: the next state, the statements to write and the summary, if any. */
+class Step {
+  readonly writes: Statement[] = [];
+  committed: TurnCommitted | null = null;
+
+  constructor(
+    readonly db: Db,
+    readonly s: CollectorState,
+    readonly now: Date,
+  ) {}
+
+  openTurn(model: string): void {
+    const s = this.s;
+    const id = newId("inferenceTurn");
+    this.writes.push(
+      this.db.insert(inferenceTurn).values({
+        id,
+        sessionId: s.sessionId,
+        instanceId: s.instanceId,
+        tenantId: s.tenantId,
+        model,
+        status: "running",
+        startedAt: this.now,
+      }),
+    );
+    s.turnId = id;
+    s.lastTurnId = id;
+    s.finalized = false;
+    s.ordinal = 0;
+    s.text = "";
+    s.streamingText = "";
+    s.hadError = false;
+    s.pendingError = false;
+    s.errors = [];
+    s.calls = {};
+    s.toolCalls = [];
+    s.toolErrors = [];
+  }
+
+  /** Inserts a part into the open turn; without one the part is dropped. */
+  part(type: PartType, content: string | null, metadata: Record<string, unknown> | null = null): void {
+    const s = this.s;
+    if (!s.turnId) return;
+    this.writes.push(
+      this.db.insert(turnPart).values({
+        id: newId("turnPart"),
+        turnId: s.turnId,
+        sessionId: s.sessionId,
+        type,
+        content,
+        metadata,
+        ordinal: s.ordinal,
+      }),
+    );
+    s.ordinal += 1;
+  }
+
+  error(category: string, message: string, statusCode?: number): void {
+    if (!this.s.turnId) return;
+    this.part("error", message, statusCode === undefined ? { category } : { category, statusCode });
+    this.s.errors.push({ category, message });
+    this.s.hadError = true;
+  }
+
+  addUsage(usage: unknown): void {
+    const s = this.s;
+    if (!s.turnId || !isRecord(usage)) return;
+    const input = tokenCount(usage.input);
+    const output = tokenCount(usage.output);
+    if (input === 0 && output === 0) return;
+    this.writes.push(
+      this.db
+        .update(inferenceTurn)
+        .set({
+          inputTokens: sql`${inferenceTurn.inputTokens} + ${input}`,
+          outputTokens: sql`${inferenceTurn.outputTokens} + ${output}`,
+        })
+        .where(eq(inferenceTurn.id, s.turnId)),
+    );
+  }
+
+  /** Closes the open turn; `notify` produces the `turn.committed` summary. */
+  finalize(status: "completed" | "failed", hadReply: boolean, notify = true): void {
+    const s = this.s;
+    if (!s.turnId) return;
+    this.writes.push(
+      this.db.update(inferenceTurn).set({ status, endedAt: this.now }).where(eq(inferenceTurn.id, s.turnId)),
+    );
+    if (notify) {
+      this.committed = structuredClone({
+        turnId: s.turnId,
+        status,
+        text: s.text,
+        hadReply,
+        hadError: s.hadError,
+        errors: s.errors,
+        toolCalls: s.toolCalls,
+        toolErrors: s.toolErrors,
+      });
+    }
+    s.turnId = null;
+    s.finalized = true;
+    s.pendingError = false;
+  }
+
+  async flush(): Promise<void> {
+    const [first, ...rest] = this.writes;
+    if (first) await this.db.batch([first, ...rest]);
+  }
+}
+
+function collect(step: Step, event: InferenceEvent): void {
+  const s = step.s;
+  const data = isRecord(event.data) ? event.data : {};
+  switch (event.type) {
+    case "inference.start": {
+      // A new step while a turn is open: the multi-step tool loop closes the previous one.
+      if (s.turnId) step.finalize("completed", false);
+      const model = str(data.model) || "unknown";
+      step.openTurn(model);
+      step.part("step-start", null, { model });
+      return;
+    }
+    case "inference.text.delta":
+      if (s.turnId) s.streamingText += str(data.token);
+      return;
+    case "inference.usage":
+      step.addUsage(data.usage);
+      return;
+    case "inference.done": {
+      if (!s.turnId) return;
+      const turn = isRecord(data.turn) ? data.turn : {};
+      const blocks = Array.isArray(turn.content) ? turn.content : [];
+      for (const block of blocks) if (isRecord(block)) collectBlock(step, block);
+      step.part("step-finish", null);
+      s.streamingText = "";
+      step.addUsage(data.usage);
+      return;
+    }
+    case "tool.done": {
+      if (!s.turnId) return;
+      const result = isRecord(data.result) ? data.result : {};
+      const callId = str(result.callId);
+      const isError = result.isError === true;
+      const content = result.content ?? null;
+      step.part("tool", null, { kind: "result", callId, content, isError });
+      const call = s.calls[callId];
+      const name = call?.name ?? "unknown";
+      const text = typeof content === "string" ? content : JSON.stringify(content);
+      s.toolCalls.push({ name, arguments: call?.arguments ?? null, result: text, isError });
+      if (isError) s.toolErrors.push({ name, content: text });
+      return;
+    }
+    case "inference.error": {
+      if (!s.turnId) return;
+      const error = isRecord(data.error) ? data.error : {};
+      const statusCode = typeof error.statusCode === "number" ? error.statusCode : undefined;
+      step.error(str(error.category) || "fatal", str(error.message), statusCode);
+      s.pendingError = true;
+      return;
+    }
+    case "connector.reply": {
+      if (s.finalized) return;
+      // The failed inference stored no text: keep what the agent replied with instead.
+      if (s.pendingError && s.turnId) {
+        const content = str(data.content);
+        step.part("text", content);
+        s.text += content;
+      }
+      step.finalize(s.hadError ? "failed" : "completed", true);
+      return;
+    }
+    case "reactor.done":
+      step.finalize("completed", false);
+      s.ended = true;
+      return;
+    case "reactor.error": {
+      const fatal = data.fatal === true;
+      if (!s.finalized) {
+        if (!s.turnId) step.openTurn("unknown");
+        step.error("reactor_error", errorMessage(data.error));
+        if (fatal) step.finalize("failed", false);
+      }
+      if (fatal) s.ended = true;
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+const mediaTypes = new Set(["image", "audio", "video", "document"]);
+
+function collectBlock(step: Step, block: Record<string, unknown>): void {
+  const s = step.s;
+  switch (block.type) {
+    case "text": {
+      const text = str(block.text);
+      step.part("text", text);
+      s.text += text;
+      return;
+    }
+    case "thinking":
+      step.part("reasoning", str(block.thinking));
+      return;
+    case "refusal":
+      step.part("refusal", str(block.reason));
+      return;
+    case "tool_call": {
+      const callId = str(block.callId);
+      const name = str(block.name);
+      const args = block.arguments ?? null;
+      step.part("tool", null, { kind: "call", callId, name, arguments: args });
+      s.calls[callId] = { name, arguments: args };
+      return;
+    }
+    default: {
+      if (typeof block.type !== "string" || !mediaTypes.has(block.type)) return; // tool results, citations…
+      const mimeType = str(block.mimeType);
+      if (typeof block.data === "string") {
+        step.part("file", null, { kind: "base64", mimeType, dataLength: block.data.length });
+      } else if (typeof block.reference === "string") {
+        step.part("file", null, { kind: "file-reference", mimeType, reference: block.reference });
+      } else if (typeof block.url === "string") {
+        step.part("file", null, { kind: "url", mimeType, url: block.url });
+      }
+    }
+  }
+}
+
+function errorMessage(error: unknown): string {
+  if (typeof error === "string") return error;
+  if (isRecord(error) && typeof error.message === "string") return error.message;
+  return error === undefined ? "Reactor error" : JSON.stringify(error);
+}
+
+function tokenCount(value: unknown): number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : 0;
+}
+
+function str(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,172 @@
+/** Reads and state changes of instances in D1 (the Durable Object holds the live side). */
+import { and, asc, eq, inArray } from "drizzle-orm";
+import type { Db } from "../db/client";
+import {
+  agent,
+  agentInstance,
+  agentSession,
+  inferenceTurn,
+  type instanceStatuses,
+  principal,
+  sessionMail,
+  turnPart,
+} from "../db/schema";
+import { notFound } from "../http/errors";
+import { type PageQuery, paginate } from "../http/pagination";
+import { parseMailToEmail } from "../mail";
+
+export type InstanceRow = typeof agentInstance.$inferSelect & { agentName: string };
+export type InstanceStatus = (typeof instanceStatuses)[number];
+
+const withName = { instance: agentInstance, agentName: agent.name };
+
+export async function findInstance(db: Db, tenantId: string, instanceId: string): Promise<InstanceRow> {
+  const [row] = await db
+    .select(withName)
+    .from(agentInstance)
+    .innerJoin(agent, eq(agent.id, agentInstance.agentId))
+    .where(and(eq(agentInstance.id, instanceId), eq(agentInstance.tenantId, tenantId)))
+    .limit(1);
+  if (!row) throw notFound("Instance not found");
+  return { ...row.instance, agentName: row.agentName };
+}
+
+export async function listInstances(
+  db: Db,
+  tenantId: string,
+  query: PageQuery & { agentId?: string | undefined; status?: InstanceStatus | undefined },
+) {
+  const page = await paginate(
+    query,
+    { time: agentInstance.createdAt, id: agentInstance.id },
+    (keyset, orderBy, limit) =>
+      db
+        .select(withName)
+        .from(agentInstance)
+        .innerJoin(agent, eq(agent.id, agentInstance.agentId))
+        .where(
+          and(
+            eq(agentInstance.tenantId, tenantId),
+            query.agentId ? eq(agentInstance.agentId, query.agentId) : undefined,
+            query.status ? eq(agentInstance.status, query.status) : undefined,
+            keyset,
+          ),
+        )
+        .orderBy(...orderBy)
+        .limit(limit),
+    (row) => ({ t: row.instance.createdAt.getTime(), id: row.instance.id }),
+  );
+  return { data: page.data.map((r) => ({ ...r.instance, agentName: r.agentName })), nextCursor: page.nextCursor };
+}
+
+/** The D1 side of stopping: instance stopped, its principal deactivated, its session ended — together. */
+export async function markStopped(db: Db, instance: InstanceRow, reason: string, now = new Date()) {
+  await db.batch([
+    db
+      .update(agentInstance)
+      .set({ status: "stopped", sessionId: null, endedAt: now, updatedAt: now, stopReason: reason })
+      .where(eq(agentInstance.id, instance.id)),
+    db
+      .update(principal)
+      .set({ status: "deactivated", updatedAt: now })
+      .where(and(eq(principal.id, instance.principalId), eq(principal.refId, instance.id))),
+    db
+      .update(agentSession)
+      .set({ status: "ended", endedAt: now, updatedAt: now })
+      .where(eq(agentSession.id, instance.sessionId ?? "")),
+  ]);
+}
+
+/** A launch the sidecar never started: kept for the record as `error`, nothing left active. */
+export async function markLaunchFailed(
+  db: Db,
+  instanceId: string,
+  principalId: string,
+  sessionId: string,
+  reason: string,
+) {
+  const now = new Date();
+  await db.batch([
+    db
+      .update(agentInstance)
+      .set({ status: "error", sessionId: null, endedAt: now, updatedAt: now, stopReason: reason })
+      .where(eq(agentInstance.id, instanceId)),
+    db.update(principal).set({ status: "deactivated", updatedAt: now }).where(eq(principal.id, principalId)),
+    db
+      .update(agentSession)
+      .set({ status: "ended", endedAt: now, updatedAt: now })
+      .where(eq(agentSession.id, sessionId)),
+  ]);
+}
+
+export async function listTurns(db: Db, instanceId: string, query: PageQuery) {
+  const page = await paginate(
+    query,
+    { time: inferenceTurn.startedAt, id: inferenceTurn.id },
+    (keyset, orderBy, limit) =>
+      db
+        .select()
+        .from(inferenceTurn)
+        .where(and(eq(inferenceTurn.instanceId, instanceId), keyset))
+        .orderBy(...orderBy)
+        .limit(limit),
+    (row) => ({ t: row.startedAt.getTime(), id: row.id }),
+  );
+  const ids = page.data.map((t) => t.id);
+  const parts =
+    ids.length === 0
+      ? []
+      : await db.select().from(turnPart).where(inArray(turnPart.turnId, ids)).orderBy(asc(turnPart.ordinal));
+  return {
+    data: page.data.map((turn) => ({ ...turn, parts: parts.filter((p) => p.turnId === turn.id) })),
+    nextCursor: page.nextCursor,
+  };
+}
+
+export type MailRow = typeof sessionMail.$inferSelect;
+
+/** The raw MIME of a stored mail, from D1 or R2. */
+export async function rawMail(bucket: R2Bucket, row: MailRow): Promise<Uint8Array | null> {
+  if (row.raw) return new Uint8Array(row.raw);
+  if (!row.rawKey) return null;
+  const object = await bucket.get(row.rawKey);
+  return object ? new Uint8Array(await object.arrayBuffer()) : null;
+}
+
+export function mailView(row: MailRow, raw: Uint8Array) {
+  const email = parseMailToEmail(raw, row.id);
+  return {
+    ...email,
+    id: row.id,
+    sessionId: row.sessionId,
+    instanceId: row.instanceId,
+    direction: row.direction,
+    status: row.status,
+    receivedAt: row.createdAt.toISOString(),
+  };
+}
+
+export async function listMail(db: Db, bucket: R2Bucket, instanceId: string, query: PageQuery) {
+  const page = await paginate(
+    query,
+    { time: sessionMail.createdAt, id: sessionMail.id },
+    (keyset, orderBy, limit) =>
+      db
+        .select()
+        .from(sessionMail)
+        .where(and(eq(sessionMail.instanceId, instanceId), keyset))
+        .orderBy(...orderBy)
+        .limit(limit),
+    (row) => ({ t: row.createdAt.getTime(), id: row.id }),
+  );
+  const data = [];
+  for (const row of page.data) {
+    const raw = await rawMail(bucket, row);
+    if (raw) data.push(mailView(row, raw));
+  }
+  return { data, nextCursor: page.nextCursor };
+}
+
+export async function findMail(db: Db, tenantId: string, mailId: string): Promise<MailRow | undefined> {
+  return db.query.sessionMail.findFirst({ where: and(eq(sessionMail.id, mailId), eq(sessionMail.tenantId, tenantId)) });
+}

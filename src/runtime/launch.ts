@@ -1,0 +1,415 @@
+/**
+ * Launching an instance (reference §5.8 `POST /`, §4.6, §4.7): everything is checked and computed in
+ * memory first — the definition, credentials, delegated grants — then one D1 batch writes the principal,
+ * its roles and grants, the session, the instance and the creator's grant. Nothing is written when any
+ * check fails.
+ */
+import { and, eq } from "drizzle-orm";
+import { z } from "zod";
+import { defaultConditionRegistry, evaluateGrants, type GrantRule } from "../authz";
+import { collectGrants } from "../authz/grant-store";
+import { assertValidConditions } from "../authz/grants";
+import { type CredentialOutcome, resolveCredentials } from "../catalog/credential-resolution";
+import type { Db } from "../db/client";
+import {
+  agent,
+  agentInstance,
+  agentRole,
+  agentSession,
+  type CredentialRequirement,
+  type GrantRequirement,
+  grant,
+  principal,
+  principalRole,
+  role,
+  type tenant,
+} from "../db/schema";
+import { ApiError, notFound } from "../http/errors";
+import { newId } from "../lib/ids";
+import { type SecretBox, secretBox } from "../secrets";
+import { markLaunchFailed } from "./instances";
+import type { HarnessConfig, InferenceSource, WireGrantRule } from "./protocol";
+import { pickSidecar } from "./sidecars";
+
+export type TenantRow = typeof tenant.$inferSelect;
+
+export type InvokerGrant = {
+  resource: string;
+  action: string;
+  effect?: "allow" | "deny" | "ask" | undefined;
+  conditions?: Record<string, unknown> | null | undefined;
+};
+
+export type LaunchInput = {
+  tenant: TenantRow;
+  agentId: string;
+  invokerPrincipalId: string;
+  invokerGrants: readonly InvokerGrant[];
+  secrets: SecretBox;
+  sidecarId: string | null;
+  now?: Date;
+};
+
+export type PreparedLaunch = {
+  instanceId: string;
+  sessionId: string;
+  principalId: string;
+  address: string;
+  agentName: string;
+  config: HarnessConfig;
+  statements: ReturnType<typeof buildStatements>;
+};
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const notLaunchable = (message: string) => new ApiError(409, "not_launchable", message);
+
+const CredentialRequirementsSchema = z.array(
+  z.object({
+    providerName: z.string().min(1),
+    source: z.enum(["tenant", "creator", "invoker"]),
+    scopes: z.array(z.string()).optional(),
+    name: z.string().optional(),
+  }),
+);
+const ModelConfigSchema = z.object({ defaultModel: z.string().min(1) }).passthrough();
+const GrantRequirementsSchema = z.array(
+  z.object({
+    resource: z.string().min(1),
+    action: z.string().min(1),
+    effect: z.enum(["allow", "deny", "ask"]).optional(),
+    source: z.string(),
+    conditions: z.record(z.string(), z.unknown()).nullable().optional(),
+  }),
+);
+
+function issues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ");
+}
+
+/** Maps a failed credential outcome to the launch's 409. */
+function credentialFailure(outcome: Exclude<CredentialOutcome, { outcome: "ok" | "skipped" }>): ApiError {
+  return new ApiError(409, outcome.outcome, outcome.message);
+}
+
+type Materialized = {
+  resource: string;
+  action: string;
+  effect: "allow" | "deny" | "ask";
+  conditions: Record<string, unknown> | null;
+  origin: "creator" | "invoker";
+  expiresAt: Date | null;
+};
+
+/** Launch-time delegation (§4.7): a source may only hand on what it is allowed itself. */
+export function delegateGrants(input: {
+  requirements: readonly GrantRequirement[];
+  invokerGrants: readonly InvokerGrant[];
+  creatorGrants: readonly GrantRule[];
+  invokerRules: readonly GrantRule[];
+  now: Date;
+  tenantId: string;
+  invokerPrincipalId: string;
+  creatorPrincipalId: string;
+}): Materialized[] {
+  const delegatable = input.invokerRules.filter((g) => g.origin !== "invoker");
+  const at = input.now.getTime();
+  const invokerCtx = { now: at, tenantId: input.tenantId, principalId: input.invokerPrincipalId };
+  const creatorCtx = { now: at, tenantId: input.tenantId, principalId: input.creatorPrincipalId };
+  const out: Materialized[] = [];
+  const fromInvoker = (r: InvokerGrant) => {
+    if (!evaluateGrants(delegatable, r.resource, r.action, invokerCtx, defaultConditionRegistry).allowed) {
+      throw new ApiError(403, "insufficient_grants", `Invoker lacks authority for ${r.action} on ${r.resource}`);
+    }
+    out.push({
+      resource: r.resource,
+      action: r.action,
+      effect: r.effect ?? "allow",
+      conditions: r.conditions ?? null,
+      origin: "invoker",
+      expiresAt: new Date(input.now.getTime() + DAY_MS),
+    });
+  };
+  for (const r of input.requirements) {
+    if (r.source === "creator") {
+      // No condition registry: a conditional grant of the creator does not count.
+      if (!evaluateGrants(input.creatorGrants, r.resource, r.action, creatorCtx).allowed) {
+        throw new ApiError(
+          403,
+          "insufficient_grants",
+          `Creator lacks authority to delegate ${r.action} on ${r.resource}`,
+        );
+      }
+      out.push({
+        resource: r.resource,
+        action: r.action,
+        effect: r.effect ?? "allow",
+        conditions: (r.conditions as Record<string, unknown> | null | undefined) ?? null,
+        origin: "creator",
+        expiresAt: null,
+      });
+    } else if (r.source === "invoker") {
+      fromInvoker(r as InvokerGrant);
+    } else {
+      throw notLaunchable(`Unknown grant requirement source "${(r as { source: string }).source}"`);
+    }
+  }
+  for (const r of input.invokerGrants) fromInvoker(r);
+  return out;
+}
+
+function buildStatements(
+  db: Db,
+  rows: {
+    tenantId: string;
+    agentId: string;
+    instanceId: string;
+    sessionId: string;
+    principalId: string;
+    invokerPrincipalId: string;
+    creatorPrincipalId: string;
+    address: string;
+    roleIds: string[];
+    grants: Materialized[];
+    sidecarId: string | null;
+    now: Date;
+  },
+) {
+  const { now } = rows;
+  return [
+    db.insert(principal).values({
+      id: rows.principalId,
+      tenantId: rows.tenantId,
+      kind: "agent",
+      refId: rows.instanceId,
+      status: "active",
+      createdAt: now,
+      updatedAt: now,
+    }),
+    ...rows.roleIds.map((roleId) => db.insert(principalRole).values({ principalId: rows.principalId, roleId })),
+    ...rows.grants.map((g) =>
+      db.insert(grant).values({
+        id: newId("grant"),
+        tenantId: rows.tenantId,
+        principalId: rows.principalId,
+        resource: g.resource,
+        action: g.action,
+        effect: g.effect,
+        conditions: g.conditions as never,
+        origin: g.origin,
+        expiresAt: g.expiresAt,
+        createdAt: now,
+        updatedAt: now,
+      }),
+    ),
+    db.insert(agentSession).values({
+      id: rows.sessionId,
+      tenantId: rows.tenantId,
+      agentId: rows.agentId,
+      principalId: rows.invokerPrincipalId,
+      status: "active",
+      createdAt: now,
+      updatedAt: now,
+    }),
+    db.insert(agentInstance).values({
+      id: rows.instanceId,
+      agentId: rows.agentId,
+      tenantId: rows.tenantId,
+      principalId: rows.principalId,
+      address: rows.address,
+      sessionId: rows.sessionId,
+      status: "deployed",
+      sidecarId: rows.sidecarId,
+      createdAt: now,
+      updatedAt: now,
+    }),
+    // After the instance row, as the reference does: the definition's creator may read its state.
+    db.insert(grant).values({
+      id: newId("grant"),
+      tenantId: rows.tenantId,
+      principalId: rows.creatorPrincipalId,
+      resource: `agent-state:${rows.instanceId}`,
+      action: "read",
+      effect: "allow",
+      origin: "creator",
+      createdAt: now,
+      updatedAt: now,
+    }),
+  ];
+}
+
+export function toWireGrants(rules: readonly GrantRule[]): WireGrantRule[] {
+  return rules.map((g) => ({
+    id: g.id,
+    resource: g.resource,
+    action: g.action,
+    effect: g.effect,
+    conditions: (g.conditions as Record<string, unknown> | null) ?? null,
+    expiresAt: g.expiresAt === null || g.expiresAt === undefined ? null : new Date(g.expiresAt).toISOString(),
+  }));
+}
+
+/** Resolves the definition's credentials into inference sources (launch step 7–8). */
+export async function resolveSources(
+  db: Db,
+  secrets: SecretBox,
+  input: {
+    tenantId: string;
+    requirements: CredentialRequirement[];
+    creatorPrincipalId: string;
+    invokerPrincipalId: string;
+    model: string;
+    now: Date;
+  },
+): Promise<InferenceSource[]> {
+  const outcomes = await resolveCredentials(db, {
+    tenantId: input.tenantId,
+    requirements: input.requirements,
+    creatorPrincipalId: input.creatorPrincipalId,
+    invokerPrincipalId: input.invokerPrincipalId,
+    secrets,
+    now: input.now,
+  });
+  const sources: InferenceSource[] = [];
+  for (const outcome of outcomes) {
+    if (outcome.outcome === "skipped") continue;
+    if (outcome.outcome !== "ok") throw credentialFailure(outcome);
+    sources.push({
+      id: `${outcome.provider.plugin}:${input.model}`,
+      provider: outcome.provider.plugin,
+      baseURL: outcome.provider.baseURL,
+      apiKey: outcome.secret,
+      model: input.model,
+    });
+  }
+  return sources;
+}
+
+/** Checks everything and builds the batch; throws the reference's errors. Writes nothing. */
+export async function prepareLaunch(db: Db, input: LaunchInput): Promise<PreparedLaunch> {
+  const now = input.now ?? new Date();
+  const tenantId = input.tenant.id;
+  const definition = await db.query.agent.findFirst({
+    where: and(eq(agent.id, input.agentId), eq(agent.tenantId, tenantId)),
+  });
+  if (!definition) throw notFound("Agent not found");
+  if (definition.status !== "deployed") {
+    throw new ApiError(409, "conflict", `Agent is not in a launchable state (status: ${definition.status})`);
+  }
+  if (!definition.systemPrompt?.trim()) throw notLaunchable("Agent has no system prompt");
+
+  const instanceId = newId("instance");
+  const address = `${instanceId}@${input.tenant.domain}`;
+  const requirements = CredentialRequirementsSchema.safeParse(definition.credentialRequirements ?? []);
+  if (!requirements.success) throw notLaunchable(`Invalid credential requirements: ${issues(requirements.error)}`);
+  const modelConfig = ModelConfigSchema.safeParse(definition.modelConfig ?? {});
+  if (!modelConfig.success) {
+    throw notLaunchable(`Agent model configuration is invalid: ${issues(modelConfig.error)}`);
+  }
+  const sources = await resolveSources(db, input.secrets, {
+    tenantId,
+    requirements: requirements.data as CredentialRequirement[],
+    creatorPrincipalId: definition.creatorPrincipalId,
+    invokerPrincipalId: input.invokerPrincipalId,
+    model: modelConfig.data.defaultModel,
+    now,
+  });
+  const defaultSource = sources[0];
+  if (!defaultSource) {
+    throw notLaunchable("Agent has no credential requirements; cannot resolve any inference sources");
+  }
+
+  const grantRequirements = GrantRequirementsSchema.safeParse(definition.grantRequirements ?? []);
+  if (!grantRequirements.success) throw notLaunchable(`Invalid grant requirements: ${issues(grantRequirements.error)}`);
+  for (const g of input.invokerGrants) assertValidConditions(g.conditions as never);
+  const [creatorGrants, invokerRules] = await Promise.all([
+    collectGrants(db, tenantId, definition.creatorPrincipalId, now),
+    collectGrants(db, tenantId, input.invokerPrincipalId, now),
+  ]);
+  const materialized = delegateGrants({
+    requirements: grantRequirements.data as GrantRequirement[],
+    invokerGrants: input.invokerGrants,
+    creatorGrants,
+    invokerRules,
+    now,
+    tenantId,
+    invokerPrincipalId: input.invokerPrincipalId,
+    creatorPrincipalId: definition.creatorPrincipalId,
+  });
+
+  const roleRows = await db
+    .select({ id: role.id })
+    .from(agentRole)
+    .innerJoin(role, eq(role.id, agentRole.roleId))
+    .where(and(eq(agentRole.agentId, definition.id), eq(role.tenantId, tenantId)));
+  const roleIds = roleRows.map((r) => r.id);
+
+  const sessionId = newId("session");
+  const principalId = newId("principal");
+  const statements = buildStatements(db, {
+    tenantId,
+    agentId: definition.id,
+    instanceId,
+    sessionId,
+    principalId,
+    invokerPrincipalId: input.invokerPrincipalId,
+    creatorPrincipalId: definition.creatorPrincipalId,
+    address,
+    roleIds,
+    grants: materialized,
+    sidecarId: input.sidecarId,
+    now,
+  });
+  const config: HarnessConfig = {
+    instanceId,
+    sessionId,
+    agentId: definition.id,
+    tenantId,
+    principalId,
+    agentAddress: address,
+    systemPrompt: definition.systemPrompt,
+    tools: [],
+    // Filled from D1 once the launch is committed (the grant rows have their ids then).
+    grants: [],
+    sources,
+    defaultSource: defaultSource.id,
+  };
+  return { instanceId, sessionId, principalId, address, agentName: definition.name, config, statements };
+}
+
+export type LaunchResult = { instanceId: string };
+
+/**
+ * The whole launch: pick a sidecar, check and write (one batch), then hand the instance to its Durable
+ * Object, which waits until the sidecar has deployed and started it. A launch the sidecar does not start
+ * is recorded as `error` and answered 502.
+ */
+export async function launchInstance(
+  env: Env,
+  db: Db,
+  input: Omit<LaunchInput, "secrets" | "sidecarId"> & { timeoutMs?: number },
+): Promise<LaunchResult> {
+  const now = input.now ?? new Date();
+  const sidecar = await pickSidecar(db, input.tenant.id, now);
+  const prepared = await prepareLaunch(db, { ...input, secrets: secretBox(env), sidecarId: sidecar?.id ?? null, now });
+  if (!sidecar) {
+    throw new ApiError(502, "sidecar_unavailable", "No sidecar of this tenant is online to run the instance");
+  }
+  await db.batch(prepared.statements as unknown as Parameters<typeof db.batch>[0]);
+  const grants = toWireGrants(await collectGrants(db, input.tenant.id, prepared.principalId, now));
+  const stub = env.INSTANCE.get(env.INSTANCE.idFromName(prepared.instanceId));
+  const outcome = await stub.launch(
+    {
+      config: { ...prepared.config, grants },
+      tenantId: input.tenant.id,
+      instanceId: prepared.instanceId,
+      sidecarId: sidecar.id,
+      hubPublicKey: "",
+    },
+    input.timeoutMs,
+  );
+  if (!outcome.ok) {
+    await markLaunchFailed(db, prepared.instanceId, prepared.principalId, prepared.sessionId, outcome.error);
+    throw new ApiError(502, "sidecar_unavailable", outcome.error);
+  }
+  return { instanceId: prepared.instanceId };
+}

@@ -1,0 +1,149 @@
+/**
+ * The sidecar protocol's frames (docs/sidecar-protocol.md), shared by the hub and the reference sidecar.
+ * Every frame is one JSON text message with a `type`. Binary payloads (MIME) are base64 strings.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+// ---------------------------------------------------------------------------------------------
+
+/** One inference endpoint the agent may call (OpenAI-compatible chat completions, or the offline echo). */
+export type InferenceSource = {
+  /** `<provider plugin>:<model>`, e.g. `openai:gpt-4o-mini` or `echo:echo`. */
+  id: string;
+  /** The provider's plugin: `openai` (any OpenAI-compatible endpoint) or `echo` (offline, deterministic). */
+  provider: string;
+  baseURL: string;
+  apiKey: string;
+  model: string;
+};
+
+/** A grant as the hub evaluates it, serialized (`expiresAt` as ISO or null). */
+export type WireGrantRule = {
+  id: string;
+  resource: string;
+  action: string;
+  effect: "allow" | "deny" | "ask";
+  conditions: Record<string, unknown> | null;
+  expiresAt: string | null;
+};
+
+/** Everything a sidecar needs to run one agent instance. */
+export type HarnessConfig = {
+  instanceId: string;
+  sessionId: string;
+  agentId: string;
+  tenantId: string;
+  /** The instance's own principal. */
+  principalId: string;
+  /** `<instanceId>@<tenant domain>`: the agent's mail address. */
+  agentAddress: string;
+  systemPrompt: string;
+  tools: unknown[];
+  grants: WireGrantRule[];
+  sources: InferenceSource[];
+  defaultSource: string;
+};
+
+export type TokenUsage = { input: number; output: number; cacheRead: number; cacheWrite: number; thinking: number };
+
+export type ContentBlock =
+  | { type: "text"; text: string }
+  | { type: "thinking"; thinking: string }
+  | { type: "redacted_thinking"; data: string }
+  | { type: "refusal"; reason: string }
+  | { type: "tool_call"; callId: string; name: string; arguments: unknown }
+  | { type: "tool_result"; callId: string; content: unknown; isError?: boolean }
+  | {
+      type: "image" | "audio" | "video" | "document";
+      mimeType: string;
+      data?: string;
+      reference?: string;
+      url?: string;
+    };
+
+/**
+ * An inference event as the sidecar emits it (reference §6.5). `seq` is the sidecar's own counter; the
+ * hub gives every recorded event its own per-instance sequence number (the SSE `id:`).
+ */
+export type InferenceEvent = { type: string; seq: number; data: Record<string, unknown> };
+
+export type ConnectorState = {
+  threadRoot: string;
+  lastMessageId: string;
+  replyTo: string;
+  cc: string[];
+  subject?: string;
+} | null;
+
+export type AbortReason =
+  | "user_disconnect"
+  | "wallet_exhaustion"
+  | "admin_kill"
+  | "session_timeout"
+  | "credential_revocation";
+
+// ---------------------------------------------------------------------------------------------
+// Control channel (`GET /api/sidecars/connect`): which instances a sidecar serves
+// ---------------------------------------------------------------------------------------------
+
+export type ControlHubFrame =
+  /** Sent once after the upgrade: who the hub thinks is connected. */
+  | { type: "hello"; sidecarId: string; tenantId: string }
+  /** Serve this instance: open its instance channel at `path` (relative to the hub URL). */
+  | { type: "instance.assign"; instanceId: string; agentAddress: string; path: string }
+  /** Stop serving this instance (it was stopped while the sidecar was away). */
+  | { type: "instance.revoke"; instanceId: string; reason: string }
+  | { type: "pong" };
+
+export type ControlSidecarFrame =
+  /** Instances the sidecar still runs (after a restart it reconnects their channels itself). */
+  { type: "ready"; instances: string[]; capacity?: number } | { type: "ping" };
+
+// ---------------------------------------------------------------------------------------------
+// Instance channel (`GET /api/sidecars/instances/:instanceId/connect`): one agent instance
+// ---------------------------------------------------------------------------------------------
+
+export type InstanceHubFrame =
+  | { type: "agent.deploy"; agentAddress: string; agentId: string; config: HarnessConfig; hubPublicKey: string }
+  | { type: "session.start"; agentAddress: string }
+  | { type: "mail.inbound"; agentAddress: string; mailId: string; rawMessage: string }
+  | { type: "session.abort"; requestId: string; agentAddress: string; reason: AbortReason }
+  | { type: "agent.undeploy"; agentAddress: string; reason: string }
+  | { type: "grants.update"; requestId: string; agentAddress: string; grants: WireGrantRule[] }
+  | {
+      type: "sources.update";
+      requestId: string;
+      agentAddress: string;
+      sources: InferenceSource[];
+      defaultSource: string;
+    }
+  | { type: "sync.request"; agentAddress: string; transferId: string }
+  | { type: "challenge"; agentAddress: string; nonce: string }
+  | { type: "challenge.failed"; agentAddress: string; reason: string }
+  | { type: "pong" };
+
+export type InstanceSidecarFrame =
+  | { type: "agent.deploy.ack"; agentAddress: string; publicKey: string }
+  | { type: "agent.error"; agentAddress: string; error: string }
+  | { type: "session.start.ack"; agentAddress: string }
+  | { type: "session.ack"; requestId: string }
+  | { type: "session.error"; requestId: string; error: string }
+  | { type: "agent.undeploy.ack"; agentAddress: string; statePushed: boolean }
+  | { type: "agent.event"; agentAddress: string; sessionId: string; event: InferenceEvent }
+  | {
+      type: "mail.outbound";
+      agentAddress: string;
+      rawMessage: string;
+      recipients: string[];
+      messageId?: string;
+      sessionId?: string;
+    }
+  | { type: "connector.state.changed"; agentAddress: string; connectorState: ConnectorState }
+  /** After a reconnect: proof of the instance key over `nonce ‖ utf8(agentAddress)` (hex Ed25519). */
+  | { type: "challenge.response"; agentAddress: string; signature: string }
+  | { type: "ping" };
+
+export const HEARTBEAT_INTERVAL_MS = 15_000;
+/** A sidecar channel silent for this long is considered gone. */
+export const SIDECAR_TIMEOUT_MS = 45_000;
