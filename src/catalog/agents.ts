@@ -452,12 +452,12 @@ export async function rollbackAgent(
  * status `stopped`). In one batch: its running instances are stopped, its open sessions ended and the
  * instances' principals deactivated, so they lose access at once. Deleting twice is harmless.
  */
-export async function deleteAgent(db: Db, tenantId: string, agentId: string): Promise<void> {
+/** Stops the definition and its live instances in D1; returns the instances the caller must undeploy. */
+export async function deleteAgent(db: Db, tenantId: string, agentId: string): Promise<string[]> {
   await findAgent(db, tenantId, agentId);
   const now = new Date();
   const running = and(eq(agentInstance.agentId, agentId), ne(agentInstance.status, "stopped"));
-  // why: telling the sidecars (agent.undeploy) comes with the instance runtime; until then the rows
-  // and principals are the source of truth a sidecar is checked against.
+  const live = await db.select({ id: agentInstance.id }).from(agentInstance).where(running);
   await runBatch(db, [
     db
       .update(principal)
@@ -478,4 +478,5 @@ export async function deleteAgent(db: Db, tenantId: string, agentId: string): Pr
       .where(running),
     db.update(agent).set({ status: "stopped", updatedAt: now }).where(eq(agent.id, agentId)),
   ]);
+  return live.map((i) => i.id);
 }

@@ -21,6 +21,7 @@ import { assertCanConfer, idResource, requireGrant } from "../http/middleware/re
 import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
 import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
+import { undeployInstances } from "../runtime/instances";
 import { RoleRefSchema } from "./principals";
 
 const JsonObject = z.record(z.string(), z.unknown());
@@ -255,7 +256,8 @@ export const agentRoutes = createRouter()
       responses: { ...noContent, ...errors(401, 403, 404) },
     }),
     async (c) => {
-      await deleteAgent(getDb(c.env), c.get("tenant").id, c.req.valid("param").agentId);
+      const stopped = await deleteAgent(getDb(c.env), c.get("tenant").id, c.req.valid("param").agentId);
+      await undeployInstances(c.env, stopped, "agent_deleted");
       return c.body(null, 204);
     },
   )

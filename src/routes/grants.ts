@@ -9,6 +9,7 @@ import { assertCanConfer, idResource, requireGrant } from "../http/middleware/re
 import { PageQuerySchema, pageOf } from "../http/pagination";
 import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
+import { pushGrantUpdates } from "../runtime/grant-updates";
 import { findPrincipal } from "../tenancy/principals";
 
 /** Resource and action patterns: `*` is the only wildcard; no whitespace or control characters. */
@@ -172,10 +173,9 @@ export const grantRoutes = createRouter()
     async (c) => {
       const body = c.req.valid("json");
       assertCanConfer(c, [body]);
-      const view = await createGrant(getDb(c.env), c.get("tenant").id, {
-        ...body,
-        expiresAt: toDate(body.expiresAt),
-      });
+      const db = getDb(c.env);
+      const view = await createGrant(db, c.get("tenant").id, { ...body, expiresAt: toDate(body.expiresAt) });
+      await pushGrantUpdates(c.env, db, c.get("tenant").id, view);
       return c.json(formatGrant(view), 201);
     },
   )
@@ -210,6 +210,7 @@ export const grantRoutes = createRouter()
       const body = c.req.valid("json");
       assertCanConfer(c, [await getGrant(db, tenantId, grantId)]);
       const view = await updateGrant(db, tenantId, grantId, { ...body, expiresAt: toDate(body.expiresAt) });
+      await pushGrantUpdates(c.env, db, tenantId, view);
       return c.json(formatGrant(view), 200);
     },
   )
@@ -228,8 +229,10 @@ export const grantRoutes = createRouter()
       const db = getDb(c.env);
       const tenantId = c.get("tenant").id;
       const { grantId } = c.req.valid("param");
-      assertCanConfer(c, [await getGrant(db, tenantId, grantId)]);
+      const existing = await getGrant(db, tenantId, grantId);
+      assertCanConfer(c, [existing]);
       await deleteGrant(db, tenantId, grantId);
+      await pushGrantUpdates(c.env, db, tenantId, existing);
       return c.body(null, 204);
     },
   )

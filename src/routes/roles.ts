@@ -5,6 +5,7 @@ import { assertCanConfer, idResource, requireGrant } from "../http/middleware/re
 import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
 import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
+import { pushGrantUpdates } from "../runtime/grant-updates";
 import {
   assignRole,
   createRole,
@@ -144,6 +145,7 @@ export const roleRoutes = createRouter()
       const { grants } = await findRoleWithGrants(db, tenantId, roleId);
       assertCanConfer(c, grants);
       await assignRole(db, tenantId, principalId, roleId);
+      await pushGrantUpdates(c.env, db, tenantId, { principalId });
       return c.body(null, 204);
     },
   )
@@ -160,7 +162,9 @@ export const roleRoutes = createRouter()
     }),
     async (c) => {
       const { principalId, roleId } = c.req.valid("param");
-      await unassignRole(getDb(c.env), c.get("tenant").id, principalId, roleId);
+      const db = getDb(c.env);
+      await unassignRole(db, c.get("tenant").id, principalId, roleId);
+      await pushGrantUpdates(c.env, db, c.get("tenant").id, { principalId });
       return c.body(null, 204);
     },
   );

@@ -170,3 +170,14 @@ export async function listMail(db: Db, bucket: R2Bucket, instanceId: string, que
 export async function findMail(db: Db, tenantId: string, mailId: string): Promise<MailRow | undefined> {
   return db.query.sessionMail.findFirst({ where: and(eq(sessionMail.id, mailId), eq(sessionMail.tenantId, tenantId)) });
 }
+
+/** Tells each instance's Durable Object to stop: the sidecar undeploys it now, or learns it on reconnect. */
+export async function undeployInstances(env: Env, instanceIds: readonly string[], reason: string): Promise<void> {
+  await Promise.all(
+    instanceIds.map((id) =>
+      env.INSTANCE.get(env.INSTANCE.idFromName(id))
+        .stop(reason)
+        .catch((err: unknown) => console.error(`stopping ${id} failed`, err)),
+    ),
+  );
+}
