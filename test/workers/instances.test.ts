@@ -1,0 +1,40 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { api, createTenant } from "./support/api";
+import { TestSidecar } from "./support/test-sidecar";
+
+describe("probe", () => {
+  it("launches", async () => {
+    const t = await createTenant();
+    const base = `/api/tenants/${t.id}`;
+    const token = t.owner.token;
+    const provider = await api(`${base}/providers`, { token, body: { name: "echo", plugin: "echo", metadata: { baseURL: "http://127.0.0.1/echo" } } });
+    expect(provider.status, JSON.stringify(provider.body)).toBe(201);
+    const cred = await api(`${base}/credentials`, { token, body: { name: "k", type: "api_key", providerId: provider.body.id, secret: "s" } });
+    expect(cred.status, JSON.stringify(cred.body)).toBe(201);
+    const agent = await api(`${base}/agents/definitions`, { token, body: { name: "Echo", systemPrompt: "x", modelConfig: { defaultModel: "echo" }, credentialRequirements: [{ providerName: "echo", source: "tenant" }] } });
+    expect(agent.status, JSON.stringify(agent.body)).toBe(201);
+    const sc = await api(`${base}/sidecars`, { token, body: { name: "h" } });
+    const sidecar = await TestSidecar.connect(sc.body.secret);
+    const launched = await api(`${base}/agents/instances`, { token, body: { agentId: agent.body.id } });
+    expect(launched.status, JSON.stringify(launched.body)).toBe(201);
+    const ch = await sidecar.instance(launched.body.id);
+    console.log(ch.log.frames.map((f) => f.type), launched.body);
+    ch.event("inference.start", { model: "echo" });
+    ch.event("inference.done", { turn: { role: "assistant", content: [{ type: "text", text: "hi" }], model: "echo" } });
+    ch.event("connector.reply", { content: "hi" });
+    await ch.settled();
+    const turns = await api(`${base}/agents/instances/${launched.body.id}/turns`, { token });
+    console.log(JSON.stringify(turns.body));
+    ch.drop();
+    await new Promise((r) => setTimeout(r, 200));
+    const h = await api(`${base}/agents/instances/${launched.body.id}/health`, { token });
+    console.log(h.body);
+    await ch.reconnect();
+    console.log(ch.log.frames.map((f) => f.type));
+    const del = await api(`${base}/agents/instances/${launched.body.id}`, { method: "DELETE", token });
+    console.log(del.status);
+    sidecar.close();
+    void env;
+  });
+});
