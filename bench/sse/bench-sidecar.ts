@@ -102,7 +102,9 @@ export class BenchSidecar {
     ws.on("unexpected-response", (_req, res) =>
       this.notify({ notice: "error", message: `instance channel ${instanceId} refused: ${res.statusCode}` }),
     );
-    ws.on("error", (err) => this.notify({ notice: "error", message: `instance channel ${instanceId}: ${err.message}` }));
+    ws.on("error", (err) =>
+      this.notify({ notice: "error", message: `instance channel ${instanceId}: ${err.message}` }),
+    );
     ws.on("message", (raw: RawData) => {
       const frame = JSON.parse(raw.toString()) as InstanceHubFrame;
       switch (frame.type) {

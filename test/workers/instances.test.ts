@@ -4,7 +4,7 @@ import { api, createTenant } from "./support/api";
 import { TestSidecar } from "./support/test-sidecar";
 
 describe("probe", () => {
-  it("launches", async () => {
+  it("launches", { timeout: 30_000 }, async () => {
     const t = await createTenant();
     const base = `/api/tenants/${t.id}`;
     const token = t.owner.token;

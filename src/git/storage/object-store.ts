@@ -10,6 +10,7 @@ import { inflateSync } from "node:zlib";
 import { GitFormatError } from "../objects/errors";
 import { type ObjectType, OFS_DELTA, objectTypeFromCode, REF_DELTA } from "../objects/object";
 import { applyDelta } from "../pack/delta";
+import { readEntryHeader } from "../pack/entry";
 import { type PackIndex, readPackIndex } from "../pack/index-file";
 import { PackFileReader, readIndexFile } from "./pack-files";
 import type { PackRow } from "./repositories";
@@ -60,43 +61,6 @@ function entryEnd(pack: StoredPack, offset: number): number {
     else hi = mid;
   }
   return lo < offsets.length ? (offsets[lo] as number) : pack.reader.size - PACK_TRAILER_BYTES;
-}
-
-/** Parses an entry header: type, size, and the delta base reference. */
-export function parseEntryHeader(bytes: Uint8Array, offset: number) {
-  let pos = 0;
-  let byte = bytes[pos++];
-  if (byte === undefined) throw new GitFormatError(`pack entry at ${offset} is empty`);
-  const code = (byte >> 4) & 7;
-  let size = byte & 15;
-  let shift = 4;
-  while (byte & 0x80) {
-    byte = bytes[pos++];
-    if (byte === undefined) throw new GitFormatError(`pack entry at ${offset} has a truncated size`);
-    size += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  }
-  let baseOffset: number | undefined;
-  let baseOid: string | undefined;
-  if (code === OFS_DELTA) {
-    byte = bytes[pos++];
-    if (byte === undefined) throw new GitFormatError(`pack entry at ${offset} has a truncated base offset`);
-    let distance = byte & 0x7f;
-    while (byte & 0x80) {
-      byte = bytes[pos++];
-      if (byte === undefined) throw new GitFormatError(`pack entry at ${offset} has a truncated base offset`);
-      distance = (distance + 1) * 128 + (byte & 0x7f);
-    }
-    baseOffset = offset - distance;
-    if (baseOffset < 12) throw new GitFormatError(`pack entry at ${offset} has a base before the pack start`);
-  } else if (code === REF_DELTA) {
-    if (bytes.length < pos + 20) throw new GitFormatError(`pack entry at ${offset} has a truncated base id`);
-    baseOid = Array.from(bytes.subarray(pos, pos + 20), (b) => b.toString(16).padStart(2, "0")).join("");
-    pos += 20;
-  } else if (!objectTypeFromCode(code)) {
-    throw new GitFormatError(`pack entry at ${offset} has invalid type ${code}`);
-  }
-  return { code, size, headerLength: pos, baseOffset, baseOid };
 }
 
 /** LRU of inflated bodies keyed by pack and offset: delta chains share bases, commits get re-read. */
@@ -190,8 +154,17 @@ export class ObjectStore {
   async rawEntryAt(pack: StoredPack, offset: number): Promise<RawEntry> {
     const end = entryEnd(pack, offset);
     const bytes = await pack.reader.read(offset, end - offset);
-    const header = parseEntryHeader(bytes, offset);
-    return { pack, offset, bytes, ...header };
+    const header = readEntryHeader(bytes, 0, offset);
+    return {
+      pack,
+      offset,
+      bytes,
+      code: header.code,
+      size: header.size,
+      headerLength: header.dataStart,
+      baseOffset: header.base && "offset" in header.base ? header.base.offset : undefined,
+      baseOid: header.base && "oid" in header.base ? header.base.oid : undefined,
+    };
   }
 
   async rawEntry(oid: string): Promise<RawEntry | undefined> {

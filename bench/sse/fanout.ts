@@ -1,0 +1,630 @@
+/**
+ * Fan-out of one instance's event stream (docs/events.md) on the running hub (wrangler dev, local D1):
+ *   - launch latency: `POST …/agents/instances` until its 201 (the instance is running by then);
+ *   - delivery: SUBSCRIBERS concurrent SSE subscribers of ONE instance while a sidecar emits EVENTS
+ *     `custom.bench` events, paced at RATE/s, then the same count all at once. Per event and subscriber,
+ *     latency = receive time − the time the sidecar sent the frame (one machine, one clock); per
+ *     subscriber, the events missing or received twice, and whether SSE `id:`s strictly increase.
+ * REPS repetitions, each on a fresh instance. The sidecar is bench/sse/bench-sidecar.ts in a child process.
+ *
+ * Run: npm run bench:sse   (loopback only; starts its own hub on a free port with fresh state)
+ * Knobs: BENCH_SUBSCRIBERS=500 BENCH_EVENTS=2000 BENCH_RATE=500 BENCH_REPS=3 BENCH_LAUNCHES=5
+ *        BENCH_HUB_LOG=<file> (the hub's full output is written there at the end)
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { Agent, type ClientRequest, request } from "node:http";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
+import { type Command, type EmitOptions, type Notice, now, type Reply } from "./bench-sidecar";
+
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 500);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 2000);
+const RATE = Number(process.env.BENCH_RATE ?? 500);
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+const LAUNCHES = Number(process.env.BENCH_LAUNCHES ?? 5);
+/** Subscriptions opened at a time (each is an authenticated request: session, tenant, grants, instance). */
+const CONNECT_CONCURRENCY = 25;
+const TARGET_P99_MS = 100;
+/** After the sidecar is done, a phase ends when everything arrived or nothing arrived for this long. */
+const QUIET_MS = 10_000;
+
+const here = dirname(fileURLToPath(import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : "n/a");
+
+// ---------------------------------------------------------------------------------------------
+// REST
+// ---------------------------------------------------------------------------------------------
+
+/** Every answer the bench did not expect, for the report (5xx above all). */
+const unexpected: string[] = [];
+
+function rest(baseUrl: string) {
+  async function call(method: string, path: string, token?: string, body?: unknown) {
+    const headers: Record<string, string> = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: any = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+  async function ok(method: string, path: string, token?: string, body?: unknown): Promise<any> {
+    const res = await call(method, path, token, body);
+    if (res.status >= 300) {
+      unexpected.push(`${method} ${path} → ${res.status} ${JSON.stringify(res.body)}`);
+      throw new Error(`${method} ${path} → ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    return res.body;
+  }
+  return { call, ok };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sidecar child process
+// ---------------------------------------------------------------------------------------------
+
+type SidecarProcess = {
+  child: ChildProcess;
+  rpc<T>(command: Omit<Command, "id">): Promise<T>;
+  errors: string[];
+  output: () => string;
+  stop(): Promise<void>;
+};
+
+function startBenchSidecar(hubUrl: string, secret: string): Promise<SidecarProcess> {
+  const child = fork(join(here, "bench-sidecar.ts"), [], {
+    execArgv: ["--import", "tsx"],
+    env: { ...process.env, HUB_URL: hubUrl, SIDECAR_SECRET: secret, BENCH_SIDECAR_CHILD: "1" },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  let output = "";
+  child.stdout?.on("data", (d) => (output += d));
+  child.stderr?.on("data", (d) => (output += d));
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  const errors: string[] = [];
+  return new Promise((resolve, reject) => {
+    const process_: SidecarProcess = {
+      child,
+      errors,
+      output: () => output,
+      rpc(command) {
+        const id = nextId++;
+        return new Promise((res, rej) => {
+          pending.set(id, { resolve: res, reject: rej });
+          child.send({ ...command, id } as Command);
+        });
+      },
+      stop: () =>
+        new Promise((res) => {
+          if (child.exitCode !== null || child.signalCode !== null) return res();
+          child.once("exit", () => res());
+          child.kill("SIGTERM");
+          setTimeout(() => child.kill("SIGKILL"), 3_000).unref();
+        }),
+    };
+    child.on("message", (message: Reply | Notice) => {
+      if ("notice" in message) {
+        if (message.notice === "connected") resolve(process_);
+        else if (message.notice === "error") errors.push(message.message);
+        return;
+      }
+      const waiter = pending.get(message.id);
+      pending.delete(message.id);
+      if (message.ok) waiter?.resolve(message.result);
+      else waiter?.reject(new Error(message.error));
+    });
+    child.on("exit", (code, signal) => {
+      const error = new Error(`bench sidecar exited (${code ?? signal})\n${output}`);
+      for (const w of pending.values()) w.reject(error);
+      pending.clear();
+      reject(error);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// SSE subscribers
+// ---------------------------------------------------------------------------------------------
+
+type PhaseData = { count: Uint16Array; latency: Float64Array; unique: number; outOfRange: number };
+
+/** One SSE connection over node:http (cheaper per message than fetch's web streams). */
+class Subscriber {
+  status = 0;
+  connected = false;
+  ended = false;
+  error: string | null = null;
+  lastId = 0;
+  idViolations = 0;
+  connectMs = Number.NaN;
+  private retrySeen = false;
+  private buffer = "";
+  private req: ClientRequest | null = null;
+  readonly phases = new Map<string, PhaseData>();
+
+  constructor(private readonly eventsPerPhase: number) {}
+
+  open(url: string, token: string, agent: Agent): Promise<void> {
+    const started = now();
+    return new Promise((resolve) => {
+      const req = request(
+        url,
+        { agent, headers: { authorization: `Bearer ${token}`, accept: "text/event-stream" } },
+        (res) => {
+          this.status = res.statusCode ?? 0;
+          if (this.status !== 200) {
+            let body = "";
+            res.on("data", (d) => (body += d));
+            res.on("end", () => {
+              this.error = `HTTP ${this.status}: ${body.slice(0, 300)}`;
+              resolve();
+            });
+            return;
+          }
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            this.receive(chunk, now());
+            if (!this.connected && this.retrySeen) {
+              this.connected = true;
+              this.connectMs = now() - started;
+              resolve();
+            }
+          });
+          res.on("end", () => {
+            this.ended = true;
+            resolve();
+          });
+          res.on("error", (err) => {
+            this.error ??= err.message;
+            resolve();
+          });
+        },
+      );
+      req.on("error", (err) => {
+        if (!this.ended) this.error ??= err.message;
+        resolve();
+      });
+      req.end();
+      this.req = req;
+    });
+  }
+
+  private receive(chunk: string, at: number): void {
+    this.buffer += chunk;
+    let end = this.buffer.indexOf("\n\n");
+    while (end >= 0) {
+      this.parse(this.buffer.slice(0, end), at);
+      this.buffer = this.buffer.slice(end + 2);
+      end = this.buffer.indexOf("\n\n");
+    }
+  }
+
+  private parse(block: string, at: number): void {
+    let id: string | null = null;
+    let data: string | null = null;
+    for (const line of block.split("\n")) {
+      if (line.startsWith("id: ")) id = line.slice(4);
+      else if (line.startsWith("data: ")) data = data === null ? line.slice(6) : `${data}\n${line.slice(6)}`;
+      else if (line.startsWith("retry:")) this.retrySeen = true;
+    }
+    if (id !== null) {
+      const n = Number(id);
+      if (!(n > this.lastId)) this.idViolations += 1;
+      this.lastId = n;
+    }
+    if (data === null) return;
+    const message = JSON.parse(data) as { type: string; data: { i: number; sentAt: number; phase: string } };
+    if (message.type !== "custom.bench") return;
+    const { i, sentAt, phase } = message.data;
+    let p = this.phases.get(phase);
+    if (!p) {
+      p = {
+        count: new Uint16Array(this.eventsPerPhase),
+        latency: new Float64Array(this.eventsPerPhase),
+        unique: 0,
+        outOfRange: 0,
+      };
+      this.phases.set(phase, p);
+    }
+    if (!Number.isInteger(i) || i < 0 || i >= this.eventsPerPhase) {
+      p.outOfRange += 1;
+      return;
+    }
+    p.count[i] = (p.count[i] as number) + 1;
+    if (p.count[i] === 1) {
+      p.latency[i] = at - sentAt;
+      p.unique += 1;
+    }
+  }
+
+  close(): void {
+    this.req?.destroy();
+  }
+}
+
+type PhaseResult = {
+  phase: string;
+  subscribers: number;
+  p50: number;
+  p99: number;
+  max: number;
+  lost: number;
+  duplicated: number;
+  outOfRange: number;
+  idViolations: number;
+  sendMs: number;
+  lastArrivalMs: number;
+  loopDelayP99: number;
+  benchCpuMs: number;
+};
+
+function summarize(
+  phase: string,
+  subs: Subscriber[],
+  sendMs: number,
+  lastArrivalMs: number,
+  loopDelayP99: number,
+  benchCpuMs: number,
+): PhaseResult {
+  const all = new Float64Array(subs.length * EVENTS);
+  let n = 0;
+  let lost = 0;
+  let duplicated = 0;
+  let outOfRange = 0;
+  for (const s of subs) {
+    const p = s.phases.get(phase);
+    if (!p) {
+      lost += EVENTS;
+      continue;
+    }
+    outOfRange += p.outOfRange;
+    for (let i = 0; i < EVENTS; i++) {
+      const c = p.count[i] as number;
+      if (c === 0) lost += 1;
+      else {
+        duplicated += c - 1;
+        all[n++] = p.latency[i] as number;
+      }
+    }
+  }
+  const sorted = all.subarray(0, n).sort();
+  return {
+    phase,
+    subscribers: subs.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: n > 0 ? (sorted[n - 1] as number) : Number.NaN,
+    lost,
+    duplicated,
+    outOfRange,
+    idViolations: subs.reduce((a, s) => a + s.idViolations, 0),
+    sendMs,
+    lastArrivalMs,
+    loopDelayP99,
+    benchCpuMs,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark
+// ---------------------------------------------------------------------------------------------
+
+type Context = {
+  hubUrl: string;
+  api: ReturnType<typeof rest>;
+  token: string;
+  tenantId: string;
+  agentId: string;
+  sidecar: SidecarProcess;
+  agent: Agent;
+};
+
+async function launch(ctx: Context): Promise<{ id: string; ms: number }> {
+  const t0 = now();
+  const res = await ctx.api.call("POST", `/api/tenants/${ctx.tenantId}/agents/instances`, ctx.token, {
+    agentId: ctx.agentId,
+  });
+  const elapsed = now() - t0;
+  if (res.status !== 201 || res.body?.status !== "running") {
+    const what = `launch → ${res.status} ${JSON.stringify(res.body)}`;
+    unexpected.push(what);
+    throw new Error(what);
+  }
+  return { id: res.body.id as string, ms: elapsed };
+}
+
+async function stopInstance(ctx: Context, id: string): Promise<void> {
+  const res = await ctx.api.call("DELETE", `/api/tenants/${ctx.tenantId}/agents/instances/${id}`, ctx.token);
+  if (res.status !== 204) unexpected.push(`DELETE instance ${id} → ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+async function connectAll(ctx: Context, instanceId: string): Promise<{ subs: Subscriber[]; connectMs: number }> {
+  const subs = Array.from({ length: SUBSCRIBERS }, () => new Subscriber(EVENTS));
+  const url = `${ctx.hubUrl}/api/tenants/${ctx.tenantId}/agents/instances/${instanceId}/events`;
+  const t0 = now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONNECT_CONCURRENCY }, async () => {
+      while (next < subs.length) {
+        const sub = subs[next++] as Subscriber;
+        await sub.open(url, ctx.token, ctx.agent);
+      }
+    }),
+  );
+  return { subs, connectMs: now() - t0 };
+}
+
+/** Emits one phase and waits until every connected subscriber has every event, or nothing arrives for QUIET_MS. */
+async function runPhase(ctx: Context, subs: Subscriber[], options: EmitOptions): Promise<PhaseResult> {
+  const unique = () => subs.reduce((a, s) => a + (s.phases.get(options.phase)?.unique ?? 0), 0);
+  const expected = subs.length * options.count;
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  const cpu0 = process.cpuUsage();
+  loop.enable();
+  const sent = await ctx.sidecar.rpc<{ sent: number; firstSentAt: number; lastSentAt: number }>({
+    cmd: "emit",
+    options,
+  });
+  let seen = unique();
+  let lastProgress = now();
+  let lastArrival = now();
+  while (seen < expected && now() - lastProgress < QUIET_MS) {
+    await sleep(20);
+    const current = unique();
+    if (current !== seen) {
+      seen = current;
+      lastProgress = now();
+      lastArrival = lastProgress;
+    }
+  }
+  if (seen >= expected) lastArrival = now();
+  loop.disable();
+  const cpu = process.cpuUsage(cpu0);
+  return summarize(
+    options.phase,
+    subs,
+    sent.lastSentAt - sent.firstSentAt,
+    lastArrival - sent.firstSentAt,
+    loop.percentile(99) / 1e6,
+    (cpu.user + cpu.system) / 1000,
+  );
+}
+
+function printPhase(label: string, r: PhaseResult): void {
+  console.log(
+    `  ${label.padEnd(26)} p50 ${ms(r.p50).padStart(10)}  p99 ${ms(r.p99).padStart(10)}  max ${ms(r.max).padStart(10)}` +
+      `  lost ${r.lost}  dup ${r.duplicated}  id-order violations ${r.idViolations}` +
+      (r.outOfRange ? `  out-of-range ${r.outOfRange}` : ""),
+  );
+  console.log(
+    `  ${"".padEnd(26)} sidecar sent in ${ms(r.sendMs)}, last arrival ${ms(r.lastArrivalMs)} after the first send;` +
+      ` subscriber process: event-loop delay p99 ${ms(r.loopDelayP99)}, CPU ${ms(r.benchCpuMs)}`,
+  );
+}
+
+async function main() {
+  const persistTo = await mkdtemp(join(tmpdir(), "agent-hub-bench-sse-"));
+  let hub: Awaited<ReturnType<typeof startHub>> | null = null;
+  let sidecar: SidecarProcess | null = null;
+  let openSubs: Subscriber[] = [];
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    for (const s of openSubs) s.close();
+    await sidecar?.stop();
+    if (hub && process.env.BENCH_HUB_LOG) await writeFile(process.env.BENCH_HUB_LOG, hub.output()).catch(() => {});
+    await hub?.stop();
+    await rm(persistTo, { recursive: true, force: true });
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+
+  try {
+    console.log(
+      `SSE fan-out benchmark: ${SUBSCRIBERS} subscribers of one instance, ${EVENTS} events per phase, ${REPS} repetitions`,
+    );
+    console.log(
+      `Machine: ${cpus().length} cores (load avg ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" ")}); the hub (wrangler dev + workerd), the sidecar and all subscribers share it,`,
+    );
+    console.log(
+      "so latency includes client-side CPU contention (the subscribers parse every message in one process).\n",
+    );
+
+    await applyMigrations({ persistTo, quiet: true });
+    hub = await startHub({ port: await freePort(), persistTo, quiet: true });
+    const api = rest(hub.url);
+
+    // Owner, tenant, sidecar, provider, credential and agent, as test/e2e/runtime.test.ts does.
+    const email = `bench-sse-${Date.now()}@example.test`;
+    const signUp = await fetch(`${hub.url}/api/auth/sign-up/email`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "Bench", email, password: "bench password 123" }),
+    });
+    if (signUp.status !== 200) throw new Error(`sign-up → ${signUp.status} ${await signUp.text()}`);
+    const token = signUp.headers.get("set-auth-token") as string;
+    const tenant = await api.ok("POST", "/api/tenants", token, { name: "Bench SSE", slug: `bench-sse-${Date.now()}` });
+    const base = `/api/tenants/${tenant.id}`;
+    const registered = await api.ok("POST", `${base}/sidecars`, token, { name: "bench-sidecar", capacity: 16 });
+    const provider = await api.ok("POST", `${base}/providers`, token, {
+      name: "echo",
+      plugin: "echo",
+      metadata: { baseURL: "http://127.0.0.1/echo" },
+    });
+    await api.ok("POST", `${base}/credentials`, token, {
+      name: "echo-key",
+      type: "api_key",
+      providerId: provider.id,
+      secret: "unused-offline",
+    });
+    const agentDef = await api.ok("POST", `${base}/agents/definitions`, token, {
+      name: "Echo",
+      systemPrompt: "You repeat what you are told.",
+      modelConfig: { defaultModel: "echo" },
+      credentialRequirements: [{ providerName: "echo", source: "tenant" }],
+    });
+
+    sidecar = await startBenchSidecar(hub.url, registered.secret);
+    for (let i = 0; ; i++) {
+      const res = await api.call("GET", `${base}/sidecars/${registered.id}`, token);
+      if (res.body?.status === "online") break;
+      if (i > 100) throw new Error(`the sidecar did not come online: ${JSON.stringify(res.body)}`);
+      await sleep(100);
+    }
+    const ctx: Context = {
+      hubUrl: hub.url,
+      api,
+      token,
+      tenantId: tenant.id,
+      agentId: agentDef.id,
+      sidecar,
+      agent: new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY }),
+    };
+
+    // Clock check: the sidecar's timestamps against ours (both performance.timeOrigin + now()).
+    const offsets: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = now();
+      const theirs = await sidecar.rpc<number>({ cmd: "clock" });
+      const t1 = now();
+      offsets.push(theirs - (t0 + t1) / 2);
+    }
+    console.log(
+      `Clock offset sidecar − subscribers (median of 20 IPC round trips): ${median(offsets).toFixed(2)} ms\n`,
+    );
+
+    // Launch latency.
+    const warm = await launch(ctx);
+    await stopInstance(ctx, warm.id);
+    const launches: number[] = [];
+    for (let i = 0; i < LAUNCHES; i++) {
+      const l = await launch(ctx);
+      launches.push(l.ms);
+      await stopInstance(ctx, l.id);
+    }
+    const sortedLaunches = [...launches].sort((a, b) => a - b);
+    console.log(
+      `Launch (POST …/agents/instances → 201 running), ${LAUNCHES} launches after 1 warm-up (${ms(warm.ms)}):`,
+    );
+    console.log(
+      `  p50 ${ms(percentile(sortedLaunches, 50))}  max ${ms(sortedLaunches.at(-1) as number)}  ` +
+        `(all: ${launches.map((x) => x.toFixed(0)).join(", ")} ms)\n`,
+    );
+
+    const paced: PhaseResult[] = [];
+    const burst: PhaseResult[] = [];
+    for (let rep = 1; rep <= REPS; rep++) {
+      const instance = await launch(ctx);
+      const { subs, connectMs } = await connectAll(ctx, instance.id);
+      openSubs = subs;
+      const connected = subs.filter((s) => s.connected);
+      const failed = subs.filter((s) => !s.connected);
+      console.log(
+        `Repetition ${rep}: instance ${instance.id} launched in ${ms(instance.ms)}; ` +
+          `${connected.length}/${SUBSCRIBERS} subscribers connected in ${ms(connectMs)} ` +
+          `(per subscriber p50 ${ms(median(connected.map((s) => s.connectMs)))})`,
+      );
+      for (const s of failed.slice(0, 5)) {
+        unexpected.push(`subscriber: status ${s.status} ${s.error ?? "no retry line"}`);
+        console.log(`  subscriber failed: status ${s.status} ${s.error ?? "(no retry line)"}`);
+      }
+      if (connected.length === 0) throw new Error("no subscriber connected");
+
+      const p = await runPhase(ctx, connected, {
+        instanceId: instance.id,
+        count: EVENTS,
+        ratePerSec: RATE,
+        phase: `paced-${rep}`,
+      });
+      paced.push(p);
+      printPhase(`paced ${RATE}/s:`, p);
+      const b = await runPhase(ctx, connected, {
+        instanceId: instance.id,
+        count: EVENTS,
+        ratePerSec: 0,
+        phase: `burst-${rep}`,
+      });
+      burst.push(b);
+      printPhase("all at once:", b);
+      const dropped = connected.filter((s) => s.ended || s.error);
+      if (dropped.length > 0) {
+        unexpected.push(`${dropped.length} subscribers ended early (first: ${dropped[0]?.error ?? "stream ended"})`);
+        console.log(`  ${dropped.length} subscribers' streams ended before the instance was stopped`);
+      }
+      for (const s of subs) s.close();
+      openSubs = [];
+      await stopInstance(ctx, instance.id);
+      console.log();
+    }
+
+    const summary = (label: string, rs: PhaseResult[]) => {
+      const lost = rs.reduce((a, r) => a + r.lost, 0);
+      const dup = rs.reduce((a, r) => a + r.duplicated, 0);
+      const order = rs.reduce((a, r) => a + r.idViolations, 0);
+      console.log(
+        `  ${label.padEnd(26)} median p50 ${ms(median(rs.map((r) => r.p50)))}  median p99 ${ms(median(rs.map((r) => r.p99)))}` +
+          `  max ${ms(Math.max(...rs.map((r) => r.max)))}  lost ${lost}  duplicated ${dup}  id-order violations ${order}`,
+      );
+      return { lost, dup, order, p99: median(rs.map((r) => r.p99)) };
+    };
+    console.log(`Summary over ${REPS} repetitions (${SUBSCRIBERS} subscribers × ${EVENTS} events each):`);
+    const s = summary(`paced ${RATE}/s:`, paced);
+    summary("all at once:", burst);
+    const met = s.lost === 0 && s.dup === 0 && s.order === 0 && s.p99 < TARGET_P99_MS;
+    console.log(
+      `target: none lost and p99 < ${TARGET_P99_MS} ms: ${met ? "MET" : "NOT MET"}` +
+        `  (paced stream: lost ${s.lost}, duplicated ${s.dup}, median p99 ${ms(s.p99)})`,
+    );
+    console.log("note: subscribers, sidecar and hub share one machine; latency includes client-side CPU contention.");
+    if (unexpected.length > 0) {
+      console.log(`\nUnexpected answers (${unexpected.length}):`);
+      for (const u of unexpected.slice(0, 20)) console.log(`  ${u}`);
+    }
+    const errorLines = hub
+      .output()
+      .split("\n")
+      .filter((l) => /error|exception|✘/i.test(l));
+    if (errorLines.length > 0 || unexpected.length > 0 || sidecar.errors.length > 0) {
+      console.log(`\nHub output lines mentioning errors (${errorLines.length}):`);
+      for (const l of errorLines.slice(0, 30)) console.log(`  ${l}`);
+      for (const e of sidecar.errors.slice(0, 10)) console.log(`  sidecar: ${e}`);
+    }
+  } catch (err) {
+    console.error(err);
+    if (hub) console.error(`--- hub output (last 4000 chars) ---\n${hub.output().slice(-4000)}`);
+    if (sidecar) console.error(`--- sidecar output ---\n${sidecar.output()}\n${sidecar.errors.join("\n")}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();
