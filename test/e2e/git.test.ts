@@ -136,6 +136,15 @@ describe("git over smart HTTP", () => {
     expect(after - before).toBe(5);
     expect(await git(reader, "rev-parse", "origin/main")).toBe(tip);
     await git(reader, "fsck", "--full");
+
+    // A commit that is not a tip but is reachable from one can be fetched by id; an unknown id cannot.
+    const older = await git(writer, "rev-parse", "HEAD~3");
+    const fresh = join(work, uniqueName("byid"));
+    await git(work, "init", "-q", fresh);
+    await git(fresh, "fetch", "-q", repo.url(secret), older);
+    expect(await git(fresh, "rev-parse", "FETCH_HEAD")).toBe(older);
+    const unknown = await gitFails(fresh, "fetch", repo.url(secret), "1".repeat(40));
+    expect(unknown).toMatch(/not our ref/);
   });
 
   it("serves a shallow clone", async () => {

@@ -188,11 +188,14 @@ export async function uploadPack(input: UploadPackInput): Promise<ReadableStream
     if (ref.peeled) tips.add(ref.peeled);
   }
   const allRefsVisible = visible.length === input.refs.length;
+  // A want that is not a visible tip must be reachable from one (allow-reachable-sha1-in-want); the walk
+  // is done once, and only when some want needs it.
+  let reachable: Set<string> | null = null;
   for (const want of new Set(request.wants)) {
     if (tips.has(want)) continue;
     if (!store.has(want)) return uploadPackError(`upload-pack: not our ref ${want}`);
-    const reachable = await planFetch(store, { wants: [...tips], haves: [] });
-    if (!reachable.objects.some((o) => o.oid === want)) return uploadPackError(`upload-pack: not our ref ${want}`);
+    reachable ??= new Set((await planFetch(store, { wants: [...tips], haves: [] })).objects.map((o) => o.oid));
+    if (!reachable.has(want)) return uploadPackError(`upload-pack: not our ref ${want}`);
   }
 
   const parts: Uint8Array[] = [];
