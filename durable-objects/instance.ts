@@ -67,6 +67,8 @@ export class InstanceObject extends DurableObject<Env> {
   private readonly waiters = new Map<string, Waiter>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private collector: EventCollector | null = null;
+  /** Set synchronously by the first `stop`, so a concurrent one cannot start a second undeploy. */
+  private stopping = false;
   /** Frames from the sidecar are handled one at a time, in arrival order. */
   private chain: Promise<void> = Promise.resolve();
 
@@ -604,21 +606,21 @@ export class InstanceObject extends DurableObject<Env> {
     this.record("mail.delivered", stored.email);
   }
 
-  /** The kill switch: the sidecar stops the current turn. */
-  async abort(reason: string): Promise<void> {
+  /** The kill switch: the sidecar stops the current turn. Failures are answers, not exceptions (RPC). */
+  async abort(reason: string): Promise<{ ok: true } | { ok: false; error: string }> {
     const setup = await this.setup();
     const ws = this.verifiedSocket();
-    if (!setup || !ws) throw new Error("The sidecar is not connected");
+    if (!setup || !ws) return { ok: false, error: "The sidecar is not connected" };
     const requestId = crypto.randomUUID();
     const answered = this.wait(requestId);
-    this.sendNow(ws, {
-      type: "session.abort",
-      requestId,
-      agentAddress: setup.config.agentAddress,
-      reason: reason as never,
-    });
-    await answered;
+    this.sendNow(ws, { type: "session.abort", requestId, agentAddress: setup.config.agentAddress, reason: reason as never });
+    try {
+      await answered;
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
     this.record("session.aborted", { reason });
+    return { ok: true };
   }
 
   /** Asks the sidecar to push its state now (or when it is back). */
@@ -657,8 +659,14 @@ export class InstanceObject extends DurableObject<Env> {
     });
   }
 
-  /** Stops the instance: the sidecar undeploys it (when connected), the stream ends. */
-  async stop(reason: string): Promise<{ statePushed: boolean }> {
+  /**
+   * Stops the instance: the sidecar undeploys it (when connected), the stream ends. Only the first of
+   * concurrent calls does it; the others learn it was already stopping.
+   */
+  async stop(reason: string): Promise<{ stopped: boolean; statePushed: boolean }> {
+    if (this.stopping) return { stopped: false, statePushed: false };
+    this.stopping = true;
+    if ((await this.phase()) === "stopped") return { stopped: false, statePushed: false };
     const setup = await this.setup();
     let statePushed = false;
     const ws = this.verifiedSocket();
@@ -680,6 +688,6 @@ export class InstanceObject extends DurableObject<Env> {
     this.record("session.ended", { reason });
     this.closeSubscribers();
     for (const socket of this.ctx.getWebSockets("sidecar")) socket.close(4010, "instance stopped");
-    return { statePushed };
+    return { stopped: true, statePushed };
   }
 }

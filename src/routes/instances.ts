@@ -364,7 +364,8 @@ export const instanceRoutes = createRouter()
       const db = getDb(c.env);
       const row = await findInstance(db, c.get("tenant").id, c.req.valid("param").instanceId);
       if (!live(row)) throw conflict("Instance is already stopped");
-      await stub(c.env, row.id).stop("instance_stopped");
+      const outcome = await stub(c.env, row.id).stop("instance_stopped");
+      if (!outcome.stopped) throw conflict("Instance is already stopped");
       await markStopped(db, row, "instance_stopped");
       return c.body(null, 204);
     },
@@ -382,11 +383,8 @@ export const instanceRoutes = createRouter()
     async (c) => {
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
       requireRunning(row);
-      try {
-        await stub(c.env, row.id).abort(c.req.valid("json").reason ?? "user_disconnect");
-      } catch (err) {
-        throw new ApiError(502, "sidecar_unavailable", (err as Error).message);
-      }
+      const outcome = await stub(c.env, row.id).abort(c.req.valid("json").reason ?? "user_disconnect");
+      if (!outcome.ok) throw new ApiError(502, "sidecar_unavailable", outcome.error);
       return c.body(null, 204);
     },
   )

@@ -97,7 +97,7 @@ export type ControlHubFrame =
   | { type: "pong" };
 
 export type ControlSidecarFrame =
-  /** Instances the sidecar still runs (after a restart it reconnects their channels itself). */
+  /** Instances the sidecar still runs (after a restart): the hub answers with `instance.assign` or `instance.revoke`. */
   { type: "ready"; instances: string[]; capacity?: number } | { type: "ping" };
 
 // ---------------------------------------------------------------------------------------------

@@ -277,7 +277,13 @@ export class TestSidecar {
     if (frame.type === "instance.assign") {
       // Assigned again (e.g. the `ready` listing raced a launch): the open channel stays, as in the reference.
       if (this.instances.has(frame.instanceId)) return;
-      const channel = new TestInstanceChannel(frame.instanceId, frame.agentAddress, frame.path, this.secret, this.answers);
+      const channel = new TestInstanceChannel(
+        frame.instanceId,
+        frame.agentAddress,
+        frame.path,
+        this.secret,
+        this.answers,
+      );
       this.instances.set(frame.instanceId, channel);
       await channel.open();
       this.opened.push({ type: "opened", instanceId: frame.instanceId });
