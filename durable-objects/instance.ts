@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { getDb } from "../src/db/client";
 import { newId } from "../src/lib/ids";
-import { EventCollector } from "../src/runtime/collector";
+import { COLLECTED_EVENT_TYPES, EventCollector } from "../src/runtime/collector";
 import { type InstanceMail, InstanceMailbox, type UserMailInput } from "../src/runtime/mailbox";
 import type {
   ConnectorState,
@@ -27,7 +27,8 @@ type Setup = {
 
 type SocketState = { verified: boolean; nonce: string | null };
 
-type Subscriber = { writer: WritableStreamDefaultWriter<Uint8Array>; closed: boolean };
+/** One SSE client: frames wait in `pending` and go out together every few milliseconds. */
+type Subscriber = { writer: WritableStreamDefaultWriter<Uint8Array>; closed: boolean; pending: Uint8Array[] };
 
 /** Retention of the replayable event log (docs/events.md). */
 export const EVENT_LOG_MAX_EVENTS = 10_000;
@@ -38,7 +39,12 @@ const QUEUE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const SSE_RETRY_MS = 3_000;
 /** A subscriber this far behind (bytes queued) is dropped rather than buffered without bound. */
-const MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024;
+const MAX_SUBSCRIBER_BACKLOG = 8 * 1024 * 1024;
+/**
+ * Frames for a subscriber are coalesced and written every FLUSH_MS: one write per subscriber per tick
+ * instead of one per event, which is what lets one object feed hundreds of streams.
+ */
+const FLUSH_MS = 25;
 
 /** Frames that are kept for a sidecar that is away, and delivered after it proves itself. */
 const QUEUEABLE = new Set(["mail.inbound", "grants.update", "sources.update", "sync.request", "session.abort"]);
@@ -46,6 +52,23 @@ const QUEUEABLE = new Set(["mail.inbound", "grants.update", "sources.update", "s
 const encoder = new TextEncoder();
 
 type Waiter = { resolve: (value: unknown) => void; reject: (err: Error) => void; timer: ReturnType<typeof setTimeout> };
+
+/** One SSE message: `id:` is the sequence number, `data` the event `{type, seq, data}`. */
+function sseMessage(seq: number, type: string, dataJson: string): string {
+  return `id: ${seq}\nevent: agent.event\ndata: {"type":${JSON.stringify(type)},"seq":${seq},"data":${dataJson}}\n\n`;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.byteLength;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
 
 function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
@@ -66,6 +89,7 @@ export class InstanceObject extends DurableObject<Env> {
   private readonly subscribers = new Set<Subscriber>();
   private readonly waiters = new Map<string, Waiter>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private collector: EventCollector | null = null;
   /** Set synchronously by the first `stop`, so a concurrent one cannot start a second undeploy. */
   private stopping = false;
@@ -180,14 +204,10 @@ export class InstanceObject extends DurableObject<Env> {
   /** Appends an event with the next sequence number and sends it to every subscriber. */
   private record(type: string, data: unknown): number {
     const now = Date.now();
-    const json = JSON.stringify({ type, data });
-    const cursor = this.sql.exec<{ seq: number }>(
-      "insert into event (type, data, at) values (?, ?, ?) returning seq",
-      type,
-      json,
-      now,
-    );
-    const seq = cursor.one().seq;
+    const dataJson = JSON.stringify(data ?? {});
+    const seq = this.sql
+      .exec<{ seq: number }>("insert into event (type, data, at) values (?, ?, ?) returning seq", type, dataJson, now)
+      .one().seq;
     if (seq % 500 === 0) {
       this.sql.exec(
         "delete from event where seq <= ? or at < ?",
@@ -195,24 +215,33 @@ export class InstanceObject extends DurableObject<Env> {
         now - EVENT_LOG_MAX_AGE_MS,
       );
     }
-    const frame = encoder.encode(`id: ${seq}\nevent: agent.event\ndata: ${this.payload(seq, json)}\n\n`);
-    for (const sub of this.subscribers) this.write(sub, frame);
+    if (this.subscribers.size > 0) {
+      const frame = encoder.encode(sseMessage(seq, type, dataJson));
+      for (const sub of this.subscribers) this.write(sub, frame);
+    }
     return seq;
   }
 
-  /** `data` of an SSE message: the event with its hub sequence number. */
-  private payload(seq: number, json: string): string {
-    const { type, data } = JSON.parse(json) as { type: string; data: unknown };
-    return JSON.stringify({ type, seq, data });
-  }
-
+  /** Queues bytes for a subscriber; they leave on the next flush tick. */
   private write(sub: Subscriber, bytes: Uint8Array): void {
     if (sub.closed) return;
-    if ((sub.writer.desiredSize ?? 0) < -MAX_SUBSCRIBER_BACKLOG) {
+    sub.pending.push(bytes);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
+      for (const s of this.subscribers) this.flush(s);
+    }, FLUSH_MS);
+  }
+
+  private flush(sub: Subscriber): void {
+    if (sub.closed || sub.pending.length === 0) return;
+    // The writable side counts bytes: below zero, the client is MAX_SUBSCRIBER_BACKLOG behind.
+    if ((sub.writer.desiredSize ?? 0) < 0) {
       this.drop(sub);
       return;
     }
-    sub.writer.write(bytes).catch(() => this.drop(sub));
+    const chunk = sub.pending.length === 1 ? (sub.pending[0] as Uint8Array) : concat(sub.pending);
+    sub.pending = [];
+    sub.writer.write(chunk).catch(() => this.drop(sub));
   }
 
   private drop(sub: Subscriber): void {
@@ -227,10 +256,12 @@ export class InstanceObject extends DurableObject<Env> {
   }
 
   private async openStream(cursor: number | null): Promise<Response> {
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(undefined, undefined, {
-      highWaterMark: 1024,
-    });
-    const sub: Subscriber = { writer: writable.getWriter(), closed: false };
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(
+      undefined,
+      new ByteLengthQueuingStrategy({ highWaterMark: MAX_SUBSCRIBER_BACKLOG }),
+      new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
+    );
+    const sub: Subscriber = { writer: writable.getWriter(), closed: false, pending: [] };
     const collector = await this.loadCollector();
     const stopped = (await this.phase()) === "stopped";
     // From here to `add`, nothing awaits: the replay and the live stream meet without a gap or a repeat.
@@ -248,16 +279,11 @@ export class InstanceObject extends DurableObject<Env> {
         });
         this.write(sub, encoder.encode(`event: agent.event\ndata: ${expired}\n\n`));
       }
-      const rows = this.sql.exec<{ seq: number; data: string }>(
-        "select seq, data from event where seq > ? order by seq",
+      const rows = this.sql.exec<{ seq: number; type: string; data: string }>(
+        "select seq, type, data from event where seq > ? order by seq",
         cursor,
       );
-      for (const row of rows) {
-        this.write(
-          sub,
-          encoder.encode(`id: ${row.seq}\nevent: agent.event\ndata: ${this.payload(row.seq, row.data)}\n\n`),
-        );
-      }
+      for (const row of rows) this.write(sub, encoder.encode(sseMessage(row.seq, row.type, row.data)));
     } else if (collector && collector.status !== "idle" && collector.currentTurnId) {
       // A new subscriber joins mid-turn: the text so far, then the live deltas.
       const last = this.sql.exec<{ seq: number | null }>("select max(seq) as seq from event").one().seq ?? 0;
@@ -267,6 +293,8 @@ export class InstanceObject extends DurableObject<Env> {
       });
       this.write(sub, encoder.encode(`event: agent.event\ndata: ${replay}\n\n`));
     }
+    // The replay leaves at once, before any live frame can be queued behind it.
+    this.flush(sub);
     if (stopped) {
       sub.writer.close().catch(() => {});
     } else {
@@ -287,6 +315,7 @@ export class InstanceObject extends DurableObject<Env> {
 
   private closeSubscribers(): void {
     for (const sub of [...this.subscribers]) {
+      this.flush(sub);
       sub.closed = true;
       this.subscribers.delete(sub);
       sub.writer.close().catch(() => {});
@@ -489,6 +518,7 @@ export class InstanceObject extends DurableObject<Env> {
     }
     // Streamed to subscribers first: the D1 write of a part must not delay the token on the wire.
     this.record(event.type, event.data ?? {});
+    if (!COLLECTED_EVENT_TYPES.has(event.type)) return;
     const result = await collector.apply(getDb(this.env), event);
     await this.saveCollector();
     if (result.committed) this.record("turn.committed", result.committed);
@@ -613,7 +643,12 @@ export class InstanceObject extends DurableObject<Env> {
     if (!setup || !ws) return { ok: false, error: "The sidecar is not connected" };
     const requestId = crypto.randomUUID();
     const answered = this.wait(requestId);
-    this.sendNow(ws, { type: "session.abort", requestId, agentAddress: setup.config.agentAddress, reason: reason as never });
+    this.sendNow(ws, {
+      type: "session.abort",
+      requestId,
+      agentAddress: setup.config.agentAddress,
+      reason: reason as never,
+    });
     try {
       await answered;
     } catch (err) {

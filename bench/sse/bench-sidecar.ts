@@ -24,10 +24,8 @@ export type EmitOptions = {
   tickMs?: number;
 };
 
-export type Command =
-  | { id: number; cmd: "emit"; options: EmitOptions }
-  | { id: number; cmd: "clock" }
-  | { id: number; cmd: "stop" };
+export type CommandBody = { cmd: "emit"; options: EmitOptions } | { cmd: "clock" } | { cmd: "stop" };
+export type Command = CommandBody & { id: number };
 
 export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
@@ -80,7 +78,12 @@ export class BenchSidecar {
         }
       });
       ws.on("close", (code) => {
-        if (this.control === ws) this.notify({ notice: "error", message: `control channel closed (${code})` });
+        if (this.control !== ws) return;
+        // wrangler dev restarts the hub when a source file changes: come back, as a real sidecar would.
+        this.notify({ notice: "error", message: `control channel closed (${code}); reconnecting` });
+        setTimeout(() => {
+          if (this.control === ws) this.connect().catch(() => {});
+        }, 1_000);
       });
     });
   }

@@ -19,7 +19,7 @@ import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
-import { type Command, type EmitOptions, type Notice, now, type Reply } from "./bench-sidecar";
+import { type Command, type CommandBody, type EmitOptions, type Notice, now, type Reply } from "./bench-sidecar";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 500);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 2000);
@@ -31,6 +31,8 @@ const CONNECT_CONCURRENCY = 25;
 const TARGET_P99_MS = 100;
 /** After the sidecar is done, a phase ends when everything arrived or nothing arrived for this long. */
 const QUIET_MS = 10_000;
+/** A REST call the hub has not answered by then is reported (and the run ends) instead of hanging. */
+const REST_TIMEOUT_MS = 30_000;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -59,23 +61,32 @@ function rest(baseUrl: string) {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(REST_TIMEOUT_MS),
+    }).catch((err: Error) => {
+      unexpected.push(`${method} ${path} → no answer (${err.name}: ${err.message})`);
+      throw err;
     });
     const text = await res.text();
-    let parsed: any = text;
+    let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {
       // not JSON
     }
-    return { status: res.status, body: parsed, headers: res.headers };
+    return { status: res.status, body: parsed as Record<string, unknown> | null, headers: res.headers };
   }
-  async function ok(method: string, path: string, token?: string, body?: unknown): Promise<any> {
+  async function ok(
+    method: string,
+    path: string,
+    token?: string,
+    body?: unknown,
+  ): Promise<{ id: string; secret: string }> {
     const res = await call(method, path, token, body);
     if (res.status >= 300) {
       unexpected.push(`${method} ${path} → ${res.status} ${JSON.stringify(res.body)}`);
       throw new Error(`${method} ${path} → ${res.status} ${JSON.stringify(res.body)}`);
     }
-    return res.body;
+    return res.body as { id: string; secret: string };
   }
   return { call, ok };
 }
@@ -86,7 +97,7 @@ function rest(baseUrl: string) {
 
 type SidecarProcess = {
   child: ChildProcess;
-  rpc<T>(command: Omit<Command, "id">): Promise<T>;
+  rpc<T>(command: CommandBody): Promise<T>;
   errors: string[];
   output: () => string;
   stop(): Promise<void>;
@@ -102,7 +113,7 @@ function startBenchSidecar(hubUrl: string, secret: string): Promise<SidecarProce
   child.stdout?.on("data", (d) => (output += d));
   child.stderr?.on("data", (d) => (output += d));
   let nextId = 1;
-  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   const errors: string[] = [];
   return new Promise((resolve, reject) => {
     const process_: SidecarProcess = {
@@ -112,7 +123,7 @@ function startBenchSidecar(hubUrl: string, secret: string): Promise<SidecarProce
       rpc(command) {
         const id = nextId++;
         return new Promise((res, rej) => {
-          pending.set(id, { resolve: res, reject: rej });
+          pending.set(id, { resolve: res as (v: unknown) => void, reject: rej });
           child.send({ ...command, id } as Command);
         });
       },
@@ -267,6 +278,9 @@ class Subscriber {
 type PhaseResult = {
   phase: string;
   subscribers: number;
+  /** Subscribers that received at least one event of the phase, and deliveries in all. */
+  reached: number;
+  delivered: number;
   p50: number;
   p99: number;
   max: number;
@@ -313,6 +327,8 @@ function summarize(
   return {
     phase,
     subscribers: subs.length,
+    reached: subs.filter((s) => (s.phases.get(phase)?.unique ?? 0) > 0).length,
+    delivered: n,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     max: n > 0 ? (sorted[n - 1] as number) : Number.NaN,
@@ -353,6 +369,38 @@ async function launch(ctx: Context): Promise<{ id: string; ms: number }> {
     throw new Error(what);
   }
   return { id: res.body.id as string, ms: elapsed };
+}
+
+/** Whether the hub still answers while a phase is stuck: the Worker alone, and the instance's object. */
+async function probe(ctx: Context, instanceId: string): Promise<{ text: string; responsive: boolean }> {
+  const timed = async (path: string) => {
+    const t0 = now();
+    try {
+      const res = await fetch(`${ctx.hubUrl}${path}`, {
+        headers: { authorization: `Bearer ${ctx.token}` },
+        signal: AbortSignal.timeout(5_000),
+      });
+      await res.arrayBuffer();
+      return { ok: res.status < 500, text: `${res.status} in ${ms(now() - t0)}` };
+    } catch (err) {
+      return { ok: false, text: `no answer in ${ms(now() - t0)} (${(err as Error).name})` };
+    }
+  };
+  const status = await timed("/status");
+  const instance = await timed(`/api/tenants/${ctx.tenantId}/agents/instances/${instanceId}/health`);
+  return {
+    text: `GET /status → ${status.text}; GET …/instances/:id/health → ${instance.text}`,
+    responsive: status.ok && instance.ok,
+  };
+}
+
+async function waitOnline(ctx: Context, sidecarId: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const res = await ctx.api.call("GET", `/api/tenants/${ctx.tenantId}/sidecars/${sidecarId}`, ctx.token);
+    if (res.body?.status === "online") return;
+    if (i > 300) throw new Error(`the sidecar did not come online: ${JSON.stringify(res.body)}`);
+    await sleep(100);
+  }
 }
 
 async function stopInstance(ctx: Context, id: string): Promise<void> {
@@ -419,7 +467,9 @@ function printPhase(label: string, r: PhaseResult): void {
       (r.outOfRange ? `  out-of-range ${r.outOfRange}` : ""),
   );
   console.log(
-    `  ${"".padEnd(26)} sidecar sent in ${ms(r.sendMs)}, last arrival ${ms(r.lastArrivalMs)} after the first send;` +
+    `  ${"".padEnd(26)} delivered ${r.delivered}/${r.subscribers * EVENTS}, ${r.reached}/${r.subscribers} subscribers` +
+      ` got at least one event\n` +
+      `  ${"".padEnd(26)} sidecar sent in ${ms(r.sendMs)}, last arrival ${ms(r.lastArrivalMs)} after the first send;` +
       ` subscriber process: event-loop delay p99 ${ms(r.loopDelayP99)}, CPU ${ms(r.benchCpuMs)}`,
   );
 }
@@ -493,12 +543,6 @@ async function main() {
     });
 
     sidecar = await startBenchSidecar(hub.url, registered.secret);
-    for (let i = 0; ; i++) {
-      const res = await api.call("GET", `${base}/sidecars/${registered.id}`, token);
-      if (res.body?.status === "online") break;
-      if (i > 100) throw new Error(`the sidecar did not come online: ${JSON.stringify(res.body)}`);
-      await sleep(100);
-    }
     const ctx: Context = {
       hubUrl: hub.url,
       api,
@@ -508,6 +552,7 @@ async function main() {
       sidecar,
       agent: new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY }),
     };
+    await waitOnline(ctx, registered.id);
 
     // Clock check: the sidecar's timestamps against ours (both performance.timeOrigin + now()).
     const offsets: number[] = [];
@@ -541,7 +586,15 @@ async function main() {
 
     const paced: PhaseResult[] = [];
     const burst: PhaseResult[] = [];
-    for (let rep = 1; rep <= REPS; rep++) {
+    const runningHub = hub;
+    // wrangler dev restarts the hub whenever a watched source file changes (other people edit src/ while
+    // this runs): a repetition during which that happened measures the restart, so it is run again.
+    const reloads = () => runningHub.output().split("Reloading local server").length - 1;
+    let wedged = false;
+    let retries = 0;
+    for (let rep = 1; rep <= REPS && !wedged; rep++) {
+      const reloadsBefore = reloads();
+      await waitOnline(ctx, registered.id);
       const instance = await launch(ctx);
       const { subs, connectMs } = await connectAll(ctx, instance.id);
       openSubs = subs;
@@ -558,22 +611,28 @@ async function main() {
       }
       if (connected.length === 0) throw new Error("no subscriber connected");
 
-      const p = await runPhase(ctx, connected, {
-        instanceId: instance.id,
-        count: EVENTS,
-        ratePerSec: RATE,
-        phase: `paced-${rep}`,
-      });
-      paced.push(p);
-      printPhase(`paced ${RATE}/s:`, p);
-      const b = await runPhase(ctx, connected, {
-        instanceId: instance.id,
-        count: EVENTS,
-        ratePerSec: 0,
-        phase: `burst-${rep}`,
-      });
-      burst.push(b);
-      printPhase("all at once:", b);
+      const results: PhaseResult[] = [];
+      for (const [label, ratePerSec] of [
+        [`paced ${RATE}/s:`, RATE],
+        ["all at once:", 0],
+      ] as const) {
+        const r = await runPhase(ctx, connected, {
+          instanceId: instance.id,
+          count: EVENTS,
+          ratePerSec,
+          phase: `${ratePerSec > 0 ? "paced" : "burst"}-${rep}-${retries}`,
+        });
+        results.push(r);
+        printPhase(label, r);
+        if (r.lost === 0 || reloads() !== reloadsBefore) continue;
+        const state = await probe(ctx, instance.id);
+        console.log(`  incomplete after ${QUIET_MS / 1000} s without progress: ${state.text}`);
+        if (!state.responsive) {
+          wedged = true;
+          console.log("  the hub stopped answering: no further phases or repetitions");
+          break;
+        }
+      }
       const dropped = connected.filter((s) => s.ended || s.error);
       if (dropped.length > 0) {
         unexpected.push(`${dropped.length} subscribers ended early (first: ${dropped[0]?.error ?? "stream ended"})`);
@@ -581,11 +640,34 @@ async function main() {
       }
       for (const s of subs) s.close();
       openSubs = [];
-      await stopInstance(ctx, instance.id);
+      if (!wedged) await stopInstance(ctx, instance.id).catch(() => {});
+      if (reloads() !== reloadsBefore && retries < 3) {
+        retries += 1;
+        console.log("  the hub was restarted by wrangler (a source file changed) during this repetition: run again\n");
+        rep -= 1;
+        continue;
+      }
+      const [p, b] = results;
+      if (p) paced.push(p);
+      if (b) burst.push(b);
       console.log();
+    }
+    if (wedged) {
+      const tail = runningHub
+        .output()
+        .trimEnd()
+        .split("\n")
+        .filter((line) => !/\/events 200 OK/.test(line))
+        .slice(-15)
+        .join("\n");
+      console.log(`\nHub output, last lines:\n${tail}\n`);
     }
 
     const summary = (label: string, rs: PhaseResult[]) => {
+      if (rs.length === 0) {
+        console.log(`  ${label.padEnd(26)} not run`);
+        return { lost: Number.NaN, dup: Number.NaN, order: Number.NaN, p99: Number.NaN };
+      }
       const lost = rs.reduce((a, r) => a + r.lost, 0);
       const dup = rs.reduce((a, r) => a + r.duplicated, 0);
       const order = rs.reduce((a, r) => a + r.idViolations, 0);
@@ -595,7 +677,9 @@ async function main() {
       );
       return { lost, dup, order, p99: median(rs.map((r) => r.p99)) };
     };
-    console.log(`Summary over ${REPS} repetitions (${SUBSCRIBERS} subscribers × ${EVENTS} events each):`);
+    console.log(
+      `Summary over ${paced.length} of ${REPS} repetitions (${SUBSCRIBERS} subscribers × ${EVENTS} events each):`,
+    );
     const s = summary(`paced ${RATE}/s:`, paced);
     summary("all at once:", burst);
     const met = s.lost === 0 && s.dup === 0 && s.order === 0 && s.p99 < TARGET_P99_MS;

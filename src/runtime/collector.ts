@@ -68,6 +68,21 @@ export type ApplyResult = {
 type Statement = BatchItem<"sqlite">;
 type PartType = (typeof turnPartTypes)[number];
 
+/** Event types that change the collector's state or rows; others pass it by untouched. */
+export const COLLECTED_EVENT_TYPES: ReadonlySet<string> = new Set([
+  "inference.start",
+  "inference.text.delta",
+  "inference.usage",
+  "inference.done",
+  "inference.error",
+  "tool.done",
+  "connector.reply",
+  "reactor.done",
+  "reactor.error",
+  "reactor.gate.blocked",
+  "reactor.gate.cleared",
+]);
+
 /** The runtime status after `event` (reference §6.5 table). */
 export function deriveStatus(current: RuntimeStatus, event: Pick<InferenceEvent, "type" | "data">): RuntimeStatus {
   const data = isRecord(event.data) ? event.data : {};

@@ -174,7 +174,9 @@ describe("an instance from launch to stop", () => {
 
     expect(after[0]).toBe(Number(lastSeen) + 1);
     const combined = [...before, ...after.filter((x) => x <= committedSeq)];
-    const expected = witness.messages.map((m) => Number(m.id)).filter((x) => x <= committedSeq && x >= (before[0] as number));
+    const expected = witness.messages
+      .map((m) => Number(m.id))
+      .filter((x) => x <= committedSeq && x >= (before[0] as number));
     expect(combined).toEqual(expected);
     await witness.close();
     await again.close();
