@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { getDb } from "../src/db/client";
 import { newId } from "../src/lib/ids";
 import { COLLECTED_EVENT_TYPES, EventCollector } from "../src/runtime/collector";
+import { EventLog, type LoggedEvent } from "../src/runtime/event-log";
 import { type InstanceMail, InstanceMailbox, type UserMailInput } from "../src/runtime/mailbox";
 import type {
   ConnectorState,
@@ -27,8 +28,8 @@ type Setup = {
 
 type SocketState = { verified: boolean; nonce: string | null };
 
-/** One SSE client: frames wait in `pending` and go out together every few milliseconds. */
-type Subscriber = { writer: WritableStreamDefaultWriter<Uint8Array>; closed: boolean; pending: Uint8Array[] };
+/** One SSE client; `throughSeq` is the newest event it has been sent (by replay or live). */
+type Subscriber = { writer: WritableStreamDefaultWriter<Uint8Array>; closed: boolean; throughSeq: number };
 
 /** Retention of the replayable event log (docs/events.md). */
 export const EVENT_LOG_MAX_EVENTS = 10_000;
@@ -41,8 +42,8 @@ const SSE_RETRY_MS = 3_000;
 /** A subscriber this far behind (bytes queued) is dropped rather than buffered without bound. */
 const MAX_SUBSCRIBER_BACKLOG = 8 * 1024 * 1024;
 /**
- * Frames for a subscriber are coalesced and written every FLUSH_MS: one write per subscriber per tick
- * instead of one per event, which is what lets one object feed hundreds of streams.
+ * Events are persisted and sent every FLUSH_MS: one commit per tick instead of one per token, and one
+ * encoded chunk per tick shared by every subscriber, which is what lets one object feed hundreds of streams.
  */
 const FLUSH_MS = 25;
 
@@ -58,16 +59,10 @@ function sseMessage(seq: number, type: string, dataJson: string): string {
   return `id: ${seq}\nevent: agent.event\ndata: {"type":${JSON.stringify(type)},"seq":${seq},"data":${dataJson}}\n\n`;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.byteLength;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+function sseMessages(events: readonly LoggedEvent[]): string {
+  let text = "";
+  for (const e of events) text += sseMessage(e.seq, e.type, e.data);
+  return text;
 }
 
 function hexToBytes(hex: string): Uint8Array {
@@ -90,6 +85,11 @@ export class InstanceObject extends DurableObject<Env> {
   private readonly waiters = new Map<string, Waiter>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly log: EventLog;
+  /** Events numbered since the last flush tick, not yet sent to subscribers. */
+  private unsent: LoggedEvent[] = [];
+  /** The collector moved without writing D1; its saved state is brought up to date on the next tick. */
+  private collectorDirty = false;
   private collector: EventCollector | null = null;
   /** Set synchronously by the first `stop`, so a concurrent one cannot start a second undeploy. */
   private stopping = false;
@@ -99,9 +99,7 @@ export class InstanceObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(
-      `create table if not exists event (seq integer primary key, type text not null, data text not null, at integer not null)`,
-    );
+    this.log = new EventLog(this.sql, { maxEvents: EVENT_LOG_MAX_EVENTS, maxAgeMs: EVENT_LOG_MAX_AGE_MS });
     this.sql.exec(
       `create table if not exists outbox (id integer primary key autoincrement, frame text not null, at integer not null)`,
     );
@@ -127,6 +125,7 @@ export class InstanceObject extends DurableObject<Env> {
   }
 
   private async saveCollector(): Promise<void> {
+    this.collectorDirty = false;
     if (this.collector) await this.ctx.storage.put("collector", this.collector.serializeState());
   }
 
@@ -201,47 +200,50 @@ export class InstanceObject extends DurableObject<Env> {
   // Event log and SSE
   // -------------------------------------------------------------------------------------------
 
-  /** Appends an event with the next sequence number and sends it to every subscriber. */
+  /** Appends an event with the next sequence number; the next tick persists it and sends it. */
   private record(type: string, data: unknown): number {
-    const now = Date.now();
-    const dataJson = JSON.stringify(data ?? {});
-    const seq = this.sql
-      .exec<{ seq: number }>("insert into event (type, data, at) values (?, ?, ?) returning seq", type, dataJson, now)
-      .one().seq;
-    if (seq % 500 === 0) {
-      this.sql.exec(
-        "delete from event where seq <= ? or at < ?",
-        seq - EVENT_LOG_MAX_EVENTS,
-        now - EVENT_LOG_MAX_AGE_MS,
-      );
-    }
-    if (this.subscribers.size > 0) {
-      const frame = encoder.encode(sseMessage(seq, type, dataJson));
-      for (const sub of this.subscribers) this.write(sub, frame);
-    }
-    return seq;
+    const event = this.log.append(type, JSON.stringify(data ?? {}));
+    this.unsent.push(event);
+    this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    return event.seq;
   }
 
-  /** Queues bytes for a subscriber; they leave on the next flush tick. */
-  private write(sub: Subscriber, bytes: Uint8Array): void {
+  /**
+   * Persists what was recorded and sends it, in one synchronous step (the output gate then releases the
+   * frames only once their rows are durable). Live subscribers share one encoded chunk.
+   */
+  private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.log.persist();
+    if (this.collectorDirty && this.collector) {
+      this.collectorDirty = false;
+      this.ctx.storage.put("collector", this.collector.serializeState()).catch(() => {});
+    }
+    const events = this.unsent;
+    this.unsent = [];
+    const first = events[0];
+    const last = events[events.length - 1];
+    if (!first || !last || this.subscribers.size === 0) return;
+    const shared = encoder.encode(sseMessages(events));
+    for (const sub of this.subscribers) {
+      if (sub.throughSeq >= last.seq) continue;
+      // A subscriber that joined during this tick already has part of it from its replay.
+      const chunk =
+        sub.throughSeq < first.seq ? shared : encoder.encode(sseMessages(events.filter((e) => e.seq > sub.throughSeq)));
+      sub.throughSeq = last.seq;
+      this.send(sub, chunk);
+    }
+  }
+
+  private send(sub: Subscriber, bytes: Uint8Array): void {
     if (sub.closed) return;
-    sub.pending.push(bytes);
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = null;
-      for (const s of this.subscribers) this.flush(s);
-    }, FLUSH_MS);
-  }
-
-  private flush(sub: Subscriber): void {
-    if (sub.closed || sub.pending.length === 0) return;
     // The writable side counts bytes: below zero, the client is MAX_SUBSCRIBER_BACKLOG behind.
     if ((sub.writer.desiredSize ?? 0) < 0) {
       this.drop(sub);
       return;
     }
-    const chunk = sub.pending.length === 1 ? (sub.pending[0] as Uint8Array) : concat(sub.pending);
-    sub.pending = [];
-    sub.writer.write(chunk).catch(() => this.drop(sub));
+    sub.writer.write(bytes).catch(() => this.drop(sub));
   }
 
   private drop(sub: Subscriber): void {
@@ -261,13 +263,13 @@ export class InstanceObject extends DurableObject<Env> {
       new ByteLengthQueuingStrategy({ highWaterMark: MAX_SUBSCRIBER_BACKLOG }),
       new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
     );
-    const sub: Subscriber = { writer: writable.getWriter(), closed: false, pending: [] };
+    const sub: Subscriber = { writer: writable.getWriter(), closed: false, throughSeq: 0 };
     const collector = await this.loadCollector();
     const stopped = (await this.phase()) === "stopped";
     // From here to `add`, nothing awaits: the replay and the live stream meet without a gap or a repeat.
-    this.write(sub, encoder.encode(`retry: ${SSE_RETRY_MS}\n\n`));
+    let replay = `retry: ${SSE_RETRY_MS}\n\n`;
     if (cursor !== null) {
-      const oldest = this.sql.exec<{ seq: number | null }>("select min(seq) as seq from event").one().seq;
+      const oldest = this.log.oldestSeq();
       if (oldest !== null && cursor < oldest - 1) {
         const expired = JSON.stringify({
           type: "cursor_expired",
@@ -277,31 +279,26 @@ export class InstanceObject extends DurableObject<Env> {
             message: "Events after this cursor are no longer kept; reload history over REST",
           },
         });
-        this.write(sub, encoder.encode(`event: agent.event\ndata: ${expired}\n\n`));
+        replay += `event: agent.event\ndata: ${expired}\n\n`;
       }
-      const rows = this.sql.exec<{ seq: number; type: string; data: string }>(
-        "select seq, type, data from event where seq > ? order by seq",
-        cursor,
-      );
-      for (const row of rows) this.write(sub, encoder.encode(sseMessage(row.seq, row.type, row.data)));
+      replay += sseMessages(this.log.since(cursor));
     } else if (collector && collector.status !== "idle" && collector.currentTurnId) {
       // A new subscriber joins mid-turn: the text so far, then the live deltas.
-      const last = this.sql.exec<{ seq: number | null }>("select max(seq) as seq from event").one().seq ?? 0;
-      const replay = JSON.stringify({
+      const text = JSON.stringify({
         type: "inference.text.replay",
-        data: { turnId: collector.currentTurnId, text: collector.accumulatedText, throughSeq: last },
+        data: { turnId: collector.currentTurnId, text: collector.accumulatedText, throughSeq: this.log.lastSeq() },
       });
-      this.write(sub, encoder.encode(`event: agent.event\ndata: ${replay}\n\n`));
+      replay += `event: agent.event\ndata: ${text}\n\n`;
     }
-    // The replay leaves at once, before any live frame can be queued behind it.
-    this.flush(sub);
+    sub.throughSeq = this.log.lastSeq();
+    this.send(sub, encoder.encode(replay));
     if (stopped) {
       sub.writer.close().catch(() => {});
     } else {
       this.subscribers.add(sub);
       this.heartbeat ??= setInterval(() => {
         const ping = encoder.encode(": heartbeat\n\n");
-        for (const s of this.subscribers) this.write(s, ping);
+        for (const s of this.subscribers) this.send(s, ping);
       }, HEARTBEAT_INTERVAL_MS);
     }
     return new Response(readable, {
@@ -314,8 +311,8 @@ export class InstanceObject extends DurableObject<Env> {
   }
 
   private closeSubscribers(): void {
+    this.flush();
     for (const sub of [...this.subscribers]) {
-      this.flush(sub);
       sub.closed = true;
       this.subscribers.delete(sub);
       sub.writer.close().catch(() => {});
@@ -520,7 +517,9 @@ export class InstanceObject extends DurableObject<Env> {
     this.record(event.type, event.data ?? {});
     if (!COLLECTED_EVENT_TYPES.has(event.type)) return;
     const result = await collector.apply(getDb(this.env), event);
-    await this.saveCollector();
+    // State that matches rows just written to D1 is saved at once; a text delta waits for the tick.
+    if (result.wrote) await this.saveCollector();
+    else this.collectorDirty = true;
     if (result.committed) this.record("turn.committed", result.committed);
     if (result.statusChanged) this.record("runtime.status", { status: result.status });
   }
@@ -580,7 +579,7 @@ export class InstanceObject extends DurableObject<Env> {
   /** What `GET …/instances/:id` and `/health` show. */
   async runtime(): Promise<{ phase: Phase; connected: boolean; runtimeStatus: string | null; lastEventSeq: number }> {
     const collector = await this.loadCollector();
-    const last = this.sql.exec<{ seq: number | null }>("select max(seq) as seq from event").one().seq ?? 0;
+    const last = this.log.lastSeq();
     return {
       phase: await this.phase(),
       connected: this.verifiedSocket() !== null,

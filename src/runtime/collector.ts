@@ -63,6 +63,8 @@ export type ApplyResult = {
   statusChanged: boolean;
   /** Set when the event finalized a turn (everything but `abandon`). */
   committed: TurnCommitted | null;
+  /** Whether rows were written to D1: the saved state must then be brought up to date at once. */
+  wrote: boolean;
 };
 
 type Statement = BatchItem<"sqlite">;
@@ -168,13 +170,18 @@ export class EventCollector {
   /** Applies one event: writes its rows (one batch) and returns the status and any finalized turn. */
   async apply(db: Db, event: InferenceEvent, now: Date = new Date()): Promise<ApplyResult> {
     const before = this.state;
-    if (before.ended) return { status: before.status, statusChanged: false, committed: null };
+    if (before.ended) return { status: before.status, statusChanged: false, committed: null, wrote: false };
     const step = new Step(db, structuredClone(before), now);
     step.s.status = deriveStatus(before.status, event);
     collect(step, event);
-    await step.flush();
+    const wrote = await step.flush();
     this.state = step.s;
-    return { status: step.s.status, statusChanged: step.s.status !== before.status, committed: step.committed };
+    return {
+      status: step.s.status,
+      statusChanged: step.s.status !== before.status,
+      committed: step.committed,
+      wrote,
+    };
   }
 
   /**
@@ -303,9 +310,12 @@ class Step {
     s.pendingError = false;
   }
 
-  async flush(): Promise<void> {
+  /** Writes the step's rows in one batch; false when there were none. */
+  async flush(): Promise<boolean> {
     const [first, ...rest] = this.writes;
-    if (first) await this.db.batch([first, ...rest]);
+    if (!first) return false;
+    await this.db.batch([first, ...rest]);
+    return true;
   }
 }
 
