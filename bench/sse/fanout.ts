@@ -12,7 +12,7 @@
  *        BENCH_HUB_LOG=<file> (the hub's full output is written there at the end)
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { Agent, type ClientRequest, request } from "node:http";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -44,6 +44,30 @@ function percentile(sorted: ArrayLike<number>, p: number): number {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : "n/a");
+
+/**
+ * CPU time (ms) of every workerd process on this machine, by process: the hub's runtime and wrangler's
+ * local proxy in front of it. Linux only (/proc); empty elsewhere. Run nothing else on workerd meanwhile.
+ */
+async function workerdCpuMs(): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  const pids = await readdir("/proc").catch(() => [] as string[]);
+  for (const pid of pids) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    const close = stat.lastIndexOf(")");
+    if (!stat.slice(0, close).includes("(workerd")) continue;
+    const fields = stat.slice(close + 2).split(" ");
+    // utime and stime are fields 14 and 15 of stat(5); `fields` starts at field 3.
+    out.set(Number(pid), ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
+  }
+  return out;
+}
+
+/** Per-process CPU used between two readings, busiest first. */
+function cpuSpent(before: Map<number, number>, after: Map<number, number>): number[] {
+  return [...after].map(([pid, t]) => t - (before.get(pid) ?? 0)).sort((a, b) => b - a);
+}
 
 // ---------------------------------------------------------------------------------------------
 // REST
@@ -292,6 +316,8 @@ type PhaseResult = {
   lastArrivalMs: number;
   loopDelayP99: number;
   benchCpuMs: number;
+  /** CPU of each workerd process during the phase, busiest (the hub) first. */
+  hubCpuMs: number[];
 };
 
 function summarize(
@@ -301,6 +327,7 @@ function summarize(
   lastArrivalMs: number,
   loopDelayP99: number,
   benchCpuMs: number,
+  hubCpuMs: number[],
 ): PhaseResult {
   const all = new Float64Array(subs.length * EVENTS);
   let n = 0;
@@ -340,6 +367,7 @@ function summarize(
     lastArrivalMs,
     loopDelayP99,
     benchCpuMs,
+    hubCpuMs,
   };
 }
 
@@ -430,6 +458,7 @@ async function runPhase(ctx: Context, subs: Subscriber[], options: EmitOptions):
   const expected = subs.length * options.count;
   const loop = monitorEventLoopDelay({ resolution: 5 });
   const cpu0 = process.cpuUsage();
+  const hub0 = await workerdCpuMs();
   loop.enable();
   const sent = await ctx.sidecar.rpc<{ sent: number; firstSentAt: number; lastSentAt: number }>({
     cmd: "emit",
@@ -450,6 +479,7 @@ async function runPhase(ctx: Context, subs: Subscriber[], options: EmitOptions):
   if (seen >= expected) lastArrival = now();
   loop.disable();
   const cpu = process.cpuUsage(cpu0);
+  const hubCpu = cpuSpent(hub0, await workerdCpuMs());
   return summarize(
     options.phase,
     subs,
@@ -457,6 +487,7 @@ async function runPhase(ctx: Context, subs: Subscriber[], options: EmitOptions):
     lastArrival - sent.firstSentAt,
     loop.percentile(99) / 1e6,
     (cpu.user + cpu.system) / 1000,
+    hubCpu,
   );
 }
 
@@ -472,6 +503,15 @@ function printPhase(label: string, r: PhaseResult): void {
       `  ${"".padEnd(26)} sidecar sent in ${ms(r.sendMs)}, last arrival ${ms(r.lastArrivalMs)} after the first send;` +
       ` subscriber process: event-loop delay p99 ${ms(r.loopDelayP99)}, CPU ${ms(r.benchCpuMs)}`,
   );
+  const [hub, ...proxies] = r.hubCpuMs;
+  if (hub !== undefined && r.delivered > 0) {
+    const perDelivery = (hub * 1000) / r.delivered;
+    console.log(
+      `  ${"".padEnd(26)} hub workerd CPU ${ms(hub)} = ${perDelivery.toFixed(2)} µs per delivered event` +
+        ` (one core ≈ ${Math.round(1e6 / perDelivery).toLocaleString("en")} deliveries/s);` +
+        ` wrangler's proxy workerd ${proxies.map(ms).join(", ") || "n/a"}`,
+    );
+  }
 }
 
 async function main() {
