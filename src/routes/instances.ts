@@ -293,7 +293,8 @@ export const instanceRoutes = createRouter()
     }),
     async (c) => {
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
-      if (!live(row)) throw new ApiError(410, "gone", "Instance has stopped");
+      // A launch that failed (`error`) still answers, unhealthy and not ready; only a stopped one is gone.
+      if (row.status === "stopped") throw new ApiError(410, "gone", "Instance has stopped");
       const runtime = await stub(c.env, row.id).runtime();
       return c.json(
         {

@@ -234,6 +234,32 @@ describe("git over smart HTTP", () => {
     expect(denied).toMatch(/403|Authentication failed|not allowed|denied/i);
   });
 
+  it("serves only what the token's ref pattern shows: hidden refs and their objects stay hidden", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const full = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const a = join(work, uniqueName("a"));
+    await git(work, "clone", "-q", repo.url(full), a);
+    await git(a, "checkout", "-q", "-b", "secret");
+    const secretTip = await commitFile(a, "secret.txt", "only on the hidden branch\n");
+    await git(a, "push", "-q", "origin", "main", "secret");
+
+    const mainOnly = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`, { refPattern: "refs/heads/main" });
+    const listed = await git(work, "ls-remote", repo.url(mainOnly));
+    expect(listed).toContain("refs/heads/main");
+    expect(listed).not.toContain("secret");
+    expect(listed).not.toContain(secretTip);
+
+    const fresh = join(work, uniqueName("fresh"));
+    await git(work, "init", "-q", fresh);
+    const refused = await gitFails(fresh, "fetch", "-q", repo.url(mainOnly), secretTip);
+    expect(refused).toContain(`not our ref ${secretTip}`);
+
+    const b = join(work, uniqueName("b"));
+    await git(work, "clone", "-q", repo.url(mainOnly), b);
+    await gitFails(b, "cat-file", "-e", secretTip);
+    await git(b, "fsck", "--full");
+  });
+
   it("keeps the repository consistent under two concurrent pushes", async () => {
     const repo = await createRepo(owner, tenantId);
     const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);

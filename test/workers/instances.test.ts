@@ -218,6 +218,63 @@ describe("launching an instance", SLOW, () => {
     }
   });
 
+  it("409 provider_misconfigured and 409 credential_error for an ambiguous match, writing and sending nothing", async () => {
+    const own = await setUpRuntime();
+    const mute = await TestSidecar.connect(own.secret);
+    try {
+      const base = tenantBase(own.t.id);
+      await ok(`${base}/providers`, own.token, { name: "bare", plugin: "openai", metadata: {} });
+      const bare = await createAgent(own, { credentialRequirements: [{ providerName: "bare", source: "tenant" }] });
+      const misconfigured = await api(instancesOf(own.t.id), { token: own.token, body: { agentId: bare.id } });
+      expect(expectError(misconfigured, 409, "provider_misconfigured").message).toMatch(/baseURL/i);
+      expect(await instanceRows(bare.id)).toEqual([]);
+
+      await ok(`${base}/credentials`, own.token, {
+        name: "echo-key-2",
+        type: "api_key",
+        providerId: own.providerId,
+        secret: "another-secret",
+      });
+      const ambiguous = await api(instancesOf(own.t.id), { token: own.token, body: { agentId: own.agentId } });
+      expect(expectError(ambiguous, 409, "credential_error").message).toContain("Ambiguous credential match");
+      expect(await instanceRows(own.agentId)).toEqual([]);
+      expect(await sessionsOf(own.agentId)).toEqual([]);
+      expect(await agentPrincipals(own.t.id)).toEqual([]);
+      expect(mute.control.ofType("instance.assign")).toEqual([]);
+    } finally {
+      mute.close();
+    }
+  });
+
+  it("is all or nothing: a write failing mid-launch leaves no principal, session, instance or grant", async () => {
+    const own = await setUpRuntime();
+    const idle = await TestSidecar.connect(own.secret);
+    // The creator's agent-state grant is the launch batch's last write: make exactly that one fail.
+    const trigger = `fail_launch_${own.t.id}`;
+    await env.DB.exec(
+      `create trigger ${trigger} before insert on "grant" when new.tenant_id = '${own.t.id}' and new.resource like 'agent-state:%' begin select raise(abort, 'injected failure'); end`,
+    );
+    try {
+      try {
+        const res = await api(instancesOf(own.t.id), { token: own.token, body: { agentId: own.agentId } });
+        const error = expectError(res, 500, "internal_error");
+        expect(error.message).not.toContain("injected");
+        expect(await instanceRows(own.agentId)).toEqual([]);
+        expect(await sessionsOf(own.agentId)).toEqual([]);
+        expect(await agentPrincipals(own.t.id)).toEqual([]);
+        expect(await agentStateGrants(own.t.id)).toEqual([]);
+        expect(idle.control.ofType("instance.assign")).toEqual([]);
+      } finally {
+        await env.DB.exec(`drop trigger if exists ${trigger}`);
+      }
+      // The same launch succeeds once nothing stands in its way.
+      const again = await api(instancesOf(own.t.id), { token: own.token, body: { agentId: own.agentId } });
+      expect(again.status, JSON.stringify(again.body)).toBe(201);
+    } finally {
+      idle.close();
+    }
+  });
+
   it("409 credential_expired for a credential past its expiry, and nothing written", async () => {
     const own = await setUpRuntime();
     const past = await api(`${tenantBase(own.t.id)}/credentials/${own.credentialId}`, {
@@ -338,6 +395,10 @@ describe("a launch no sidecar runs", SLOW, () => {
     expect(list.body.data).toEqual([]);
     // The record keeps its creator grant (the instance row is kept too, as `error`).
     expect((await agentStateGrants(r.t.id)).map((g) => g.resource)).toEqual([`agent-state:${row?.id}`]);
+    // Its health answers (as the reference's does): nothing serves it.
+    const health = await api(`${instancesOf(r.t.id)}/${row?.id}/health`, { token: r.token });
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ liveness: "unhealthy", readiness: "not_ready" });
   });
 
   it("502 when the sidecar answers agent.error: the instance is error, the channel closed", async () => {
@@ -984,6 +1045,37 @@ describe("what the sidecar reports", SLOW, () => {
     await until("the channel to close", async () => channel.closeEvents.some((e) => e.code === 4003));
     expect(channel.log.ofType("grants.update")).toEqual([]);
     expect((await health(instance.id)).liveness).toBe("unhealthy");
+  });
+
+  it("a subscriber joining mid-turn gets the text so far, then only the live deltas", async () => {
+    const { instance, channel } = await launch(r, sidecar);
+    const path = `${instancesOf(r.t.id)}/${instance.id}`;
+    channel.event("inference.start", { model: "echo" });
+    channel.event("inference.text.delta", { token: "Hel" });
+    channel.event("inference.text.delta", { token: "lo" });
+    await channel.settled();
+    const turnId = (await api(`${path}/turns`, { token: r.token })).body.data[0].id;
+    const res = await exports.default.fetch(
+      new Request(`http://hub.test${path}/events`, { headers: { authorization: `Bearer ${r.token}` } }),
+    );
+    expect(res.status).toBe(200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    channel.event("inference.text.delta", { token: "!" });
+    while (!text.includes('"token":"!"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    const messages = text.split("\n\n").filter((m) => m.includes("data: "));
+    const datas = messages.map((m) => JSON.parse(m.slice(m.indexOf("data: ") + 6)));
+    expect(datas[0]).toMatchObject({ type: "inference.text.replay", data: { turnId, text: "Hello" } });
+    expect(messages[0]).not.toContain("id: ");
+    // After the replay, only what came later: the deltas already replayed are not sent again.
+    expect(datas.slice(1).map((d) => [d.type, d.data.token])).toEqual([["inference.text.delta", "!"]]);
+    expect(messages[1]).toMatch(/^id: \d+\n/);
   });
 
   it("inference events become a turn with parts; the runtime status follows", async () => {
