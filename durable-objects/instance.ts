@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { getDb } from "../src/db/client";
+import { bytesToHex, hexToBytes } from "../src/lib/hex";
 import { newId } from "../src/lib/ids";
 import { COLLECTED_EVENT_TYPES, EventCollector } from "../src/runtime/collector";
 import { EventLog, type LoggedEvent } from "../src/runtime/event-log";
@@ -64,14 +65,6 @@ function sseMessages(events: readonly LoggedEvent[]): string {
   for (const e of events) text += sseMessage(e.seq, e.type, e.data);
   return text;
 }
-
-function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-const toHex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
 /**
  * One Durable Object per agent instance: the sidecar's channel for it (hibernating WebSocket), the event
@@ -356,7 +349,7 @@ export class InstanceObject extends DurableObject<Env> {
         hubPublicKey: setup.hubPublicKey,
       });
     } else {
-      const nonce = toHex(crypto.getRandomValues(new Uint8Array(32)));
+      const nonce = bytesToHex(crypto.getRandomValues(new Uint8Array(32)));
       server.serializeAttachment({ verified: false, nonce } satisfies SocketState);
       this.sendNow(server, { type: "challenge", agentAddress: setup.config.agentAddress, nonce });
     }

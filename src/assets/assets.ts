@@ -11,6 +11,7 @@ import { createRepositoryWithContent } from "../git/storage/repositories";
 import { ApiError, badRequest, notFound } from "../http/errors";
 import { type PageQuery, paginate } from "../http/pagination";
 import { newId } from "../lib/ids";
+import type { HubSigningKey } from "../secrets/hub-signing-key";
 
 export const assetKinds = ["skill", "repo"] as const;
 export type AssetKind = (typeof assetKinds)[number];
@@ -57,6 +58,7 @@ export function listAssets(db: Db, tenantId: string, page: PageQuery & { kind?: 
 export async function createAsset(
   db: Db,
   bucket: R2Bucket,
+  signingKey: HubSigningKey,
   tenantId: string,
   creatorPrincipalId: string,
   input: { kind: string; name: string; displayName?: string | null | undefined },
@@ -73,7 +75,7 @@ export async function createAsset(
   }
   const id = newId("asset");
   const repositoryId = assetRepositoryId(id);
-  const genesis = await buildGenesisPack(now);
+  const genesis = await buildGenesisPack(now, signingKey);
   await putPackFiles(bucket, repositoryId, genesis.packId, genesis.pack, genesis.index);
   const row = {
     id,

@@ -21,6 +21,7 @@ import { providerRoutes } from "../routes/providers";
 import { roleRoutes } from "../routes/roles";
 import { sidecarChannelRoutes } from "../routes/sidecar-channels";
 import { sidecarRoutes } from "../routes/sidecars";
+import { signingKeyRoutes } from "../routes/signing-key";
 import { statusRoutes } from "../routes/status";
 import { tenantRoutes } from "../routes/tenants";
 import { walletRoutes } from "../routes/wallets";
@@ -61,6 +62,7 @@ export function createApp() {
   app.route("/", gitHttpRoutes);
   app.route("/", sidecarChannelRoutes);
   app.route("/", statusRoutes);
+  app.route("/", signingKeyRoutes);
   app.route("/", authRoutes);
   app.route("/", meRoutes);
   app.route("/", tenantRoutes);

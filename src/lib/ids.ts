@@ -1,6 +1,8 @@
 /**
  * The one id generator: `<prefix><32 lowercase hex>` (16 random bytes), with the reference's prefixes.
  */
+import { bytesToHex } from "./hex";
+
 const prefixes = {
   tenant: "tnt_",
   principal: "prn_",
@@ -30,10 +32,7 @@ const prefixes = {
 export type IdKind = keyof typeof prefixes;
 
 export function newId(kind: IdKind): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  let hex = "";
-  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
-  return prefixes[kind] + hex;
+  return prefixes[kind] + bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 /** True when `id` has the shape `newId(kind)` produces; lets routes 404 early on garbage ids. */

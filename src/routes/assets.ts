@@ -20,6 +20,7 @@ import { idResource, isAllowed, requireGrant } from "../http/middleware/require-
 import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
 import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
+import { hubSigningKey } from "../secrets/hub-signing-key";
 
 export const AssetSchema = z
   .object({
@@ -134,6 +135,7 @@ export const assetRoutes = createRouter()
       const row = await createAsset(
         getDb(c.env),
         c.env.BLOBS,
+        await hubSigningKey(c.env.SECRETS_KEY),
         c.get("tenant").id,
         c.get("principal").id,
         c.req.valid("json"),

@@ -25,8 +25,10 @@ import {
   type tenant,
 } from "../db/schema";
 import { ApiError, notFound } from "../http/errors";
+import { bytesToHex } from "../lib/hex";
 import { newId } from "../lib/ids";
 import { type SecretBox, secretBox } from "../secrets";
+import { hubSigningKey } from "../secrets/hub-signing-key";
 import { markLaunchFailed } from "./instances";
 import type { HarnessConfig, InferenceSource, WireGrantRule } from "./protocol";
 import { pickSidecar } from "./sidecars";
@@ -403,7 +405,7 @@ export async function launchInstance(
       tenantId: input.tenant.id,
       instanceId: prepared.instanceId,
       sidecarId: sidecar.id,
-      hubPublicKey: "",
+      hubPublicKey: bytesToHex((await hubSigningKey(env.SECRETS_KEY)).publicKey),
     },
     input.timeoutMs,
   );

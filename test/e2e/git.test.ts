@@ -98,6 +98,28 @@ describe("git over smart HTTP", () => {
     expect(await readFile(join(b, "file-3.txt"), "utf8")).toBe("content 3\n".repeat(103));
   });
 
+  it("signs the genesis commit with the hub key: git verify-commit accepts it", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const a = join(work, uniqueName("a"));
+    await git(work, "clone", "-q", repo.url(secret), a);
+    const key = (await (await fetch(`${hubUrl}/api/signing-key`)).json()) as { openssh: string; publicKey: string };
+    expect(key.openssh).toMatch(/^ssh-ed25519 \S+ /);
+
+    const trusted = join(work, uniqueName("allowed-signers"));
+    await writeFile(trusted, `hub@agent-hub.local namespaces="git" ${key.openssh}\n`);
+    const ssh = ["-c", "gpg.format=ssh", "-c", `gpg.ssh.allowedSignersFile=${trusted}`];
+    await git(a, ...ssh, "verify-commit", "HEAD");
+    expect(await git(a, "cat-file", "commit", "HEAD")).toContain("gpgsig -----BEGIN SSH SIGNATURE-----");
+
+    // Another key in the allowed signers: the same commit does not verify.
+    const stranger = join(work, uniqueName("stranger"));
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", stranger]);
+    const strangerKey = (await readFile(`${stranger}.pub`, "utf8")).trim();
+    await writeFile(trusted, `hub@agent-hub.local namespaces="git" ${strangerKey}\n`);
+    await gitFails(a, ...ssh, "verify-commit", "HEAD");
+  });
+
   it("takes a push larger than http.postBuffer (probe, then a chunked request body)", async () => {
     const repo = await createRepo(owner, tenantId);
     const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);

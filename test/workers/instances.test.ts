@@ -151,6 +151,10 @@ describe("launching an instance", SLOW, () => {
     expect(res.body.publicKey).toBe(channel.publicKeyHex);
     const deploy = channel.log.frames[0];
     expect(deploy).toMatchObject({ agentAddress: res.body.address, agentId: r.agentId });
+    // The hub's public signing key, as served to everyone, so the sidecar can check hub-signed commits.
+    const signingKey = await api("/api/signing-key");
+    expect(deploy?.hubPublicKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(deploy?.hubPublicKey).toBe(signingKey.body.publicKey);
     expect(deploy?.config).toMatchObject({
       instanceId: id,
       sessionId: res.body.sessionId,

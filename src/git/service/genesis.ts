@@ -1,7 +1,11 @@
 /**
- * The first commit of a new asset repository: one `.gitignore` on `main`, authored by the hub.
+ * The first commit of a new asset repository: one `.gitignore` on `main`, authored by the hub and signed
+ * with the hub key (an SSH signature: `git verify-commit` checks it against the key `GET /api/signing-key`
+ * serves).
  */
-import { hashObject, serializeCommit, serializeTree } from "../objects/object";
+import type { HubSigningKey } from "../../secrets/hub-signing-key";
+import { type Commit, hashObject, serializeCommit, serializeTree } from "../objects/object";
+import { sshSign } from "../objects/sshsig";
 import { type IndexEntry, writePack, writePackIndex } from "../pack";
 
 export const HUB_IDENTITY = { name: "agent-hub", email: "hub@agent-hub.local" } as const;
@@ -47,18 +51,21 @@ export async function buildSmallPack(objects: readonly { type: "commit" | "tree"
   return { packId: checksum, pack, index: writePackIndex(entries, checksum), objectCount: objects.length };
 }
 
-export async function buildGenesisPack(now: Date): Promise<BuiltPack & { commitOid: string }> {
+/** Signs a commit the way git does: over the commit without `gpgsig`, the signature then in that header. */
+export async function serializeSignedCommit(commit: Omit<Commit, "extraHeaders">, key: HubSigningKey) {
+  const payload = serializeCommit({ ...commit, extraHeaders: [] });
+  const signature = await sshSign(payload, key);
+  return serializeCommit({ ...commit, extraHeaders: [{ name: "gpgsig", value: signature }] });
+}
+
+export async function buildGenesisPack(now: Date, key: HubSigningKey): Promise<BuiltPack & { commitOid: string }> {
   const blob = new TextEncoder().encode(STANDARD_GITIGNORE);
   const tree = serializeTree([{ mode: "100644", name: ".gitignore", oid: hashObject("blob", blob) }]);
   const when = { ...HUB_IDENTITY, timestamp: Math.floor(now.getTime() / 1000), timezone: "+0000" };
-  const commit = serializeCommit({
-    tree: hashObject("tree", tree),
-    parents: [],
-    author: when,
-    committer: when,
-    extraHeaders: [],
-    message: "Initialize repository\n",
-  });
+  const commit = await serializeSignedCommit(
+    { tree: hashObject("tree", tree), parents: [], author: when, committer: when, message: "Initialize repository\n" },
+    key,
+  );
   const built = await buildSmallPack([
     { type: "commit", body: commit },
     { type: "tree", body: tree },
