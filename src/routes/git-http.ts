@@ -12,19 +12,27 @@ import { parseCommit, parseTag, parseTree, treeEntryType } from "../git/objects/
 import {
   buildAdvertisement,
   buildReportStatus,
+  buildV2Advertisement,
+  compileRefPattern,
   decodeRequestBody,
+  formatLsRefs,
   isGitService,
   isProtocolError,
   negotiatedCapabilities,
   negotiatedSideBand,
+  parseFetchArgs,
+  parseLsRefsArgs,
   parseReceiveRequest,
   parseUploadRequest,
+  parseV2Request,
   RECEIVE_PACK_CAPABILITIES,
   readAllBytes,
   UPLOAD_PACK_CAPABILITIES,
+  visibleRefs,
+  wantsProtocolV2,
 } from "../git/protocol";
 import { preparePush } from "../git/service/receive-pack";
-import { uploadPack, uploadPackError } from "../git/service/upload-pack";
+import { fetchV2, type UploadPackInput, uploadPack, uploadPackError } from "../git/service/upload-pack";
 import { ObjectStore } from "../git/storage/object-store";
 import {
   acquirePushLease,
@@ -109,6 +117,58 @@ function clientError(err: unknown): never {
   throw err;
 }
 
+function parsedOrClientError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    return clientError(err);
+  }
+}
+
+/** Runs upload-pack (v0 or v2 fetch) on the repository; a broken stored object is an `ERR` for git to show. */
+async function servePack(
+  c: Context<AppEnv>,
+  request: UploadPackInput["request"],
+  serve: (input: UploadPackInput) => Promise<ReadableStream<Uint8Array>>,
+): Promise<ReadableStream<Uint8Array>> {
+  const { refs, packs, store } = await openRepository(c);
+  try {
+    return await serve({
+      bucket: c.env.BLOBS,
+      repositoryId: c.get("gitRepository").id,
+      refs: await advertisedRefs(store, refs),
+      packs,
+      store,
+      request,
+      refPattern: c.get("gitToken").refPattern,
+    });
+  } catch (err) {
+    if (!(err instanceof GitFormatError)) throw err;
+    return uploadPackError(`upload-pack: ${err.message}`);
+  }
+}
+
+/** A protocol v2 command: `ls-refs` or `fetch` (an empty request is answered with nothing). */
+async function serveV2(c: Context<AppEnv>, body: ReadableStream<Uint8Array>) {
+  const request = await parseV2Request(body).catch(clientError);
+  if (request.command === null) return gitResponse(new Uint8Array(0), "git-upload-pack", "result");
+  if (request.command === "fetch") {
+    const fetch = parsedOrClientError(() => parseFetchArgs(request.args));
+    return gitResponse(await servePack(c, fetch, fetchV2), "git-upload-pack", "result");
+  }
+  const args = parsedOrClientError(() => parseLsRefsArgs(request.args));
+  const { repository, refs, store } = await openRepository(c);
+  const pattern = c.get("gitToken").refPattern;
+  const visible = visibleRefs(await advertisedRefs(store, refs), pattern);
+  const headTarget = repository.head;
+  const headVisible = headTarget !== null && (!pattern || compileRefPattern(pattern)(headTarget));
+  return gitResponse(
+    formatLsRefs(visible, { target: headTarget, targetVisible: headVisible }, args),
+    "git-upload-pack",
+    "result",
+  );
+}
+
 const PATH = "/api/tenants/:tenantId/assets/:kind/:repo";
 const GIT_PATH = /^\/api\/tenants\/[^/]+\/assets\/[^/]+\/[^/]+\.git\/(info\/refs|git-upload-pack|git-receive-pack)$/;
 
@@ -123,6 +183,10 @@ export const gitHttpRoutes = new Hono<AppEnv>()
     const service = c.req.query("service");
     if (!isGitService(service))
       throw badRequest("Only smart HTTP is served: ?service=git-upload-pack|git-receive-pack");
+    // Fetches speak v2 when the client asks (stock git does); pushes stay v0, as git's own server does.
+    if (service === "git-upload-pack" && wantsProtocolV2(c.req.header("git-protocol"))) {
+      return gitResponse(buildV2Advertisement(HUB_VERSION), service, "advertisement");
+    }
     const { repository, refs, store } = await openRepository(c);
     const body = buildAdvertisement({
       service,
@@ -135,26 +199,10 @@ export const gitHttpRoutes = new Hono<AppEnv>()
     return gitResponse(body, service, "advertisement");
   })
   .post(`${PATH}/git-upload-pack`, async (c) => {
-    const request = await parseUploadRequest(decodeRequestBody(c.req.raw.body, c.req.header("content-encoding")), {
-      advertised: UPLOAD_PACK_CAPABILITIES,
-    }).catch(clientError);
-    const { refs, packs, store } = await openRepository(c);
-    let body: ReadableStream<Uint8Array>;
-    try {
-      body = await uploadPack({
-        bucket: c.env.BLOBS,
-        repositoryId: c.get("gitRepository").id,
-        refs: await advertisedRefs(store, refs),
-        packs,
-        store,
-        request,
-        refPattern: c.get("gitToken").refPattern,
-      });
-    } catch (err) {
-      if (!(err instanceof GitFormatError)) throw err;
-      body = uploadPackError(`upload-pack: ${err.message}`);
-    }
-    return gitResponse(body, "git-upload-pack", "result");
+    const body = decodeRequestBody(c.req.raw.body, c.req.header("content-encoding"));
+    if (wantsProtocolV2(c.req.header("git-protocol"))) return serveV2(c, body);
+    const request = await parseUploadRequest(body, { advertised: UPLOAD_PACK_CAPABILITIES }).catch(clientError);
+    return gitResponse(await servePack(c, request, uploadPack), "git-upload-pack", "result");
   })
   .post(`${PATH}/git-receive-pack`, async (c) => {
     const db = getDb(c.env);

@@ -15,8 +15,14 @@ const hubUrl = inject("hubUrl");
 const hub = client(hubUrl);
 let work: string;
 
+/** The wire protocol git asks for on fetches (its default is 2); the suite runs once per version. */
+let protocolVersion = "2";
+
 const gitEnv = () => ({
   ...process.env,
+  GIT_CONFIG_COUNT: "1",
+  GIT_CONFIG_KEY_0: "protocol.version",
+  GIT_CONFIG_VALUE_0: protocolVersion,
   HOME: work,
   GIT_CONFIG_NOSYSTEM: "1",
   GIT_TERMINAL_PROMPT: "0",
@@ -74,7 +80,36 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-describe("git over smart HTTP", () => {
+describe.each(["2", "0"])("git over smart HTTP, fetching with protocol v%s", (version) => {
+  beforeAll(() => {
+    protocolVersion = version;
+  });
+
+  it(`speaks protocol v${version} for fetches, v0 for pushes`, async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const a = join(work, uniqueName("a"));
+    const traced = async (...args: string[]) =>
+      (await run("git", args, { cwd: work, env: { ...gitEnv(), GIT_TRACE_PACKET: "1" } })).stderr;
+    const clone = await traced("clone", "-q", repo.url(secret), a);
+    if (version === "2") {
+      expect(clone).toContain("< version 2");
+      expect(clone).toContain("> command=ls-refs");
+      expect(clone).toContain("> command=fetch");
+      expect(clone).toMatch(/< [0-9a-f]{40} HEAD symref-target:refs\/heads\/main/);
+    } else {
+      expect(clone).not.toContain("version 2");
+      expect(clone).toMatch(/< [0-9a-f]{40} HEAD.*symref=HEAD:refs\/heads\/main/);
+    }
+    await commitFile(a, "v.txt", "v\n");
+    const push = await run("git", ["push", "origin", "main"], {
+      cwd: a,
+      env: { ...gitEnv(), GIT_TRACE_PACKET: "1" },
+    });
+    expect(push.stderr).not.toContain("version 2");
+    expect(push.stderr).toContain("report-status");
+  });
+
   it("clones the genesis commit, pushes, clones again and passes fsck", async () => {
     const repo = await createRepo(owner, tenantId);
     const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);

@@ -39,10 +39,15 @@ async function gitToken(t: TestTenant, assetId: string, actions = ["can_read", "
   return res.body.secret as string;
 }
 
-function git(url: string, secret: string | null, init: { method?: string; body?: Uint8Array; type?: string } = {}) {
+function git(
+  url: string,
+  secret: string | null,
+  init: { method?: string; body?: Uint8Array; type?: string; protocol?: string } = {},
+) {
   const headers = new Headers();
   if (secret) headers.set("authorization", `Basic ${btoa(`git:${secret}`)}`);
   if (init.type) headers.set("content-type", init.type);
+  if (init.protocol) headers.set("git-protocol", init.protocol);
   return exports.default.fetch(
     new Request(`http://hub.test${url}`, { method: init.method ?? "GET", headers, body: init.body }),
   );
@@ -236,6 +241,66 @@ describe("smart HTTP endpoints", () => {
     ).toBe(404);
   });
 
+  it("protocol v2: capability advertisement, ls-refs within the token's ref pattern, 400 for bad requests", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const secret = await gitToken(t, a.id);
+    const v2 = { protocol: "version=2" };
+    const adv = await git(`${a.cloneUrl}/info/refs?service=git-upload-pack`, secret, v2);
+    expect(adv.status).toBe(200);
+    expect(adv.headers.get("content-type")).toBe("application/x-git-upload-pack-advertisement");
+    const advText = await adv.text();
+    expect(advText.startsWith("000eversion 2\n")).toBe(true);
+    expect(advText).toContain("ls-refs=unborn\n");
+    expect(advText).toContain("fetch=shallow\n");
+    // Pushes stay v0 whatever the client asks.
+    const push = await git(`${a.cloneUrl}/info/refs?service=git-receive-pack`, secret, v2);
+    expect((await push.text()).startsWith("001f# service=git-receive-pack\n")).toBe(true);
+
+    const request = (...lines: string[]) => {
+      const enc = new TextEncoder();
+      const parts = lines.map((l) =>
+        l === "0000" || l === "0001" ? l : `${(enc.encode(l).length + 4).toString(16).padStart(4, "0")}${l}`,
+      );
+      return enc.encode(parts.join(""));
+    };
+    const lsRefs = request("command=ls-refs\n", "0001", "symrefs\n", "unborn\n", "0000");
+    const post = (token: string, body: Uint8Array) =>
+      git(`${a.cloneUrl}/git-upload-pack`, token, { method: "POST", body, ...v2 });
+    const listed = await post(secret, lsRefs);
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get("content-type")).toBe("application/x-git-upload-pack-result");
+    expect(await listed.text()).toMatch(
+      /^[0-9a-f]{4}[0-9a-f]{40} HEAD symref-target:refs\/heads\/main\n[0-9a-f]{4}[0-9a-f]{40} refs\/heads\/main\n0000$/,
+    );
+    const other = await api(`/api/me/git-tokens`, {
+      token: t.owner.token,
+      body: {
+        name: unique("tok"),
+        resource: `asset:${a.id}`,
+        refPattern: "refs/heads/feature/*",
+        actions: ["can_read"],
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        tenantId: t.id,
+      },
+    });
+    expect(other.status, JSON.stringify(other.body)).toBe(201);
+    const hidden = await post(other.body.secret, lsRefs);
+    expect(await hidden.text()).toBe("0000");
+
+    for (const bad of [
+      request("command=push\n", "0000"),
+      request("command=fetch\n", "0001", "want nope\n", "0000"),
+      request("command=fetch\n", "0001", "filter blob:none\n", "0000"),
+      request("command=ls-refs\n", "0001", "bogus\n", "0000"),
+      request("command=ls-refs\n", "0001"),
+    ]) {
+      const res = await post(secret, bad);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_git_request");
+    }
+  });
+
   it("answers random and truncated request bodies with a client error, never a 500, and moves no ref", async () => {
     const t = await createTenant();
     const a = await createAsset(t);
@@ -255,12 +320,14 @@ describe("smart HTTP endpoints", () => {
           fc.string({ maxLength: 200 }).map((s) => new TextEncoder().encode(s)),
         ),
         fc.constantFrom("git-upload-pack", "git-receive-pack"),
-        async (body, service) => {
+        fc.constantFrom(undefined, "version=2"),
+        async (body, service, protocol) => {
           seed++;
           const res = await git(`${a.cloneUrl}/${service}`, secret, {
             method: "POST",
             body,
             type: `application/x-${service}-request`,
+            protocol,
           });
           await res.arrayBuffer();
           expect(res.status, `${service} body ${Array.from(body).join(",")}`).not.toBe(500);

@@ -1,5 +1,5 @@
 /**
- * git smart-HTTP protocol layer (v0/v1, stateless): framing, requests, negotiation, responses. Pure
+ * git smart-HTTP protocol layer (v0/v1 and v2 for fetch, stateless): framing, requests, negotiation, responses. Pure
  * functions over bytes and streams; storage and pack building are injected by the callers.
  */
 export {
@@ -80,3 +80,17 @@ export {
   type UploadRequestOptions,
   wantsShallowUpdate,
 } from "./upload-request";
+export {
+  buildV2Advertisement,
+  formatAcknowledgments,
+  formatLsRefs,
+  formatShallowInfo,
+  type LsRefsArgs,
+  PACKFILE_SECTION,
+  parseFetchArgs,
+  parseLsRefsArgs,
+  parseV2Request,
+  V2_CAPABILITIES,
+  type V2Request,
+  wantsProtocolV2,
+} from "./v2";

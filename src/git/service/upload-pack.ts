@@ -1,6 +1,6 @@
 /**
- * upload-pack over stateless HTTP: validate the wants, negotiate (multi_ack_detailed), compute the shallow
- * boundary, and stream the pack.
+ * upload-pack over stateless HTTP, protocol v0/v1 (`uploadPack`) and v2 `fetch` (`fetchV2`): validate the
+ * wants, negotiate, compute the shallow boundary, and stream the pack.
  *
  * Two ways to build the pack:
  * - a full clone of every ref, with no pack repeating another's objects, streams the stored packs one after
@@ -24,10 +24,13 @@ import {
   type AdvertisedRef,
   concatBytes,
   encodeErr,
+  formatAcknowledgments,
+  formatShallowInfo,
   formatShallowUpdate,
   negotiate,
   negotiatedCapabilities,
   negotiatedSideBand,
+  PACKFILE_SECTION,
   sideBandStream,
   UPLOAD_PACK_CAPABILITIES,
   type UploadRequest,
@@ -173,45 +176,91 @@ function plannedPack(
   return writePack(objects.length, entries());
 }
 
-/** Serves one upload-pack request; the result is the whole response body. */
-export async function uploadPack(input: UploadPackInput): Promise<ReadableStream<Uint8Array>> {
-  const { request, store } = input;
-  const caps = negotiatedCapabilities(request.capabilities, UPLOAD_PACK_CAPABILITIES);
-  if (request.wants.length === 0) return uploadPackError("upload-pack: no want lines");
-  if (request.filter !== null) return uploadPackError("upload-pack: filter is not supported");
+type WantCheck = { error: string } | { visible: AdvertisedRef[]; allRefsVisible: boolean };
 
-  // Wants must be visible tips or objects reachable from them.
+/** Wants must be visible tips or objects reachable from them (allow-reachable-sha1-in-want). */
+async function checkWants(input: UploadPackInput): Promise<WantCheck> {
+  const { request, store } = input;
+  if (request.wants.length === 0) return { error: "upload-pack: no want lines" };
+  if (request.filter !== null) return { error: "upload-pack: filter is not supported" };
+  if (request.deepenSince !== null || request.deepenNot.length > 0) {
+    return { error: "upload-pack: deepen-since and deepen-not are not supported; use --depth" };
+  }
   const visible = visibleRefs(input.refs, input.refPattern);
   const tips = new Set<string>();
   for (const ref of visible) {
     tips.add(ref.oid);
     if (ref.peeled) tips.add(ref.peeled);
   }
-  const allRefsVisible = visible.length === input.refs.length;
-  // A want that is not a visible tip must be reachable from one (allow-reachable-sha1-in-want); the walk
-  // is done once, and only when some want needs it.
+  // The walk is done once, and only when some want is not a tip.
   let reachable: Set<string> | null = null;
   for (const want of new Set(request.wants)) {
     if (tips.has(want)) continue;
-    if (!store.has(want)) return uploadPackError(`upload-pack: not our ref ${want}`);
+    if (!store.has(want)) return { error: `upload-pack: not our ref ${want}` };
     reachable ??= new Set((await planFetch(store, { wants: [...tips], haves: [] })).objects.map((o) => o.oid));
-    if (!reachable.has(want)) return uploadPackError(`upload-pack: not our ref ${want}`);
+    if (!reachable.has(want)) return { error: `upload-pack: not our ref ${want}` };
   }
+  return { visible, allRefsVisible: visible.length === input.refs.length };
+}
+
+type FetchPlanResult = Awaited<ReturnType<typeof planFetch>>;
+
+/** The shallow boundary of a request with a depth or client shallows. */
+function planShallow(input: UploadPackInput): Promise<FetchPlanResult> {
+  const { request } = input;
+  return planFetch(input.store, {
+    wants: request.wants,
+    haves: request.shallows.length > 0 ? [] : request.haves,
+    depth: request.depth ?? undefined,
+    clientShallows: request.shallows,
+  });
+}
+
+/** The pack for the wants minus what `commons` reach, honouring the shallow plan and the features. */
+async function buildPack(
+  input: UploadPackInput,
+  check: Exclude<WantCheck, { error: string }>,
+  caps: ReadonlySet<string>,
+  commons: readonly string[],
+  shallowPlan: FetchPlanResult | null,
+): Promise<ReadableStream<Uint8Array>> {
+  const { request, store } = input;
+  const fullClone =
+    !shallowPlan &&
+    commons.length === 0 &&
+    request.shallows.length === 0 &&
+    check.allRefsVisible &&
+    input.packs.every((p) => p.duplicateObjects === 0) &&
+    input.refs.every((r) => request.wants.includes(r.oid));
+  if (fullClone) return concatenatedPacks(input.bucket, input.repositoryId, input.packs);
+  const plan =
+    shallowPlan && request.shallows.length === 0 && commons.length === 0
+      ? shallowPlan
+      : await planFetch(store, {
+          wants: request.wants,
+          haves: commons,
+          depth: request.depth ?? undefined,
+          clientShallows: request.shallows,
+          includeTags: caps.has("include-tag") ? peeledTags(check.visible) : undefined,
+        });
+  const sending = new Set(plan.objects.map((o) => o.oid));
+  return plannedPack(store, plan.objects, sending, caps.has("thin-pack") ? plan.clientHas : null);
+}
+
+function progressLines(caps: ReadonlySet<string>): string[] {
+  return caps.has("no-progress") ? [] : ["agent-hub: sending pack\n"];
+}
+
+/** Serves one v0/v1 upload-pack request; the result is the whole response body. */
+export async function uploadPack(input: UploadPackInput): Promise<ReadableStream<Uint8Array>> {
+  const { request, store } = input;
+  const caps = negotiatedCapabilities(request.capabilities, UPLOAD_PACK_CAPABILITIES);
+  const check = await checkWants(input);
+  if ("error" in check) return uploadPackError(check.error);
 
   const parts: Uint8Array[] = [];
-  const depth = request.depth ?? undefined;
-  if (request.deepenSince !== null || request.deepenNot.length > 0) {
-    return uploadPackError("upload-pack: deepen-since and deepen-not are not supported; use --depth");
-  }
-  const shallowRequest = wantsShallowUpdate(request);
-  let shallowPlan: Awaited<ReturnType<typeof planFetch>> | null = null;
-  if (shallowRequest) {
-    shallowPlan = await planFetch(store, {
-      wants: request.wants,
-      haves: request.shallows.length > 0 ? [] : request.haves,
-      depth,
-      clientShallows: request.shallows,
-    });
+  const shallowPlan = wantsShallowUpdate(request) ? await planShallow(input) : null;
+  if (shallowPlan) {
     parts.push(formatShallowUpdate({ shallow: shallowPlan.shallow, unshallow: shallowPlan.unshallow }));
   }
 
@@ -228,36 +277,34 @@ export async function uploadPack(input: UploadPackInput): Promise<ReadableStream
   parts.push(negotiation.bytes);
   if (!negotiation.sendPack) return bytesStream(parts);
 
+  const pack = await buildPack(input, check, caps, negotiation.commons, shallowPlan);
   const sideBand = negotiatedSideBand(caps);
-  let pack: ReadableStream<Uint8Array>;
-  const fullClone =
-    !shallowRequest &&
-    negotiation.commons.length === 0 &&
-    request.shallows.length === 0 &&
-    allRefsVisible &&
-    input.packs.every((p) => p.duplicateObjects === 0) &&
-    input.refs.every((r) => request.wants.includes(r.oid));
-  if (fullClone) {
-    pack = concatenatedPacks(input.bucket, input.repositoryId, input.packs);
-  } else {
-    const plan =
-      shallowPlan && request.shallows.length === 0 && negotiation.commons.length === 0
-        ? shallowPlan
-        : await planFetch(store, {
-            wants: request.wants,
-            haves: negotiation.commons,
-            depth,
-            clientShallows: request.shallows,
-            includeTags: caps.has("include-tag") ? peeledTags(visible) : undefined,
-          });
-    const sending = new Set(plan.objects.map((o) => o.oid));
-    pack = plannedPack(store, plan.objects, sending, caps.has("thin-pack") ? plan.clientHas : null);
-  }
-
   if (!sideBand) return concatStreams([...parts, () => pack]);
-  const progress = caps.has("no-progress") ? [] : ["agent-hub: sending pack\n"];
-  const framed = pack.pipeThrough(sideBandStream(sideBand, { progress, endWithFlush: true }));
+  const framed = pack.pipeThrough(sideBandStream(sideBand, { progress: progressLines(caps), endWithFlush: true }));
   return concatStreams([...parts, () => framed]);
+}
+
+/**
+ * Serves one protocol v2 `fetch` (gitprotocol-v2): a round without `done` gets the acknowledgments
+ * section; with `done`, the shallow-info section when the client is or wants to be shallow, then the
+ * side-banded pack.
+ */
+export async function fetchV2(input: UploadPackInput): Promise<ReadableStream<Uint8Array>> {
+  const { request, store } = input;
+  const caps = new Set(request.capabilities);
+  const check = await checkWants(input);
+  if ("error" in check) return uploadPackError(check.error);
+  const commons = [...new Set(request.haves)].filter((oid) => store.has(oid));
+  if (!request.done) return bytesStream([formatAcknowledgments(commons)]);
+
+  const parts: Uint8Array[] = [];
+  const shallowPlan = request.depth !== null || request.shallows.length > 0 ? await planShallow(input) : null;
+  if (shallowPlan) parts.push(formatShallowInfo({ shallow: shallowPlan.shallow, unshallow: shallowPlan.unshallow }));
+  const pack = await buildPack(input, check, caps, commons, shallowPlan);
+  const framed = pack.pipeThrough(
+    sideBandStream("side-band-64k", { progress: progressLines(caps), endWithFlush: true }),
+  );
+  return concatStreams([...parts, PACKFILE_SECTION, () => framed]);
 }
 
 function peeledTags(refs: readonly AdvertisedRef[]): Map<string, string> {
