@@ -6,7 +6,8 @@
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { STANDARD_GITIGNORE } from "../../src/git/service/genesis";
+import { hashObject, serializeCommit, serializeTree } from "../../src/git/objects/object";
+import { buildSmallPack, STANDARD_GITIGNORE } from "../../src/git/service/genesis";
 import { addMember, api, createTenant, expectError, type TestTenant, unique } from "./support/api";
 
 const assets = (t: TestTenant) => `/api/tenants/${t.id}/assets`;
@@ -51,6 +52,11 @@ function git(
   return exports.default.fetch(
     new Request(`http://hub.test${url}`, { method: init.method ?? "GET", headers, body: init.body }),
   );
+}
+
+/** A git body as text (pkt-lines are ASCII), without the runtime's warning about non-text types. */
+async function bodyText(res: Response): Promise<string> {
+  return new TextDecoder().decode(await res.arrayBuffer());
 }
 
 function pktLine(line: string): Uint8Array {
@@ -226,7 +232,7 @@ describe("smart HTTP endpoints", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/x-git-upload-pack-advertisement");
     expect(res.headers.get("cache-control")).toBe("no-cache");
-    const text = await res.text();
+    const text = await bodyText(res);
     expect(text.startsWith("001e# service=git-upload-pack\n0000")).toBe(true);
     expect(text).toMatch(/[0-9a-f]{40} HEAD\0.*multi_ack_detailed.*symref=HEAD:refs\/heads\/main/);
     expect(text).toContain(" refs/heads/main\n");
@@ -249,13 +255,13 @@ describe("smart HTTP endpoints", () => {
     const adv = await git(`${a.cloneUrl}/info/refs?service=git-upload-pack`, secret, v2);
     expect(adv.status).toBe(200);
     expect(adv.headers.get("content-type")).toBe("application/x-git-upload-pack-advertisement");
-    const advText = await adv.text();
+    const advText = await bodyText(adv);
     expect(advText.startsWith("000eversion 2\n")).toBe(true);
     expect(advText).toContain("ls-refs=unborn\n");
     expect(advText).toContain("fetch=shallow\n");
     // Pushes stay v0 whatever the client asks.
     const push = await git(`${a.cloneUrl}/info/refs?service=git-receive-pack`, secret, v2);
-    expect((await push.text()).startsWith("001f# service=git-receive-pack\n")).toBe(true);
+    expect((await bodyText(push)).startsWith("001f# service=git-receive-pack\n")).toBe(true);
 
     const request = (...lines: string[]) => {
       const enc = new TextEncoder();
@@ -270,7 +276,7 @@ describe("smart HTTP endpoints", () => {
     const listed = await post(secret, lsRefs);
     expect(listed.status).toBe(200);
     expect(listed.headers.get("content-type")).toBe("application/x-git-upload-pack-result");
-    expect(await listed.text()).toMatch(
+    expect(await bodyText(listed)).toMatch(
       /^[0-9a-f]{4}[0-9a-f]{40} HEAD symref-target:refs\/heads\/main\n[0-9a-f]{4}[0-9a-f]{40} refs\/heads\/main\n0000$/,
     );
     const other = await api(`/api/me/git-tokens`, {
@@ -286,7 +292,7 @@ describe("smart HTTP endpoints", () => {
     });
     expect(other.status, JSON.stringify(other.body)).toBe(201);
     const hidden = await post(other.body.secret, lsRefs);
-    expect(await hidden.text()).toBe("0000");
+    expect(await bodyText(hidden)).toBe("0000");
 
     for (const bad of [
       request("command=push\n", "0000"),
@@ -299,6 +305,98 @@ describe("smart HTTP endpoints", () => {
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_git_request");
     }
+  });
+
+  it("receive-pack: the exact report, refused refs in request order, and atomic pushes all or nothing", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const refs = async () =>
+      (
+        await env.DB.prepare("select name, oid from git_ref where repository_id = ? order by name")
+          .bind(`asset/${a.id}`)
+          .all<{ name: string; oid: string }>()
+      ).results;
+    const [main] = await refs();
+    const genesis = main?.oid as string;
+    // One new commit on top of the genesis, in a pack of its three objects.
+    const blob = new TextEncoder().encode("hello\n");
+    const tree = serializeTree([{ mode: "100644", name: "hello.txt", oid: hashObject("blob", blob) }]);
+    const who = { name: "T", email: "t@example.test", timestamp: 1_700_000_000, timezone: "+0000" };
+    const commit = serializeCommit({
+      tree: hashObject("tree", tree),
+      parents: [genesis],
+      author: who,
+      committer: who,
+      extraHeaders: [],
+      message: "hello\n",
+    });
+    const tip = hashObject("commit", commit);
+    const { pack } = await buildSmallPack([
+      { type: "commit", body: commit },
+      { type: "tree", body: tree },
+      { type: "blob", body: blob },
+    ]);
+    const enc = new TextEncoder();
+    const pkt = (line: string) => `${(enc.encode(line).length + 4).toString(16).padStart(4, "0")}${line}`;
+    const push = async (token: string, commands: string[], caps: string) => {
+      const head = commands.map((c, i) => pkt(i === 0 ? `${c}\0${caps}\n` : `${c}\n`)).join("");
+      const bytes = enc.encode(`${head}0000`);
+      const body = new Uint8Array(bytes.length + pack.length);
+      body.set(bytes, 0);
+      body.set(pack, bytes.length);
+      const res = await git(`${a.cloneUrl}/git-receive-pack`, token, {
+        method: "POST",
+        body,
+        type: "application/x-git-receive-pack-request",
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("application/x-git-receive-pack-result");
+      return bodyText(res);
+    };
+    const mainOnly = await api("/api/me/git-tokens", {
+      token: t.owner.token,
+      body: {
+        name: unique("tok"),
+        tenantId: t.id,
+        resource: `asset:${a.id}`,
+        refPattern: "refs/heads/main",
+        actions: ["can_read", "can_push"],
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      },
+    });
+    const limited = mainOnly.body.secret as string;
+    const zero = "0".repeat(40);
+
+    // Atomic: one ref outside the pattern refuses both, and nothing moves.
+    const atomic = await push(
+      limited,
+      [`${genesis} ${tip} refs/heads/main`, `${zero} ${tip} refs/heads/other`],
+      "report-status atomic",
+    );
+    expect(atomic).toBe(
+      `${pkt("unpack ok\n")}${pkt("ng refs/heads/main atomic push failed\n")}` +
+        `${pkt("ng refs/heads/other forbidden by the token's ref pattern\n")}0000`,
+    );
+    expect(await refs()).toEqual([{ name: "refs/heads/main", oid: genesis }]);
+
+    // Not atomic: the allowed ref moves, the other is refused, in request order.
+    const mixed = await push(
+      limited,
+      [`${zero} ${tip} refs/heads/other`, `${genesis} ${tip} refs/heads/main`],
+      "report-status",
+    );
+    expect(mixed).toBe(
+      `${pkt("unpack ok\n")}${pkt("ng refs/heads/other forbidden by the token's ref pattern\n")}` +
+        `${pkt("ok refs/heads/main\n")}0000`,
+    );
+    expect(await refs()).toEqual([{ name: "refs/heads/main", oid: tip }]);
+
+    // A stale old value is refused as git's server does; the exact single-ref report.
+    const full = await gitToken(t, a.id);
+    const stale = await push(full, [`${genesis} ${tip} refs/heads/main`], "report-status");
+    expect(stale).toBe(`${pkt("unpack ok\n")}${pkt("ng refs/heads/main stale info\n")}0000`);
+    const created = await push(full, [`${zero} ${tip} refs/heads/copy`], "report-status");
+    expect(created).toBe("000eunpack ok\n0017ok refs/heads/copy\n0000");
   });
 
   it("answers random and truncated request bodies with a client error, never a 500, and moves no ref", async () => {
