@@ -48,7 +48,8 @@ const MAX_ANCESTRY_WALK = 200_000;
 
 /** Indexes and checks a received pack; returns the store that sees it and the row to catalog. */
 async function receivePack(store: ObjectStore, pack: Uint8Array) {
-  const references: string[] = [];
+  // A set: trees of successive commits repeat most entries, so a list would grow with history × tree size.
+  const references = new Set<string>();
   const received = new Set<string>();
   const indexed = await indexPack(pack, {
     loadExternal: async (oid) => (await store.read(oid)) ?? null,
@@ -56,11 +57,12 @@ async function receivePack(store: ObjectStore, pack: Uint8Array) {
       received.add(oid);
       if (type === "commit") {
         const commit = parseCommit(body);
-        references.push(commit.tree, ...commit.parents);
+        references.add(commit.tree);
+        for (const parent of commit.parents) references.add(parent);
       } else if (type === "tree") {
-        for (const entry of parseTree(body)) if (treeEntryType(entry.mode) !== "commit") references.push(entry.oid);
+        for (const entry of parseTree(body)) if (treeEntryType(entry.mode) !== "commit") references.add(entry.oid);
       } else if (type === "tag") {
-        references.push(parseTag(body).object);
+        references.add(parseTag(body).object);
       }
     },
   });
