@@ -151,7 +151,8 @@ export type TransactionMeta = {
   currency?: string | undefined;
 };
 
-export type BalanceChange = { wallet: WalletRow; transaction: TransactionRow };
+/** `replayed`: the request id was already used for this same change, which is returned as it was. */
+export type BalanceChange = { wallet: WalletRow; transaction: TransactionRow; replayed: boolean };
 
 /** Adds `amount` (a positive decimal string) to the wallet and records a completed inbound transaction. */
 export function creditWallet(db: Db, walletId: string, amount: string, meta: TransactionMeta = {}) {
@@ -179,6 +180,10 @@ async function changeBalance(
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const [current] = await db.select().from(wallet).where(eq(wallet.id, walletId)).limit(1);
     if (!current) throw notFound("Wallet not found");
+    if (meta.requestId) {
+      const earlier = await replayOf(db, walletId, meta.requestId, direction, canonical);
+      if (earlier) return { wallet: current, transaction: earlier, replayed: true };
+    }
     if (meta.currency !== undefined && meta.currency !== current.currency) {
       throw badRequest(`The wallet holds ${current.currency}, not ${meta.currency}`, "currency_mismatch");
     }
@@ -197,37 +202,71 @@ async function changeBalance(
     // Both statements are conditioned on the balance we read. A batch runs as one transaction, so either
     // the balance is still `current.balance` and both land, or another change won and neither does.
     const unchanged = and(eq(wallet.id, walletId), eq(wallet.balance, current.balance));
-    const [inserted, updated] = await db.batch([
-      db
-        .insert(transaction)
-        .select((qb) =>
-          qb
-            .select({
-              id: sql<string>`${id}`.as("id"),
-              walletId: wallet.id,
-              agentId: sql<string | null>`${meta.agentId ?? null}`.as("agent_id"),
-              direction: sql<Direction>`${direction}`.as("direction"),
-              amount: sql<string>`${canonical}`.as("amount"),
-              currency: wallet.currency,
-              recipientId: sql<string | null>`${meta.recipientId ?? null}`.as("recipient_id"),
-              senderId: sql<string | null>`${meta.senderId ?? null}`.as("sender_id"),
-              requestId: sql<string | null>`${meta.requestId ?? null}`.as("request_id"),
-              status: sql<Status>`'completed'`.as("status"),
-              createdAt: sql<number>`${now.getTime()}`.as("created_at"),
-            })
-            .from(wallet)
-            .where(unchanged),
-        )
-        .returning(),
-      db.update(wallet).set({ balance: next, updatedAt: now }).where(unchanged).returning(),
-    ]);
-    const row = inserted[0];
-    const after = updated[0];
-    if (row && after) return { wallet: after, transaction: row };
+    const written = await db
+      .batch([
+        db
+          .insert(transaction)
+          .select((qb) =>
+            qb
+              .select({
+                id: sql<string>`${id}`.as("id"),
+                walletId: wallet.id,
+                agentId: sql<string | null>`${meta.agentId ?? null}`.as("agent_id"),
+                direction: sql<Direction>`${direction}`.as("direction"),
+                amount: sql<string>`${canonical}`.as("amount"),
+                currency: wallet.currency,
+                recipientId: sql<string | null>`${meta.recipientId ?? null}`.as("recipient_id"),
+                senderId: sql<string | null>`${meta.senderId ?? null}`.as("sender_id"),
+                requestId: sql<string | null>`${meta.requestId ?? null}`.as("request_id"),
+                status: sql<Status>`'completed'`.as("status"),
+                createdAt: sql<number>`${now.getTime()}`.as("created_at"),
+              })
+              .from(wallet)
+              .where(unchanged),
+          )
+          .returning(),
+        db.update(wallet).set({ balance: next, updatedAt: now }).where(unchanged).returning(),
+      ])
+      .catch((err: unknown) => {
+        // The same request id landed concurrently: the next attempt finds it and replays it.
+        if (meta.requestId && /UNIQUE constraint failed/.test(String((err as Error)?.message))) return null;
+        throw err;
+      });
+    const row = written?.[0][0];
+    const after = written?.[1][0];
+    if (row && after) return { wallet: after, transaction: row, replayed: false };
     // Lost the race: back off a little (jittered) and re-read.
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * Math.min(attempt + 1, 8)));
   }
   throw new ApiError(503, "wallet_busy", "The wallet is changing too fast; retry the request");
+}
+
+/**
+ * The transaction an earlier request with this id recorded on the wallet, when it asked for the same change;
+ * 409 `idempotency_conflict` when the id was used for a different one.
+ */
+async function replayOf(
+  db: Db,
+  walletId: string,
+  requestId: string,
+  direction: Direction,
+  amount: string,
+): Promise<TransactionRow | null> {
+  const [earlier] = await db
+    .select()
+    .from(transaction)
+    .where(and(eq(transaction.walletId, walletId), eq(transaction.requestId, requestId)))
+    .limit(1);
+  if (!earlier) return null;
+  if (earlier.direction !== direction || earlier.amount !== amount) {
+    throw new ApiError(
+      409,
+      "idempotency_conflict",
+      `requestId "${requestId}" was already used on this wallet for a different transaction`,
+      { transactionId: earlier.id },
+    );
+  }
+  return earlier;
 }
 
 /** Checks that an agent definition belongs to the tenant before it is named on a transaction. */

@@ -486,7 +486,11 @@ export const transaction = sqliteTable(
     status: text("status", { enum: transactionStatuses }).notNull().default("pending"),
     createdAt: createdAt(),
   },
-  (t) => [index("transaction_wallet_created_idx").on(t.walletId, t.createdAt, t.id)],
+  (t) => [
+    index("transaction_wallet_created_idx").on(t.walletId, t.createdAt, t.id),
+    // A client's request id names one transaction per wallet: a retried request cannot move money twice.
+    uniqueIndex("transaction_wallet_request_uq").on(t.walletId, t.requestId),
+  ],
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -239,10 +239,12 @@ export const walletRoutes = createRouter()
       description:
         "Needs `wallet:<id>` manage. Records a completed transaction and changes the balance atomically. A debit " +
         "that would take the balance below zero is refused with 409 `insufficient_funds` and writes nothing. " +
-        "Metering debits wallets the same way.",
+        "A `requestId` makes the call idempotent per wallet: repeating it returns the recorded transaction with " +
+        "200 and moves nothing; reusing it for a different direction or amount is 409 `idempotency_conflict`.",
       middleware: [requireGrant(walletResource, "manage")] as const,
       request: { params: WalletParams, ...jsonRequest(CreateTransactionSchema) },
       responses: {
+        200: jsonBody(TransactionSchema, "The transaction this requestId already recorded (nothing changed)"),
         201: jsonBody(TransactionSchema, "The recorded transaction"),
         ...errors(400, 401, 403, 404, 409, 503),
       },
@@ -255,7 +257,7 @@ export const walletRoutes = createRouter()
       await findWallet(db, tenantId, walletId);
       if (meta.agentId) await assertAgentInTenant(db, tenantId, meta.agentId);
       const change = direction === "inbound" ? creditWallet : debitWallet;
-      const { transaction } = await change(db, walletId, amount, meta);
-      return c.json(formatTransaction(transaction), 201);
+      const { transaction, replayed } = await change(db, walletId, amount, meta);
+      return replayed ? c.json(formatTransaction(transaction), 200) : c.json(formatTransaction(transaction), 201);
     },
   );

@@ -253,6 +253,46 @@ describe("wallet transactions", () => {
   });
 });
 
+describe("idempotent transactions", () => {
+  it("a repeated requestId returns the recorded transaction with 200 and moves nothing", async () => {
+    const t = await createTenant();
+    const w = await createWallet(t);
+    expect((await move(t, w.id, { direction: "inbound", amount: "10" })).status).toBe(201);
+    const first = await move(t, w.id, { direction: "outbound", amount: "2.50", requestId: "pay-1" });
+    expect(first.status).toBe(201);
+    const again = await move(t, w.id, { direction: "outbound", amount: "2.5", requestId: "pay-1" });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(await balanceOf(t, w.id)).toBe("7.5");
+
+    // The same id for a different change is refused, and nothing moves.
+    const other = await move(t, w.id, { direction: "outbound", amount: "3", requestId: "pay-1" });
+    expect(expectError(other, 409, "idempotency_conflict").details).toEqual({ transactionId: first.body.id });
+    const flipped = await move(t, w.id, { direction: "inbound", amount: "2.5", requestId: "pay-1" });
+    expectError(flipped, 409, "idempotency_conflict");
+    expect(await balanceOf(t, w.id)).toBe("7.5");
+
+    // Request ids are per wallet.
+    const second = await createWallet(t);
+    expect((await move(t, second.id, { direction: "inbound", amount: "1", requestId: "pay-1" })).status).toBe(201);
+  });
+
+  it("concurrent retries of one requestId record one transaction and move the balance once", async () => {
+    const t = await createTenant();
+    const w = await createWallet(t);
+    expect((await move(t, w.id, { direction: "inbound", amount: "10" })).status).toBe(201);
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => move(t, w.id, { direction: "outbound", amount: "1", requestId: "retry-me" })),
+    );
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
+    expect(new Set(responses.map((r) => r.body.id)).size).toBe(1);
+    expect(await balanceOf(t, w.id)).toBe("9");
+    const db = getDb(env);
+    const rows = await db.select().from(transaction).where(eq(transaction.walletId, w.id));
+    expect(rows.filter((x) => x.requestId === "retry-me")).toHaveLength(1);
+  });
+});
+
 describe("debits under contention", () => {
   it("lets concurrent debits through only while the balance lasts (domain functions)", async () => {
     const t = await createTenant();

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX `transaction_wallet_request_uq` ON `transaction` (`wallet_id`,`request_id`);
