@@ -234,7 +234,8 @@ describe("grants in effect", () => {
     expectError(await from("10.2.0.1"), 403, "forbidden");
     expectError(await api(`${base(t.id)}/roles`, { token: bare.token }), 403, "forbidden");
 
-    // Windows in minutes (UTC): [now-1, now+1) is open now; [now+1, now-1) wraps midnight and is closed now.
+    // Windows in whole minutes (UTC): [now-2, now+2) is open now; [now+2, now-2) wraps midnight and is closed
+    // now. Two minutes, not one: truncated to the minute, a one-minute margin can close while the test runs.
     const now = Date.now();
     const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
     const window = (after: number, before: number) => ({
@@ -245,8 +246,8 @@ describe("grants in effect", () => {
         token: t.owner.token,
         body: { principalId: bare.principalId, resource, action: "read", effect: "allow", conditions },
       });
-    expect((await grantWith("grant:*", window(now - 60_000, now + 60_000))).status).toBe(201);
-    expect((await grantWith("principal:*", window(now + 60_000, now - 60_000))).status).toBe(201);
+    expect((await grantWith("grant:*", window(now - 120_000, now + 120_000))).status).toBe(201);
+    expect((await grantWith("principal:*", window(now + 120_000, now - 120_000))).status).toBe(201);
     expect((await api(`${base(t.id)}/grants`, { token: bare.token })).status).toBe(200);
     expectError(await api(`${base(t.id)}/principals`, { token: bare.token }), 403, "forbidden");
   });
