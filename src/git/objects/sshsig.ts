@@ -3,6 +3,7 @@
  * `gpg.format=ssh`: `git verify-commit` hands the armored block and the commit without its `gpgsig` header
  * to `ssh-keygen -Y verify`, namespace "git".
  */
+import { concatBytes } from "../../lib/bytes";
 import type { HubSigningKey } from "../../secrets/hub-signing-key";
 
 const MAGIC = new TextEncoder().encode("SSHSIG");
@@ -27,16 +28,6 @@ function wire(...fields: (Uint8Array | string)[]): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function toBase64(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);
@@ -51,7 +42,7 @@ export function sshPublicKeyLine(publicKey: Uint8Array, comment: string): string
 /** What is signed: the magic, namespace, reserved, hash algorithm and the SHA-512 of the message. */
 async function signedData(message: Uint8Array, namespace: string): Promise<Uint8Array> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-512", message));
-  return concat(MAGIC, wire(namespace, "", HASH, digest));
+  return concatBytes([MAGIC, wire(namespace, "", HASH, digest)]);
 }
 
 /** Signs `message` and returns the armored `-----BEGIN SSH SIGNATURE-----` block (no trailing newline). */
@@ -60,11 +51,11 @@ export async function sshSign(message: Uint8Array, key: HubSigningKey, namespace
     await crypto.subtle.sign({ name: "Ed25519" }, key.privateKey, await signedData(message, namespace)),
   );
   const version = Uint8Array.of(0, 0, 0, 1);
-  const blob = concat(
+  const blob = concatBytes([
     MAGIC,
     version,
     wire(wire(KEY_TYPE, key.publicKey), namespace, "", HASH, wire(KEY_TYPE, signature)),
-  );
+  ]);
   const lines = toBase64(blob).match(/.{1,70}/g) ?? [];
   return [BEGIN, ...lines, END].join("\n");
 }

@@ -1,3 +1,4 @@
+import { concatBytes } from "../../lib/bytes";
 import { ProtocolError } from "./errors";
 
 /** A frame is at most 0xfff0 bytes including its 4-byte header (gitprotocol-common). */
@@ -45,17 +46,7 @@ export function encodeErr(message: string): Uint8Array {
   return encodePkt(`ERR ${message}\n`);
 }
 
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export { concatBytes } from "../../lib/bytes";
 
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;

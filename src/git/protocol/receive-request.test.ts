@@ -2,9 +2,20 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ZERO_OID } from "./capabilities";
 import { ProtocolError } from "./errors";
-import { concatBytes, encodePkt, readAllBytes } from "./pkt-line";
+import { concatBytes, readAllBytes } from "./pkt-line";
 import { parseReceiveRequest, parseReceiveRequestBytes } from "./receive-request";
-import { bytes, chunkedStream, fuzzParams, type Mutation, mutate, oidA, oidB, oidC, pkt } from "./testing";
+import {
+  bytes,
+  chunkedStream,
+  fuzzParams,
+  type Mutation,
+  mutate,
+  mutationArbitrary,
+  oidA,
+  oidB,
+  oidC,
+  pkt,
+} from "./testing";
 
 const pack = concatBytes([bytes("PACK"), new Uint8Array([0, 0, 0, 2, 0, 0, 0, 0]), new Uint8Array(20).fill(9)]);
 
@@ -161,20 +172,7 @@ describe("receive-pack request", () => {
         ];
         return { ...r, pushOptions, wire: concatBytes([bytes(lines.join("")), r.pack]) };
       });
-    const mutation = fc.oneof(
-      { weight: 2, arbitrary: fc.constant<Mutation>({ kind: "none" }) },
-      fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-      fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
-      fc.record({
-        kind: fc.constant("insert" as const),
-        at: fc.nat(),
-        junk: fc.oneof(
-          fc.uint8Array({ maxLength: 8 }),
-          fc.constantFrom(bytes("0000"), bytes("0001"), bytes("0002"), bytes("0003"), bytes("fff1")),
-          fc.string({ maxLength: 90 }).map((l) => encodePkt(l)),
-        ),
-      }),
-    );
+    const mutation = mutationArbitrary(90);
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(

@@ -1,4 +1,7 @@
-/** Helpers for this folder's tests: byte streams chunked the way a network delivers them. */
+/** Helpers for this folder's tests: byte streams chunked the way a network delivers them, fuzz mutations. */
+import fc from "fast-check";
+import { encodePkt } from "./pkt-line";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -78,4 +81,25 @@ export function mutate(wire: Uint8Array, m: Mutation): Uint8Array {
   out.set(m.junk, at);
   out.set(wire.subarray(at), at + m.junk.length);
   return out;
+}
+
+/**
+ * Mutations for fuzzing a wire body: none (weighted double), a truncation, a flipped byte, or inserted junk
+ * (random bytes, a special packet, an invalid length, or a pkt-line of up to `maxJunkLine` characters).
+ */
+export function mutationArbitrary(maxJunkLine = 30): fc.Arbitrary<Mutation> {
+  return fc.oneof(
+    { weight: 2, arbitrary: fc.constant<Mutation>({ kind: "none" }) },
+    fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({
+      kind: fc.constant("insert" as const),
+      at: fc.nat(),
+      junk: fc.oneof(
+        fc.uint8Array({ maxLength: 8 }),
+        fc.constantFrom(bytes("0000"), bytes("0001"), bytes("0002"), bytes("0003"), bytes("fff1")),
+        fc.string({ maxLength: maxJunkLine }).map((l) => encodePkt(l)),
+      ),
+    }),
+  );
 }

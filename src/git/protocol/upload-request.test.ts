@@ -3,8 +3,19 @@ import { describe, expect, it } from "vitest";
 import { UPLOAD_PACK_CAPABILITIES } from "./advertisement";
 import { negotiatedCapabilities } from "./capabilities";
 import { ProtocolError } from "./errors";
-import { encodePkt } from "./pkt-line";
-import { byteStream, bytes, chunkedStream, fuzzParams, type Mutation, mutate, oidA, oidB, oidC, pkt } from "./testing";
+import {
+  byteStream,
+  bytes,
+  chunkedStream,
+  fuzzParams,
+  type Mutation,
+  mutate,
+  mutationArbitrary,
+  oidA,
+  oidB,
+  oidC,
+  pkt,
+} from "./testing";
 import { parseUploadRequest, wantsShallowUpdate } from "./upload-request";
 
 const body = (...parts: string[]) => bytes(parts.join(""));
@@ -201,20 +212,7 @@ describe("upload-pack request", () => {
           ].join(""),
         ),
       }));
-    const mutation = fc.oneof(
-      { weight: 2, arbitrary: fc.constant<Mutation>({ kind: "none" }) },
-      fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-      fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
-      fc.record({
-        kind: fc.constant("insert" as const),
-        at: fc.nat(),
-        junk: fc.oneof(
-          fc.uint8Array({ maxLength: 8 }),
-          fc.constantFrom(bytes("0000"), bytes("0001"), bytes("0002"), bytes("0003"), bytes("fff1")),
-          fc.string({ maxLength: 30 }).map((l) => encodePkt(l)),
-        ),
-      }),
-    );
+    const mutation = mutationArbitrary(30);
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(

@@ -39,6 +39,23 @@ export interface UploadRequestOptions {
   advertised?: readonly string[];
 }
 
+/** A request with nothing in it yet, for the parsers to fill. */
+export function emptyUploadRequest(): UploadRequest {
+  return {
+    wants: [],
+    capabilities: [],
+    shallows: [],
+    depth: null,
+    deepenRelative: false,
+    deepenSince: null,
+    deepenNot: [],
+    filter: null,
+    haves: [],
+    done: false,
+    haveListClosed: false,
+  };
+}
+
 /** True when the response must start with the shallow/unshallow section (`formatShallowUpdate`). */
 export function wantsShallowUpdate(req: UploadRequest): boolean {
   return req.depth !== null || req.deepenSince !== null || req.deepenNot.length > 0;
@@ -48,13 +65,14 @@ function invalid(message: string): ProtocolError {
   return new ProtocolError("invalid_request", message);
 }
 
-function oidArg(line: string, keyword: string): string {
+/** `<keyword> <oid>` → the oid, or a ProtocolError. */
+export function oidArg(line: string, keyword: string): string {
   const oid = line.slice(keyword.length + 1);
   if (!isOid(oid)) throw invalid(`${keyword}: expected a 40-hex object id`);
   return oid;
 }
 
-function positiveInteger(text: string, what: string): number {
+export function positiveInteger(text: string, what: string): number {
   if (!/^[0-9]{1,15}$/.test(text)) throw invalid(`invalid ${what}`);
   const n = Number(text);
   if (n <= 0) throw invalid(`invalid ${what}`);
@@ -85,19 +103,7 @@ export async function parseUploadRequest(
 
 async function readUploadRequest(reader: PktLineReader, options: UploadRequestOptions): Promise<UploadRequest> {
   const advertised = new Set((options.advertised ?? UPLOAD_PACK_PARSEABLE_CAPABILITIES).map(capabilityName));
-  const req: UploadRequest = {
-    wants: [],
-    capabilities: [],
-    shallows: [],
-    depth: null,
-    deepenRelative: false,
-    deepenSince: null,
-    deepenNot: [],
-    filter: null,
-    haves: [],
-    done: false,
-    haveListClosed: false,
-  };
+  const req = emptyUploadRequest();
   const requires = (cap: string, feature: string) => {
     if (!advertised.has(cap)) throw new ProtocolError("unsupported", `${feature} is not supported by this server`);
   };

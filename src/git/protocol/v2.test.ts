@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "./errors";
-import { decodePkts, encodePkt } from "./pkt-line";
-import { bytes, chunkedStream, fuzzParams, type Mutation, mutate, oidA, oidB, oidC, pkt, text } from "./testing";
+import { decodePkts } from "./pkt-line";
+import { bytes, chunkedStream, fuzzParams, mutate, mutationArbitrary, oidA, oidB, oidC, pkt, text } from "./testing";
 import {
   buildV2Advertisement,
   formatAcknowledgments,
@@ -146,20 +146,7 @@ describe("protocol v2", () => {
       lsRefs,
       body(pkt("command=fetch\n"), pkt("agent=git/2.39.5\n"), "0001", pkt(`want ${oidA}\n`), pkt("done\n"), "0000"),
     );
-    const mutation = fc.oneof(
-      { weight: 2, arbitrary: fc.constant<Mutation>({ kind: "none" }) },
-      fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-      fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
-      fc.record({
-        kind: fc.constant("insert" as const),
-        at: fc.nat(),
-        junk: fc.oneof(
-          fc.uint8Array({ maxLength: 8 }),
-          fc.constantFrom(bytes("0000"), bytes("0001"), bytes("0002"), bytes("fff1")),
-          fc.string({ maxLength: 30 }).map((l) => encodePkt(l)),
-        ),
-      }),
-    );
+    const mutation = mutationArbitrary(30);
     await fc.assert(
       fc.asyncProperty(
         fc.oneof({ weight: 4, arbitrary: fc.tuple(valid, mutation) }, fc.tuple(fc.constant(null), mutation)),

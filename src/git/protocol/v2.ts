@@ -4,10 +4,10 @@
  * without that header everything stays v0 (advertisement.ts, upload-request.ts). Pushing has no v2.
  */
 import { type AdvertisedRef, agentCapability } from "./advertisement";
-import { capabilityName, hasControlChar, isOid } from "./capabilities";
+import { capabilityName, hasControlChar } from "./capabilities";
 import { ProtocolError } from "./errors";
 import { concatBytes, DELIM_PKT, encodeLine, FLUSH_PKT, PktLineReader, payloadText } from "./pkt-line";
-import type { UploadRequest } from "./upload-request";
+import { emptyUploadRequest, oidArg, positiveInteger, type UploadRequest } from "./upload-request";
 
 /**
  * Commands and capabilities, without `agent=` (added by `buildV2Advertisement`). `fetch=shallow`: depth
@@ -135,32 +135,10 @@ export function formatLsRefs(
   return concatBytes(lines);
 }
 
-function positiveInteger(text: string, what: string): number {
-  if (!/^[0-9]{1,15}$/.test(text) || Number(text) <= 0) throw invalid(`invalid ${what}`);
-  return Number(text);
-}
-
-function oidArg(arg: string, keyword: string): string {
-  const oid = arg.slice(keyword.length + 1);
-  if (!isOid(oid)) throw invalid(`${keyword}: expected a 40-hex object id`);
-  return oid;
-}
-
 /** The `fetch` arguments as the request the upload-pack service serves (v0 and v2 share it). */
 export function parseFetchArgs(args: readonly string[]): UploadRequest {
-  const req: UploadRequest = {
-    wants: [],
-    capabilities: [],
-    shallows: [],
-    depth: null,
-    deepenRelative: false,
-    deepenSince: null,
-    deepenNot: [],
-    filter: null,
-    haves: [],
-    done: false,
-    haveListClosed: true,
-  };
+  // Every v2 request is complete: its arguments end with the flush.
+  const req = { ...emptyUploadRequest(), haveListClosed: true };
   for (const arg of args) {
     const keyword = arg.split(" ", 1)[0] ?? "";
     if (keyword === "want") req.wants.push(oidArg(arg, "want"));
