@@ -105,6 +105,33 @@ const agentStateGrants = (tenantId: string) =>
     .where(eq(grant.tenantId, tenantId))
     .then((rows) => rows.filter((g) => g.resource.startsWith("agent-state:ins_")));
 
+/** An instance's SSE stream through the Worker, read as text. */
+async function subscribe(path: string, token: string, query = "") {
+  const res = await exports.default.fetch(
+    new Request(`http://hub.test${path}/events${query}`, { headers: { authorization: `Bearer ${token}` } }),
+  );
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  return {
+    res,
+    /** Reads until the text so far contains `needle` (or the stream ends); returns all of it. */
+    async until(needle: string): Promise<string> {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      return text;
+    },
+    /** The next chunk alone. */
+    async nextChunk(): Promise<string> {
+      return decoder.decode((await reader.read()).value);
+    },
+    close: () => reader.cancel(),
+  };
+}
+
 /** The text of a JMAP-style mail view. */
 const textOf = (mail: any) => mail.bodyValues[mail.textBody[0].partId].value as string;
 
@@ -531,38 +558,22 @@ describe("instance routes", SLOW, () => {
   });
 
   it("events: an SSE stream that starts with retry:, 400 for a bad cursor, 410 once stopped", async () => {
-    const res = await exports.default.fetch(
-      new Request(`http://hub.test${instancesOf(r.t.id)}/${live.id}/events?cursor=0`, {
-        headers: { authorization: `Bearer ${r.token}` },
-      }),
-    );
+    const replayed = await subscribe(`${instancesOf(r.t.id)}/${live.id}`, r.token, "?cursor=0");
+    const { res } = replayed;
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     expect(res.headers.get("cache-control")).toContain("no-cache");
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    let text = "";
-    const decoder = new TextDecoder();
-    while (!text.includes("instance.running")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    await reader.cancel();
+    const text = await replayed.until("instance.running");
+    await replayed.close();
     expect(text.startsWith("retry: 3000\n\n")).toBe(true);
     // Replayed from the start: every event has an id and the agent.event name.
     expect(text).toMatch(/id: 1\nevent: agent\.event\ndata: \{"type":"instance\.launched","seq":1/);
     expect(text).toMatch(/id: \d+\nevent: agent\.event\ndata: \{"type":"instance\.running"/);
 
     // Without a cursor the stream starts live: the first bytes are the retry hint.
-    const fresh = await exports.default.fetch(
-      new Request(`http://hub.test${instancesOf(r.t.id)}/${live.id}/events`, {
-        headers: { authorization: `Bearer ${r.token}` },
-      }),
-    );
-    const first = (fresh.body as ReadableStream<Uint8Array>).getReader();
-    const chunk = await first.read();
-    await first.cancel();
-    expect(decoder.decode(chunk.value)).toBe("retry: 3000\n\n");
+    const fresh = await subscribe(`${instancesOf(r.t.id)}/${live.id}`, r.token);
+    expect(await fresh.nextChunk()).toBe("retry: 3000\n\n");
+    await fresh.close();
 
     expectError(
       await api(`${instancesOf(r.t.id)}/${live.id}/events?cursor=abc`, { token: r.token }),
@@ -1059,20 +1070,11 @@ describe("what the sidecar reports", SLOW, () => {
     channel.event("inference.text.delta", { token: "lo" });
     await channel.settled();
     const turnId = (await api(`${path}/turns`, { token: r.token })).body.data[0].id;
-    const res = await exports.default.fetch(
-      new Request(`http://hub.test${path}/events`, { headers: { authorization: `Bearer ${r.token}` } }),
-    );
-    expect(res.status).toBe(200);
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let text = "";
+    const stream = await subscribe(path, r.token);
+    expect(stream.res.status).toBe(200);
     channel.event("inference.text.delta", { token: "!" });
-    while (!text.includes('"token":"!"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    await reader.cancel();
+    const text = await stream.until('"token":"!"');
+    await stream.close();
     const messages = text.split("\n\n").filter((m) => m.includes("data: "));
     const datas = messages.map((m) => JSON.parse(m.slice(m.indexOf("data: ") + 6)));
     expect(datas[0]).toMatchObject({ type: "inference.text.replay", data: { turnId, text: "Hello" } });
@@ -1137,17 +1139,9 @@ describe("what the sidecar reports", SLOW, () => {
     expect((await api(path, { token: r.token })).body.runtimeStatus).toBe("idle");
 
     // The same events reached the stream, with the turn's summary.
-    const res = await exports.default.fetch(
-      new Request(`http://hub.test${path}/events?cursor=0`, { headers: { authorization: `Bearer ${r.token}` } }),
-    );
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    let text = "";
-    while (!text.includes("turn.committed")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    await reader.cancel();
+    const stream = await subscribe(path, r.token, "?cursor=0");
+    const text = await stream.until("turn.committed");
+    await stream.close();
     for (const type of [
       "inference.start",
       "inference.text.delta",
