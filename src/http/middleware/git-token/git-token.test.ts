@@ -242,6 +242,20 @@ describe("git token middleware", () => {
     });
   });
 
+  it("refuses a personal token once its user is no longer a member of the tenant: 403 principal_not_found", async () => {
+    const { t, assetId } = await setup();
+    const member = await addMember(t, "member");
+    const token = await mint(member.token, assetId);
+    expect((await git(t.id, assetId, "refs", { basic: token.secret })).status).toBe(200);
+    const removed = await api(`/api/tenants/${t.id}/principals/${member.principalId}`, {
+      method: "DELETE",
+      token: t.owner.token,
+    });
+    expect(removed.status).toBe(204);
+    const res = await git(t.id, assetId, "refs", { basic: token.secret });
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 403, code: "principal_not_found" });
+  });
+
   it("acts as the minting principal for tenant tokens", async () => {
     const { t, assetId } = await setup();
     const svc = await mint(
