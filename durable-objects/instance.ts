@@ -209,10 +209,7 @@ export class InstanceObject extends DurableObject<Env> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     this.log.persist();
-    if (this.collectorDirty && this.collector) {
-      this.collectorDirty = false;
-      this.ctx.storage.put("collector", this.collector.serializeState()).catch(() => {});
-    }
+    if (this.collectorDirty) this.saveCollector().catch(() => {});
     const events = this.unsent;
     this.unsent = [];
     const first = events[0];

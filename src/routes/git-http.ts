@@ -13,7 +13,6 @@ import {
   buildAdvertisement,
   buildReportStatus,
   buildV2Advertisement,
-  compileRefPattern,
   decodeRequestBody,
   formatLsRefs,
   isGitService,
@@ -161,7 +160,7 @@ async function serveV2(c: Context<AppEnv>, body: ReadableStream<Uint8Array>) {
   const pattern = c.get("gitToken").refPattern;
   const visible = visibleRefs(await advertisedRefs(store, refs), pattern);
   const headTarget = repository.head;
-  const headVisible = headTarget !== null && (!pattern || compileRefPattern(pattern)(headTarget));
+  const headVisible = headTarget !== null && refAllowed(pattern, headTarget);
   return gitResponse(
     formatLsRefs(visible, { target: headTarget, targetVisible: headVisible }, args),
     "git-upload-pack",

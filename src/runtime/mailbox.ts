@@ -2,10 +2,12 @@
  * Mail of one instance: building and signing the user's MIME, storing mail rows (D1, or R2 when large),
  * and the JMAP view. Used by the instance's Durable Object, which owns delivery and the event stream.
  */
+
 import { and, desc, eq, inArray, isNotNull } from "drizzle-orm";
 import { collectGrants } from "../authz/grant-store";
 import { type Db, getDb } from "../db/client";
 import { agent, agentInstance, agentSession, sessionMail } from "../db/schema";
+import { base64ToBytes, bytesToBase64 } from "../lib/base64";
 import { newId } from "../lib/ids";
 import { buildUserMessage, generateMailKey, mailSigner, parseMailToEmail, threadHeaders } from "../mail";
 import { secretBox } from "../secrets";
@@ -31,14 +33,6 @@ export type InstanceMail = {
 };
 
 type SetupLike = { config: HarnessConfig; tenantId: string; instanceId: string };
-
-const toBase64 = (bytes: Uint8Array) => {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(text);
-};
-
-const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 export function mailDomain(address: string): string {
   return address.slice(address.lastIndexOf("@") + 1);
@@ -142,7 +136,7 @@ export class InstanceMailbox {
       },
       sign,
     });
-    return { raw, base64: toBase64(raw) };
+    return { raw, base64: bytesToBase64(raw) };
   }
 
   private async storeRaw(tenantId: string, mailId: string, raw: Uint8Array) {
@@ -192,7 +186,7 @@ export class InstanceMailbox {
   async storeOutbound(db: Db, setup: SetupLike, rawBase64: string): Promise<InstanceMail | null> {
     let raw: Uint8Array;
     try {
-      raw = fromBase64(rawBase64);
+      raw = base64ToBytes(rawBase64);
     } catch {
       return null;
     }

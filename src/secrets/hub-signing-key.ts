@@ -5,6 +5,7 @@
  * The key is derived from the Worker secret `SECRETS_KEY` (HKDF, its own label), so every isolate and
  * every restart agree on it without storing a private key anywhere; rotating `SECRETS_KEY` rotates it.
  */
+import { base64ToBytes } from "../lib/base64";
 import { DEVELOPMENT_SECRETS_KEY } from "./encryption";
 
 export type HubSigningKey = {
@@ -22,11 +23,6 @@ const PKCS8_ED25519_PREFIX = Uint8Array.from([
 
 const derived = new Map<string, Promise<HubSigningKey>>();
 
-function base64UrlToBytes(text: string): Uint8Array {
-  const b64 = text.replaceAll("-", "+").replaceAll("_", "/");
-  return Uint8Array.from(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0));
-}
-
 async function derive(secret: string): Promise<HubSigningKey> {
   const material = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), "HKDF", false, [
     "deriveBits",
@@ -41,7 +37,7 @@ async function derive(secret: string): Promise<HubSigningKey> {
   const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, ["sign"]);
   const jwk = (await crypto.subtle.exportKey("jwk", privateKey)) as JsonWebKey;
   if (!jwk.x) throw new Error("Ed25519 key export did not include the public key");
-  return { privateKey, publicKey: base64UrlToBytes(jwk.x) };
+  return { privateKey, publicKey: base64ToBytes(jwk.x) };
 }
 
 /** The hub key for `secret` (the `SECRETS_KEY` value, or the development default when unset). */

@@ -7,7 +7,9 @@ import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { hashObject, serializeCommit, serializeTree } from "../../src/git/objects/object";
+import { bytes, pkt } from "../../src/git/protocol/testing";
 import { buildSmallPack, STANDARD_GITIGNORE } from "../../src/git/service/genesis";
+import { concatBytes } from "../../src/lib/bytes";
 import { addMember, api, createTenant, expectError, type TestTenant, unique } from "./support/api";
 
 const assets = (t: TestTenant) => `/api/tenants/${t.id}/assets`;
@@ -24,14 +26,14 @@ async function createAgent(t: TestTenant) {
   return res.body.id as string;
 }
 
-async function gitToken(t: TestTenant, assetId: string, actions = ["can_read", "can_push"]) {
+async function gitToken(t: TestTenant, assetId: string, actions = ["can_read", "can_push"], refPattern = "refs/**") {
   const res = await api("/api/me/git-tokens", {
     token: t.owner.token,
     body: {
       name: unique("tok"),
       tenantId: t.id,
       resource: `asset:${assetId}`,
-      refPattern: "refs/**",
+      refPattern,
       actions,
       expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
     },
@@ -59,10 +61,9 @@ async function bodyText(res: Response): Promise<string> {
   return new TextDecoder().decode(await res.arrayBuffer());
 }
 
+/** One pkt-line and a flush. */
 function pktLine(line: string): Uint8Array {
-  const bytes = new TextEncoder().encode(line);
-  const head = (bytes.length + 4).toString(16).padStart(4, "0");
-  return new TextEncoder().encode(`${head}${line}0000`);
+  return bytes(`${pkt(line)}0000`);
 }
 
 const rowCount = async (table: string, where: string, ...binds: unknown[]) =>
@@ -263,13 +264,8 @@ describe("smart HTTP endpoints", () => {
     const push = await git(`${a.cloneUrl}/info/refs?service=git-receive-pack`, secret, v2);
     expect((await bodyText(push)).startsWith("001f# service=git-receive-pack\n")).toBe(true);
 
-    const request = (...lines: string[]) => {
-      const enc = new TextEncoder();
-      const parts = lines.map((l) =>
-        l === "0000" || l === "0001" ? l : `${(enc.encode(l).length + 4).toString(16).padStart(4, "0")}${l}`,
-      );
-      return enc.encode(parts.join(""));
-    };
+    const request = (...lines: string[]) =>
+      bytes(lines.map((l) => (l === "0000" || l === "0001" ? l : pkt(l))).join(""));
     const lsRefs = request("command=ls-refs\n", "0001", "symrefs\n", "unborn\n", "0000");
     const post = (token: string, body: Uint8Array) =>
       git(`${a.cloneUrl}/git-upload-pack`, token, { method: "POST", body, ...v2 });
@@ -279,19 +275,8 @@ describe("smart HTTP endpoints", () => {
     expect(await bodyText(listed)).toMatch(
       /^[0-9a-f]{4}[0-9a-f]{40} HEAD symref-target:refs\/heads\/main\n[0-9a-f]{4}[0-9a-f]{40} refs\/heads\/main\n0000$/,
     );
-    const other = await api(`/api/me/git-tokens`, {
-      token: t.owner.token,
-      body: {
-        name: unique("tok"),
-        resource: `asset:${a.id}`,
-        refPattern: "refs/heads/feature/*",
-        actions: ["can_read"],
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        tenantId: t.id,
-      },
-    });
-    expect(other.status, JSON.stringify(other.body)).toBe(201);
-    const hidden = await post(other.body.secret, lsRefs);
+    const featuresOnly = await gitToken(t, a.id, ["can_read"], "refs/heads/feature/*");
+    const hidden = await post(featuresOnly, lsRefs);
     expect(await bodyText(hidden)).toBe("0000");
 
     for (const bad of [
@@ -336,14 +321,9 @@ describe("smart HTTP endpoints", () => {
       { type: "tree", body: tree },
       { type: "blob", body: blob },
     ]);
-    const enc = new TextEncoder();
-    const pkt = (line: string) => `${(enc.encode(line).length + 4).toString(16).padStart(4, "0")}${line}`;
     const push = async (token: string, commands: string[], caps: string) => {
       const head = commands.map((c, i) => pkt(i === 0 ? `${c}\0${caps}\n` : `${c}\n`)).join("");
-      const bytes = enc.encode(`${head}0000`);
-      const body = new Uint8Array(bytes.length + pack.length);
-      body.set(bytes, 0);
-      body.set(pack, bytes.length);
+      const body = concatBytes([bytes(`${head}0000`), pack]);
       const res = await git(`${a.cloneUrl}/git-receive-pack`, token, {
         method: "POST",
         body,
@@ -353,18 +333,7 @@ describe("smart HTTP endpoints", () => {
       expect(res.headers.get("content-type")).toBe("application/x-git-receive-pack-result");
       return bodyText(res);
     };
-    const mainOnly = await api("/api/me/git-tokens", {
-      token: t.owner.token,
-      body: {
-        name: unique("tok"),
-        tenantId: t.id,
-        resource: `asset:${a.id}`,
-        refPattern: "refs/heads/main",
-        actions: ["can_read", "can_push"],
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      },
-    });
-    const limited = mainOnly.body.secret as string;
+    const limited = await gitToken(t, a.id, ["can_read", "can_push"], "refs/heads/main");
     const zero = "0".repeat(40);
 
     // Atomic: one ref outside the pattern refuses both, and nothing moves.

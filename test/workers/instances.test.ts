@@ -1006,6 +1006,16 @@ describe("what the sidecar reports", SLOW, () => {
 
   const health = async (id: string) => (await api(`${instancesOf(r.t.id)}/${id}/health`, { token: r.token })).body;
 
+  /** A launched instance whose turn has streamed "Hel" and "lo" so far. */
+  async function launchMidTurn() {
+    const { instance, channel } = await launch(r, sidecar);
+    channel.event("inference.start", { model: "echo" });
+    channel.event("inference.text.delta", { token: "Hel" });
+    channel.event("inference.text.delta", { token: "lo" });
+    await channel.settled();
+    return { instance, channel, path: `${instancesOf(r.t.id)}/${instance.id}` };
+  }
+
   it("health: ok while connected, unhealthy after the channel drops, ok after a proven reconnect, 410 once stopped", async () => {
     const { instance, channel } = await launch(r, sidecar);
     expect(await health(instance.id)).toMatchObject({ liveness: "ok", readiness: "ok" });
@@ -1063,12 +1073,7 @@ describe("what the sidecar reports", SLOW, () => {
   });
 
   it("a subscriber joining mid-turn gets the text so far, then only the live deltas", async () => {
-    const { instance, channel } = await launch(r, sidecar);
-    const path = `${instancesOf(r.t.id)}/${instance.id}`;
-    channel.event("inference.start", { model: "echo" });
-    channel.event("inference.text.delta", { token: "Hel" });
-    channel.event("inference.text.delta", { token: "lo" });
-    await channel.settled();
+    const { channel, path } = await launchMidTurn();
     const turnId = (await api(`${path}/turns`, { token: r.token })).body.data[0].id;
     const stream = await subscribe(path, r.token);
     expect(stream.res.status).toBe(200);
@@ -1085,12 +1090,7 @@ describe("what the sidecar reports", SLOW, () => {
   });
 
   it("inference events become a turn with parts; the runtime status follows", async () => {
-    const { instance, channel } = await launch(r, sidecar);
-    const path = `${instancesOf(r.t.id)}/${instance.id}`;
-    channel.event("inference.start", { model: "echo" });
-    channel.event("inference.text.delta", { token: "Hel" });
-    channel.event("inference.text.delta", { token: "lo" });
-    await channel.settled();
+    const { instance, channel, path } = await launchMidTurn();
     expect((await api(path, { token: r.token })).body.runtimeStatus).toBe("busy");
     const running = await api(`${path}/turns`, { token: r.token });
     expect(running.body.data).toEqual([expect.objectContaining({ status: "running", model: "echo", endedAt: null })]);

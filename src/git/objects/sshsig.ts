@@ -3,6 +3,7 @@
  * `gpg.format=ssh`: `git verify-commit` hands the armored block and the commit without its `gpgsig` header
  * to `ssh-keygen -Y verify`, namespace "git".
  */
+import { base64ToBytes, bytesToBase64 } from "../../lib/base64";
 import { concatBytes } from "../../lib/bytes";
 import type { HubSigningKey } from "../../secrets/hub-signing-key";
 
@@ -28,15 +29,9 @@ function wire(...fields: (Uint8Array | string)[]): Uint8Array {
   return out;
 }
 
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
 /** The public key as one line of an `authorized_keys` or `allowed_signers` file. */
 export function sshPublicKeyLine(publicKey: Uint8Array, comment: string): string {
-  return `${KEY_TYPE} ${toBase64(wire(KEY_TYPE, publicKey))} ${comment}`;
+  return `${KEY_TYPE} ${bytesToBase64(wire(KEY_TYPE, publicKey))} ${comment}`;
 }
 
 /** What is signed: the magic, namespace, reserved, hash algorithm and the SHA-512 of the message. */
@@ -56,7 +51,7 @@ export async function sshSign(message: Uint8Array, key: HubSigningKey, namespace
     version,
     wire(wire(KEY_TYPE, key.publicKey), namespace, "", HASH, wire(KEY_TYPE, signature)),
   ]);
-  const lines = toBase64(blob).match(/.{1,70}/g) ?? [];
+  const lines = bytesToBase64(blob).match(/.{1,70}/g) ?? [];
   return [BEGIN, ...lines, END].join("\n");
 }
 
@@ -84,7 +79,7 @@ export async function sshVerify(
   const body = armored.trim();
   if (!body.startsWith(BEGIN) || !body.endsWith(END)) throw new SshSignatureError("not an SSH signature block");
   const b64 = body.slice(BEGIN.length, body.length - END.length).replace(/\s+/g, "");
-  const blob = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const blob = base64ToBytes(b64);
   if (new TextDecoder().decode(blob.subarray(0, 6)) !== "SSHSIG") throw new SshSignatureError("bad magic");
   const [keyBlob, ns, , hash, sigBlob] = readStrings(blob, 10, 5) as Uint8Array[];
   const [keyType, key] = readStrings(keyBlob as Uint8Array, 0, 2) as Uint8Array[];
@@ -92,7 +87,7 @@ export async function sshVerify(
   const decode = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
   if (decode(keyType) !== KEY_TYPE || decode(sigType) !== KEY_TYPE) return false;
   if (decode(ns) !== namespace || decode(hash) !== HASH) return false;
-  if (toBase64(key as Uint8Array) !== toBase64(publicKey)) return false;
+  if (bytesToBase64(key as Uint8Array) !== bytesToBase64(publicKey)) return false;
   const verifier = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
   return crypto.subtle.verify(
     { name: "Ed25519" },

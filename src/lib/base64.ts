@@ -1,0 +1,15 @@
+/** Standard base64 for bytes, and back (also from base64url, padded or not). */
+
+export function bytesToBase64(bytes: Uint8Array): string {
+  let text = "";
+  // In slices: String.fromCharCode with a whole large array overflows the argument stack.
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+/** Throws (DOMException) on text that is not base64 or base64url. */
+export function base64ToBytes(text: string): Uint8Array {
+  const standard = text.replaceAll("-", "+").replaceAll("_", "/");
+  const padded = standard + "=".repeat((4 - (standard.length % 4)) % 4);
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+}
