@@ -3,7 +3,8 @@ import { getDb } from "../src/db/client";
 import { bytesToHex, hexToBytes } from "../src/lib/hex";
 import { newId } from "../src/lib/ids";
 import { COLLECTED_EVENT_TYPES, EventCollector } from "../src/runtime/collector";
-import { EventLog, type LoggedEvent } from "../src/runtime/event-log";
+import { EventLog } from "../src/runtime/event-log";
+import { Fanout, sseMessages } from "../src/runtime/fanout";
 import { type InstanceMail, InstanceMailbox, type UserMailInput } from "../src/runtime/mailbox";
 import type {
   ConnectorState,
@@ -29,8 +30,8 @@ type Setup = {
 
 type SocketState = { verified: boolean; nonce: string | null };
 
-/** One SSE client; `throughSeq` is the newest event it has been sent (by replay or live). */
-type Subscriber = { writer: WritableStreamDefaultWriter<Uint8Array>; closed: boolean; throughSeq: number };
+/** One SSE client's stream. */
+type Subscriber = { writer: WritableStreamDefaultWriter<Uint8Array>; closed: boolean };
 
 /** Retention of the replayable event log (docs/events.md). */
 export const EVENT_LOG_MAX_EVENTS = 10_000;
@@ -42,11 +43,6 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const SSE_RETRY_MS = 3_000;
 /** A subscriber this far behind (bytes queued) is dropped rather than buffered without bound. */
 const MAX_SUBSCRIBER_BACKLOG = 8 * 1024 * 1024;
-/**
- * Events are persisted and sent every FLUSH_MS: one commit per tick instead of one per token, and one
- * encoded chunk per tick shared by every subscriber, which is what lets one object feed hundreds of streams.
- */
-const FLUSH_MS = 25;
 
 /** Frames that are kept for a sidecar that is away, and delivered after it proves itself. */
 const QUEUEABLE = new Set(["mail.inbound", "grants.update", "sources.update", "sync.request", "session.abort"]);
@@ -54,17 +50,6 @@ const QUEUEABLE = new Set(["mail.inbound", "grants.update", "sources.update", "s
 const encoder = new TextEncoder();
 
 type Waiter = { resolve: (value: unknown) => void; reject: (err: Error) => void; timer: ReturnType<typeof setTimeout> };
-
-/** One SSE message: `id:` is the sequence number, `data` the event `{type, seq, data}`. */
-function sseMessage(seq: number, type: string, dataJson: string): string {
-  return `id: ${seq}\nevent: agent.event\ndata: {"type":${JSON.stringify(type)},"seq":${seq},"data":${dataJson}}\n\n`;
-}
-
-function sseMessages(events: readonly LoggedEvent[]): string {
-  let text = "";
-  for (const e of events) text += sseMessage(e.seq, e.type, e.data);
-  return text;
-}
 
 /**
  * One Durable Object per agent instance: the sidecar's channel for it (hibernating WebSocket), the event
@@ -74,13 +59,13 @@ function sseMessages(events: readonly LoggedEvent[]): string {
  */
 export class InstanceObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private readonly subscribers = new Set<Subscriber>();
+  /** The live SSE subscribers. */
+  private readonly fanout = new Fanout<Subscriber>();
   private readonly waiters = new Map<string, Waiter>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
-  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private tickTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastTickAt = 0;
   private readonly log: EventLog;
-  /** Events numbered since the last flush tick, not yet sent to subscribers. */
-  private unsent: LoggedEvent[] = [];
   /** The collector moved without writing D1; its saved state is brought up to date on the next tick. */
   private collectorDirty = false;
   private collector: EventCollector | null = null;
@@ -193,37 +178,32 @@ export class InstanceObject extends DurableObject<Env> {
   // Event log and SSE
   // -------------------------------------------------------------------------------------------
 
-  /** Appends an event with the next sequence number; the next tick persists it and sends it. */
+  /** Appends an event with the next sequence number; a tick persists it and sends it. */
   private record(type: string, data: unknown): number {
     const event = this.log.append(type, JSON.stringify(data ?? {}));
-    this.unsent.push(event);
-    this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    this.fanout.push(event);
+    this.scheduleTick();
     return event.seq;
   }
 
+  /** The next tick comes one tick interval after the last one: at once when the stream was quiet. */
+  private scheduleTick(): void {
+    if (this.tickTimer) return;
+    const wait = Math.max(0, this.lastTickAt + this.fanout.schedule().tickMs - Date.now());
+    this.tickTimer = setTimeout(() => this.tick(), wait);
+  }
+
   /**
-   * Persists what was recorded and sends it, in one synchronous step (the output gate then releases the
-   * frames only once their rows are durable). Live subscribers share one encoded chunk.
+   * Persists what was recorded and sends it to the next group of subscribers, in one synchronous step (the
+   * output gate then releases the frames only once their rows are durable). Ticks go on while some
+   * subscriber lacks events.
    */
-  private flush(): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
+  private tick(): void {
+    this.tickTimer = null;
+    this.lastTickAt = Date.now();
     this.log.persist();
     if (this.collectorDirty) this.saveCollector().catch(() => {});
-    const events = this.unsent;
-    this.unsent = [];
-    const first = events[0];
-    const last = events[events.length - 1];
-    if (!first || !last || this.subscribers.size === 0) return;
-    const shared = encoder.encode(sseMessages(events));
-    for (const sub of this.subscribers) {
-      if (sub.throughSeq >= last.seq) continue;
-      // A subscriber that joined during this tick already has part of it from its replay.
-      const chunk =
-        sub.throughSeq < first.seq ? shared : encoder.encode(sseMessages(events.filter((e) => e.seq > sub.throughSeq)));
-      sub.throughSeq = last.seq;
-      this.send(sub, chunk);
-    }
+    if (this.fanout.tick((sub, bytes) => this.send(sub, bytes))) this.scheduleTick();
   }
 
   private send(sub: Subscriber, bytes: Uint8Array): void {
@@ -239,9 +219,9 @@ export class InstanceObject extends DurableObject<Env> {
   private drop(sub: Subscriber): void {
     if (sub.closed) return;
     sub.closed = true;
-    this.subscribers.delete(sub);
+    this.fanout.remove(sub);
     sub.writer.abort().catch(() => {});
-    if (this.subscribers.size === 0 && this.heartbeat) {
+    if (this.fanout.size === 0 && this.heartbeat) {
       clearInterval(this.heartbeat);
       this.heartbeat = null;
     }
@@ -252,7 +232,7 @@ export class InstanceObject extends DurableObject<Env> {
     // SSE benchmark this costs 20-60 % less CPU per delivered event). Its writer counts bytes: desiredSize
     // goes below zero once more than MAX_SUBSCRIBER_BACKLOG bytes wait unread.
     const { readable, writable } = new IdentityTransformStream({ highWaterMark: MAX_SUBSCRIBER_BACKLOG });
-    const sub: Subscriber = { writer: writable.getWriter(), closed: false, throughSeq: 0 };
+    const sub: Subscriber = { writer: writable.getWriter(), closed: false };
     const collector = await this.loadCollector();
     const stopped = (await this.phase()) === "stopped";
     // From here to `add`, nothing awaits: the replay and the live stream meet without a gap or a repeat.
@@ -279,15 +259,14 @@ export class InstanceObject extends DurableObject<Env> {
       });
       replay += `event: agent.event\ndata: ${text}\n\n`;
     }
-    sub.throughSeq = this.log.lastSeq();
     this.send(sub, encoder.encode(replay));
     if (stopped) {
       sub.writer.close().catch(() => {});
     } else {
-      this.subscribers.add(sub);
+      this.fanout.add(sub, this.log.lastSeq());
       this.heartbeat ??= setInterval(() => {
         const ping = encoder.encode(": heartbeat\n\n");
-        for (const s of this.subscribers) this.send(s, ping);
+        for (const s of this.fanout.sinks()) this.send(s, ping);
       }, HEARTBEAT_INTERVAL_MS);
     }
     return new Response(readable, {
@@ -300,10 +279,13 @@ export class InstanceObject extends DurableObject<Env> {
   }
 
   private closeSubscribers(): void {
-    this.flush();
-    for (const sub of [...this.subscribers]) {
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = null;
+    this.log.persist();
+    this.fanout.drain((sub, bytes) => this.send(sub, bytes));
+    for (const sub of this.fanout.sinks()) {
       sub.closed = true;
-      this.subscribers.delete(sub);
+      this.fanout.remove(sub);
       sub.writer.close().catch(() => {});
     }
     if (this.heartbeat) clearInterval(this.heartbeat);

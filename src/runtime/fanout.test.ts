@@ -1,0 +1,134 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { LoggedEvent } from "./event-log";
+import { Fanout, fanoutSchedule } from "./fanout";
+
+const decoder = new TextDecoder();
+const event = (seq: number): LoggedEvent => ({ seq, type: "custom.n", data: `{"n":${seq}}`, at: 0 });
+
+/** The SSE ids in what a sink was sent, in order. */
+function ids(chunks: Uint8Array[]): number[] {
+  return [
+    ...chunks
+      .map((c) => decoder.decode(c))
+      .join("")
+      .matchAll(/^id: (\d+)$/gm),
+  ].map((m) => Number(m[1]));
+}
+
+function recorder() {
+  const sent = new Map<string, Uint8Array[]>();
+  const send = (sink: string, bytes: Uint8Array) => sent.set(sink, [...(sent.get(sink) ?? []), bytes]);
+  return { sent, send, ids: (sink: string) => ids(sent.get(sink) ?? []) };
+}
+
+describe("fanoutSchedule", () => {
+  it("writes each subscriber every 25 ms and serves up to 100 per tick", () => {
+    expect(fanoutSchedule(0)).toEqual({ intervalMs: 25, groups: 1, tickMs: 25 });
+    expect(fanoutSchedule(100)).toEqual({ intervalMs: 25, groups: 1, tickMs: 25 });
+    expect(fanoutSchedule(200)).toEqual({ intervalMs: 25, groups: 2, tickMs: 12.5 });
+  });
+
+  it("lengthens the interval with more subscribers, in groups on staggered ticks", () => {
+    expect(fanoutSchedule(500)).toEqual({ intervalMs: 50, groups: 5, tickMs: 10 });
+    expect(fanoutSchedule(1000)).toEqual({ intervalMs: 100, groups: 10, tickMs: 10 });
+    // At most 100 ms between writes, and ticks no closer than 5 ms: groups grow past 100.
+    expect(fanoutSchedule(10_000)).toEqual({ intervalMs: 100, groups: 20, tickMs: 5 });
+  });
+});
+
+describe("Fanout", () => {
+  it("sends members behind by the same events the same bytes, one chunk per tick", () => {
+    const fanout = new Fanout<string>();
+    const { sent, send, ids } = recorder();
+    fanout.add("a", 0);
+    fanout.add("b", 0);
+    for (const seq of [1, 2, 3]) fanout.push(event(seq));
+    expect(fanout.tick(send)).toBe(false);
+    expect(ids("a")).toEqual([1, 2, 3]);
+    expect(sent.get("a")).toHaveLength(1);
+    expect(sent.get("b")?.[0]).toBe(sent.get("a")?.[0]);
+    expect(decoder.decode(sent.get("a")?.[0])).toBe(
+      'id: 1\nevent: agent.event\ndata: {"type":"custom.n","seq":1,"data":{"n":1}}\n\n' +
+        'id: 2\nevent: agent.event\ndata: {"type":"custom.n","seq":2,"data":{"n":2}}\n\n' +
+        'id: 3\nevent: agent.event\ndata: {"type":"custom.n","seq":3,"data":{"n":3}}\n\n',
+    );
+  });
+
+  it("a member that joined with a replay gets only the events after it", () => {
+    const fanout = new Fanout<string>();
+    const { send, ids } = recorder();
+    fanout.add("early", 0);
+    fanout.push(event(1));
+    fanout.push(event(2));
+    fanout.add("late", 2);
+    fanout.push(event(3));
+    fanout.tick(send);
+    expect(ids("early")).toEqual([1, 2, 3]);
+    expect(ids("late")).toEqual([3]);
+  });
+
+  it("serves one group per tick and reports the others still behind", () => {
+    const fanout = new Fanout<string>();
+    const { send, ids } = recorder();
+    const sinks = Array.from({ length: 250 }, (_, i) => `s${i}`);
+    for (const s of sinks) fanout.add(s, 0);
+    expect(fanout.schedule().groups).toBe(3);
+    fanout.push(event(1));
+    expect(fanout.tick(send)).toBe(true);
+    expect(sinks.filter((s) => ids(s).length > 0)).toHaveLength(84);
+    fanout.push(event(2));
+    expect(fanout.tick(send)).toBe(true);
+    expect(fanout.tick(send)).toBe(true);
+    // The first group is served again with only what it lacks; then nobody is behind.
+    expect(fanout.tick(send)).toBe(false);
+    for (const s of sinks) expect(ids(s)).toEqual([1, 2]);
+  });
+
+  it("drain sends everyone everything at once", () => {
+    const fanout = new Fanout<string>();
+    const { send, ids } = recorder();
+    for (let i = 0; i < 300; i++) fanout.add(`s${i}`, 0);
+    fanout.push(event(1));
+    fanout.drain(send);
+    expect(fanout.pending()).toBe(false);
+    for (let i = 0; i < 300; i++) expect(ids(`s${i}`)).toEqual([1]);
+  });
+
+  it("whatever joins, leaves and ticks in between, each member gets every later event once, in order", () => {
+    type Step = { kind: "push" } | { kind: "add" } | { kind: "remove"; pick: number } | { kind: "tick" };
+    const step = fc.oneof(
+      fc.constant<Step>({ kind: "push" }),
+      fc.constant<Step>({ kind: "add" }),
+      fc.nat().map<Step>((pick) => ({ kind: "remove", pick })),
+      fc.constant<Step>({ kind: "tick" }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 400 }), fc.integer({ min: 0, max: 300 }), (steps, crowd) => {
+        const fanout = new Fanout<string>();
+        const { send, ids } = recorder();
+        // A crowd makes the schedule use several groups.
+        for (let i = 0; i < crowd; i++) fanout.add(`crowd${i}`, 0);
+        let seq = 0;
+        let next = 0;
+        const live: { name: string; joinedAfter: number }[] = [];
+        for (const s of steps) {
+          if (s.kind === "push") fanout.push(event(++seq));
+          else if (s.kind === "add") {
+            const name = `m${next++}`;
+            fanout.add(name, seq);
+            live.push({ name, joinedAfter: seq });
+          } else if (s.kind === "remove" && live.length > 0) {
+            const [gone] = live.splice(s.pick % live.length, 1);
+            if (gone) fanout.remove(gone.name);
+          } else if (s.kind === "tick") fanout.tick(send);
+        }
+        while (fanout.tick(send));
+        const expected = (after: number) => Array.from({ length: seq - after }, (_, i) => after + i + 1);
+        for (const m of live) expect(ids(m.name)).toEqual(expected(m.joinedAfter));
+        for (let i = 0; i < crowd; i++) expect(ids(`crowd${i}`)).toEqual(expected(0));
+      }),
+      { numRuns: 150 },
+    );
+  });
+});

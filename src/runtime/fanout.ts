@@ -1,0 +1,135 @@
+/**
+ * Fan-out of one instance's events to its SSE subscribers (docs/events.md, "Delivery and fan-out").
+ *
+ * A write to a subscriber costs tens of microseconds whatever its size, so events are coalesced: each
+ * subscriber is written to at most once per interval, and the interval grows with the number of
+ * subscribers, which bounds the writes per second of one object. Subscribers are served in groups on
+ * staggered ticks: a tick writes to one group, so the object stays free for the sidecar's frames between
+ * ticks, and the last subscriber of a tick waits for its group rather than for every other subscriber.
+ * Every subscriber receives every event once, in order, whatever the grouping (`throughSeq`).
+ */
+
+import type { LoggedEvent } from "./event-log";
+
+/** Subscribers at or below which every tick serves everyone. */
+const GROUP_SIZE = 100;
+/** Per-subscriber interval: at least MIN, growing by PER_SUBSCRIBER, at most MAX. */
+const MIN_INTERVAL_MS = 25;
+const MAX_INTERVAL_MS = 100;
+const INTERVAL_PER_SUBSCRIBER_MS = 0.1;
+/** Ticks closer than this would cost more in timers and commits than they save; groups grow instead. */
+const MIN_TICK_MS = 5;
+
+export type FanoutSchedule = {
+  /** How often each subscriber is written to while events keep coming. */
+  intervalMs: number;
+  /** Subscribers are served one group per tick, round-robin. */
+  groups: number;
+  /** Time between two ticks: intervalMs / groups. */
+  tickMs: number;
+};
+
+export function fanoutSchedule(subscribers: number): FanoutSchedule {
+  const intervalMs = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, subscribers * INTERVAL_PER_SUBSCRIBER_MS));
+  const groups = Math.max(1, Math.min(Math.ceil(subscribers / GROUP_SIZE), Math.floor(intervalMs / MIN_TICK_MS)));
+  return { intervalMs, groups, tickMs: intervalMs / groups };
+}
+
+const encoder = new TextEncoder();
+
+/** One SSE message: `id:` is the sequence number, `data` the event `{type, seq, data}`. */
+function sseMessage(seq: number, type: string, dataJson: string): string {
+  return `id: ${seq}\nevent: agent.event\ndata: {"type":${JSON.stringify(type)},"seq":${seq},"data":${dataJson}}\n\n`;
+}
+
+export function sseMessages(events: readonly LoggedEvent[]): string {
+  let text = "";
+  for (const e of events) text += sseMessage(e.seq, e.type, e.data);
+  return text;
+}
+
+/** A subscriber as the fan-out sees it: where it sends, and the newest event it has been sent. */
+type Member<S> = { readonly sink: S; throughSeq: number; readonly slot: number };
+
+/** `S` is whatever the caller sends to (an SSE stream's writer); each sink is a member once. */
+export class Fanout<S> {
+  private readonly members = new Map<S, Member<S>>();
+  /** Events that some member has not been sent yet, oldest first. */
+  private recent: LoggedEvent[] = [];
+  private last = 0;
+  private nextSlot = 0;
+  private tickIndex = 0;
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  schedule(): FanoutSchedule {
+    return fanoutSchedule(this.members.size);
+  }
+
+  /** A new member that has been sent everything through `throughSeq` (its replay). */
+  add(sink: S, throughSeq: number): void {
+    this.members.set(sink, { sink, throughSeq, slot: this.nextSlot++ });
+  }
+
+  remove(sink: S): void {
+    this.members.delete(sink);
+  }
+
+  sinks(): S[] {
+    return [...this.members.keys()];
+  }
+
+  /** An event to deliver; events come in increasing `seq`. */
+  push(event: LoggedEvent): void {
+    this.last = event.seq;
+    if (this.members.size > 0) this.recent.push(event);
+  }
+
+  /** Whether some member has not been sent everything yet. */
+  pending(): boolean {
+    for (const m of this.members.values()) if (m.throughSeq < this.last) return true;
+    return false;
+  }
+
+  /**
+   * Serves the next group: each of its members that is behind gets one chunk with every event it lacks.
+   * Members behind by the same amount share the same bytes. Returns whether anyone is still behind.
+   */
+  tick(send: (sink: S, bytes: Uint8Array) => void): boolean {
+    const { groups } = this.schedule();
+    const group = this.tickIndex++ % groups;
+    this.deliver(send, (m) => m.slot % groups === group);
+    return this.pending();
+  }
+
+  /** Sends every member everything it lacks (before closing the streams). */
+  drain(send: (sink: S, bytes: Uint8Array) => void): void {
+    this.deliver(send, () => true);
+  }
+
+  private deliver(send: (sink: S, bytes: Uint8Array) => void, chosen: (m: Member<S>) => boolean): void {
+    const chunks = new Map<number, Uint8Array>();
+    for (const member of [...this.members.values()]) {
+      if (member.throughSeq >= this.last || !chosen(member)) continue;
+      const from = member.throughSeq;
+      let chunk = chunks.get(from);
+      if (!chunk) {
+        chunk = encoder.encode(sseMessages(this.recent.filter((e) => e.seq > from)));
+        chunks.set(from, chunk);
+      }
+      member.throughSeq = this.last;
+      send(member.sink, chunk);
+    }
+    this.trim();
+  }
+
+  /** Forgets the events every member has been sent. */
+  private trim(): void {
+    let oldest = this.last;
+    for (const m of this.members.values()) oldest = Math.min(oldest, m.throughSeq);
+    const keep = this.recent.findIndex((e) => e.seq > oldest);
+    this.recent = keep < 0 ? [] : this.recent.slice(keep);
+  }
+}
