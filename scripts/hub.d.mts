@@ -11,6 +11,10 @@ export function startHub(opts?: {
   vars?: Record<string, string>;
   quiet?: boolean;
 }): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void>; output: () => string }>;
+export function startHubInWorkerd(opts: {
+  port: number;
+  persistTo: string;
+}): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void>; output: () => string }>;
 export function startSidecar(opts: { hubUrl: string; secret: string; stateDir: string; quiet?: boolean }): {
   child: ChildProcess;
   stop: () => Promise<void>;

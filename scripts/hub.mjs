@@ -98,6 +98,55 @@ export async function startHub({ port = 8787, persistTo, vars = {}, quiet = fals
   return { url, child, stop, output: () => output };
 }
 
+/**
+ * Builds the Worker bundle (`wrangler deploy --dry-run`, offline) and runs it in workerd through Miniflare,
+ * with the D1, R2 and Durable Object bindings of wrangler.toml and state in `persistTo` (migrations applied
+ * first). Unlike `wrangler dev`, nothing sits between clients and the runtime: no development proxy, no
+ * inspector, no reloads. For benchmarks. Returns { url, child, stop, output() }.
+ */
+export async function startHubInWorkerd({ port, persistTo }) {
+  const bundleDir = join(persistTo, "bundle");
+  await new Promise((resolve, reject) => {
+    const child = wrangler(["deploy", "--dry-run", "--outdir", bundleDir]);
+    let output = "";
+    child.stdout?.on("data", (d) => (output += d));
+    child.stderr?.on("data", (d) => (output += d));
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`wrangler deploy --dry-run exited ${code}\n${output}`)),
+    );
+  });
+  await applyMigrations({ persistTo, quiet: true });
+  const child = spawn(
+    process.execPath,
+    [join(root, "scripts", "workerd-hub.mjs"), bundleDir, persistTo, String(port)],
+    {
+      cwd: root,
+      env: { ...process.env, ...offlineEnv },
+      stdio: "pipe",
+    },
+  );
+  let output = "";
+  child.stderr?.on("data", (d) => (output += d));
+  const url = await new Promise((resolve, reject) => {
+    child.stdout?.on("data", (d) => {
+      output += d;
+      const ready = /^ready (\S+)$/m.exec(output);
+      if (ready) resolve(ready[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`the workerd hub exited with code ${code}\n${output}`)));
+  });
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+    });
+  await waitForStatus(url, { child });
+  return { url, child, stop, output: () => output };
+}
+
 /** Runs the reference sidecar (sidecar/index.ts) against a hub; resolves once the process is spawned. */
 export function startSidecar({ hubUrl, secret, stateDir, quiet = false }) {
   // One process (tsx as a loader, not its CLI, which forks a child): a signal reaches the sidecar itself.

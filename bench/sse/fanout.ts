@@ -9,6 +9,7 @@
  *
  * Run: npm run bench:sse   (loopback only; starts its own hub on a free port with fresh state)
  * Knobs: BENCH_SUBSCRIBERS=500 BENCH_EVENTS=2000 BENCH_RATE=500 BENCH_REPS=3 BENCH_LAUNCHES=5
+ *        BENCH_RUNTIME=workerd|wrangler (see RUNTIME)
  *        BENCH_HUB_LOG=<file> (the hub's full output is written there at the end)
  */
 import { type ChildProcess, fork } from "node:child_process";
@@ -18,7 +19,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
+import { applyMigrations, freePort, startHub, startHubInWorkerd } from "../../scripts/hub.mjs";
 import { type Command, type CommandBody, type EmitOptions, type Notice, now, type Reply } from "./bench-sidecar";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 500);
@@ -26,6 +27,12 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 2000);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const LAUNCHES = Number(process.env.BENCH_LAUNCHES ?? 5);
+/**
+ * `workerd` (default): the hub's bundle in workerd through Miniflare, clients connected straight to it.
+ * `wrangler`: under `wrangler dev`, whose development proxy (a second workerd) relays every chunk and
+ * competes for the same cores.
+ */
+const RUNTIME = process.env.BENCH_RUNTIME === "wrangler" ? "wrangler" : "workerd";
 /** Subscriptions opened at a time (each is an authenticated request: session, tenant, grants, instance). */
 const CONNECT_CONCURRENCY = 25;
 const TARGET_P99_MS = 100;
@@ -509,7 +516,7 @@ function printPhase(label: string, r: PhaseResult): void {
     console.log(
       `  ${"".padEnd(26)} hub workerd CPU ${ms(hub)} = ${perDelivery.toFixed(2)} µs per delivered event` +
         ` (one core ≈ ${Math.round(1e6 / perDelivery).toLocaleString("en")} deliveries/s);` +
-        ` wrangler's proxy workerd ${proxies.map(ms).join(", ") || "n/a"}`,
+        (RUNTIME === "wrangler" ? ` wrangler's proxy workerd ${proxies.map(ms).join(", ") || "n/a"}` : ""),
     );
   }
 }
@@ -542,14 +549,20 @@ async function main() {
     console.log(
       `Machine: ${cpus().length} cores (load avg ${loadavg()
         .map((x) => x.toFixed(2))
-        .join(" ")}); the hub (wrangler dev + workerd), the sidecar and all subscribers share it,`,
+        .join(
+          " ",
+        )}); the hub (${RUNTIME === "wrangler" ? "wrangler dev: its proxy + workerd" : "workerd via Miniflare"}), the sidecar and all subscribers share it,`,
     );
     console.log(
       "so latency includes client-side CPU contention (the subscribers parse every message in one process).\n",
     );
 
-    await applyMigrations({ persistTo, quiet: true });
-    hub = await startHub({ port: await freePort(), persistTo, quiet: true });
+    if (RUNTIME === "wrangler") {
+      await applyMigrations({ persistTo, quiet: true });
+      hub = await startHub({ port: await freePort(), persistTo, quiet: true });
+    } else {
+      hub = await startHubInWorkerd({ port: await freePort(), persistTo });
+    }
     const api = rest(hub.url);
 
     // Owner, tenant, sidecar, provider, credential and agent, as test/e2e/runtime.test.ts does.
