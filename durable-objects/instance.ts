@@ -65,6 +65,8 @@ export class InstanceObject extends DurableObject<Env> {
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private tickTimer: ReturnType<typeof setTimeout> | null = null;
   private lastTickAt = 0;
+  /** When the newest event was recorded: every live subscriber has been written to since (or joined since). */
+  private lastEventAt = 0;
   private readonly log: EventLog;
   /** The collector moved without writing D1; its saved state is brought up to date on the next tick. */
   private collectorDirty = false;
@@ -182,11 +184,16 @@ export class InstanceObject extends DurableObject<Env> {
   private record(type: string, data: unknown): number {
     const event = this.log.append(type, JSON.stringify(data ?? {}));
     this.fanout.push(event);
+    this.lastEventAt = Date.now();
     this.scheduleTick();
     return event.seq;
   }
 
-  /** The next tick comes one tick interval after the last one: at once when the stream was quiet. */
+  /**
+   * The next tick comes one tick interval after the last one began: at once when the stream was quiet.
+   * Counted from when a tick runs, not from a fixed clock, so a busy object stretches the interval (and
+   * coalesces more) instead of piling up ticks.
+   */
   private scheduleTick(): void {
     if (this.tickTimer) return;
     const wait = Math.max(0, this.lastTickAt + this.fanout.schedule().tickMs - Date.now());
@@ -265,6 +272,8 @@ export class InstanceObject extends DurableObject<Env> {
     } else {
       this.fanout.add(sub, this.log.lastSeq());
       this.heartbeat ??= setInterval(() => {
+        // Only idle streams need one; writing every subscriber at once would also stall live delivery.
+        if (Date.now() - this.lastEventAt < HEARTBEAT_INTERVAL_MS) return;
         const ping = encoder.encode(": heartbeat\n\n");
         for (const s of this.fanout.sinks()) this.send(s, ping);
       }, HEARTBEAT_INTERVAL_MS);

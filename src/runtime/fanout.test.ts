@@ -23,16 +23,16 @@ function recorder() {
 }
 
 describe("fanoutSchedule", () => {
-  it("writes each subscriber every 25 ms and serves up to 100 per tick", () => {
+  it("writes each subscriber every 25 ms and serves up to 50 per tick", () => {
     expect(fanoutSchedule(0)).toEqual({ intervalMs: 25, groups: 1, tickMs: 25 });
-    expect(fanoutSchedule(100)).toEqual({ intervalMs: 25, groups: 1, tickMs: 25 });
-    expect(fanoutSchedule(200)).toEqual({ intervalMs: 25, groups: 2, tickMs: 12.5 });
+    expect(fanoutSchedule(50)).toEqual({ intervalMs: 25, groups: 1, tickMs: 25 });
+    expect(fanoutSchedule(100)).toEqual({ intervalMs: 25, groups: 2, tickMs: 12.5 });
   });
 
   it("lengthens the interval with more subscribers, in groups on staggered ticks", () => {
-    expect(fanoutSchedule(500)).toEqual({ intervalMs: 50, groups: 5, tickMs: 10 });
-    expect(fanoutSchedule(1000)).toEqual({ intervalMs: 100, groups: 10, tickMs: 10 });
-    // At most 100 ms between writes, and ticks no closer than 5 ms: groups grow past 100.
+    expect(fanoutSchedule(500)).toEqual({ intervalMs: 50, groups: 10, tickMs: 5 });
+    // At most 100 ms between writes, and ticks no closer than 5 ms: groups grow past 50.
+    expect(fanoutSchedule(1000)).toEqual({ intervalMs: 100, groups: 20, tickMs: 5 });
     expect(fanoutSchedule(10_000)).toEqual({ intervalMs: 100, groups: 20, tickMs: 5 });
   });
 });
@@ -71,12 +71,12 @@ describe("Fanout", () => {
   it("serves one group per tick and reports the others still behind", () => {
     const fanout = new Fanout<string>();
     const { send, ids } = recorder();
-    const sinks = Array.from({ length: 250 }, (_, i) => `s${i}`);
+    const sinks = Array.from({ length: 125 }, (_, i) => `s${i}`);
     for (const s of sinks) fanout.add(s, 0);
     expect(fanout.schedule().groups).toBe(3);
     fanout.push(event(1));
     expect(fanout.tick(send)).toBe(true);
-    expect(sinks.filter((s) => ids(s).length > 0)).toHaveLength(84);
+    expect(sinks.filter((s) => ids(s).length > 0)).toHaveLength(42);
     fanout.push(event(2));
     expect(fanout.tick(send)).toBe(true);
     expect(fanout.tick(send)).toBe(true);

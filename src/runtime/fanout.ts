@@ -11,8 +11,8 @@
 
 import type { LoggedEvent } from "./event-log";
 
-/** Subscribers at or below which every tick serves everyone. */
-const GROUP_SIZE = 100;
+/** Subscribers served per tick (at most; more when ticks would come closer than MIN_TICK_MS). */
+const GROUP_SIZE = 50;
 /** Per-subscriber interval: at least MIN, growing by PER_SUBSCRIBER, at most MAX. */
 const MIN_INTERVAL_MS = 25;
 const MAX_INTERVAL_MS = 100;
@@ -94,7 +94,7 @@ export class Fanout<S> {
   }
 
   /**
-   * Serves the next group: each of its members that is behind gets one chunk with every event it lacks.
+   * Serves the next group, round-robin: each of its members that is behind gets one chunk with every event it lacks.
    * Members behind by the same amount share the same bytes. Returns whether anyone is still behind.
    */
   tick(send: (sink: S, bytes: Uint8Array) => void): boolean {
@@ -111,7 +111,8 @@ export class Fanout<S> {
 
   private deliver(send: (sink: S, bytes: Uint8Array) => void, chosen: (m: Member<S>) => boolean): void {
     const chunks = new Map<number, Uint8Array>();
-    for (const member of [...this.members.values()]) {
+    // `send` may remove the member it is given (a dead stream); a Map's iteration allows that.
+    for (const member of this.members.values()) {
       if (member.throughSeq >= this.last || !chosen(member)) continue;
       const from = member.throughSeq;
       let chunk = chunks.get(from);
