@@ -112,21 +112,39 @@ async function subscribe(path: string, token: string, query = "") {
   );
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
-  let text = "";
+  // Chunks are kept apart and joined on demand: appending megabytes to one string and searching it after
+  // every chunk would make a large stream quadratic.
+  const parts: string[] = [];
+  const text = () => parts.join("");
   return {
     res,
     /** Reads until the text so far contains `needle` (or the stream ends); returns all of it. */
     async until(needle: string): Promise<string> {
-      while (!text.includes(needle)) {
+      let tail = text();
+      while (!tail.includes(needle)) {
         const { value, done } = await reader.read();
         if (done) break;
-        text += decoder.decode(value, { stream: true });
+        const chunk = decoder.decode(value, { stream: true });
+        parts.push(chunk);
+        tail = tail.slice(-needle.length) + chunk;
       }
-      return text;
+      return text();
     },
     /** The next chunk alone. */
     async nextChunk(): Promise<string> {
       return decoder.decode((await reader.read()).value);
+    },
+    /** Everything until the stream ends, and how it ended: closed by the hub, or cut off. */
+    async rest(): Promise<{ text: string; end: "closed" | "cut" }> {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return { text: text(), end: "closed" };
+          parts.push(decoder.decode(value, { stream: true }));
+        }
+      } catch {
+        return { text: text(), end: "cut" };
+      }
     },
     close: () => reader.cancel(),
   };
@@ -1087,6 +1105,43 @@ describe("what the sidecar reports", SLOW, () => {
     // After the replay, only what came later: the deltas already replayed are not sent again.
     expect(datas.slice(1).map((d) => [d.type, d.data.token])).toEqual([["inference.text.delta", "!"]]);
     expect(messages[1]).toMatch(/^id: \d+\n/);
+  });
+
+  it("a subscriber that stops reading is cut off once 8 MiB wait for it; the others get everything", async () => {
+    const { instance, channel } = await launch(r, sidecar);
+    const path = `${instancesOf(r.t.id)}/${instance.id}`;
+    const stalled = await subscribe(path, r.token);
+    const reading = await subscribe(path, r.token);
+    const big = "x".repeat(256 * 1024);
+    const count = 48; // 12 MiB
+    for (let i = 0; i < count; i++) {
+      channel.event("custom.big", { i, big });
+      if (i % 2 === 1) {
+        await channel.settled();
+        await reading.until(`"i":${i},`);
+      }
+    }
+    const bigOnes = (text: string) =>
+      [
+        ...text.matchAll(
+          /^id: (\d+)\nevent: agent\.event\ndata: \{"type":"custom\.big","seq":\d+,"data":\{"i":(\d+),/gm,
+        ),
+      ].map((m) => ({ id: Number(m[1]), i: Number(m[2]) }));
+    expect(bigOnes(await reading.until(`"i":${count - 1},`)).map((e) => e.i)).toEqual([...Array(count).keys()]);
+    const cut = await stalled.rest();
+    expect(cut.end).toBe("cut");
+    const seen = bigOnes(cut.text);
+    // It got a prefix (at most the 8 MiB backlog and what the pipes hold), in order, and nothing after.
+    expect(seen.length).toBeLessThan(count);
+    expect(seen.map((e) => e.i)).toEqual([...Array(seen.length).keys()]);
+    // The instance is unaffected, and the cut-off client resumes from its last id without losing anything.
+    expect((await api(path, { token: r.token })).body.status).toBe("running");
+    const lastId = seen.at(-1)?.id ?? 0;
+    const resumed = await subscribe(path, r.token, `?cursor=${lastId}`);
+    const rest = bigOnes(await resumed.until(`"i":${count - 1},`));
+    await resumed.close();
+    await reading.close();
+    expect(rest.map((e) => e.i)).toEqual([...Array(count).keys()].slice(seen.length));
   });
 
   it("inference events become a turn with parts; the runtime status follows", async () => {
