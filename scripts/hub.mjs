@@ -35,20 +35,36 @@ function wrangler(args, { env = {}, stdio = "pipe" } = {}) {
   });
 }
 
-export function applyMigrations({ persistTo, quiet = false } = {}) {
-  const args = ["d1", "migrations", "apply", "DB", "--local"];
-  if (persistTo) args.push("--persist-to", persistTo);
+/** Runs a one-shot wrangler command; rejects with its output when it fails. */
+function runWrangler(args, { env = {}, quiet = true } = {}) {
   return new Promise((resolve, reject) => {
-    // CI=true: `d1 migrations apply` has no --yes flag and would prompt in a TTY.
-    const child = wrangler(args, { env: { CI: "true" }, stdio: quiet ? "pipe" : "inherit" });
+    const child = wrangler(args, { env, stdio: quiet ? "pipe" : "inherit" });
     let output = "";
     child.stdout?.on("data", (d) => (output += d));
     child.stderr?.on("data", (d) => (output += d));
     child.on("error", reject);
     child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`wrangler d1 migrations apply exited ${code}\n${output}`)),
+      code === 0 ? resolve() : reject(new Error(`wrangler ${args.slice(0, 3).join(" ")} exited ${code}\n${output}`)),
     );
   });
+}
+
+/** Stops a child process: SIGTERM, then SIGKILL after 5 s; resolves once it exited. */
+function stopper(child) {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+    });
+}
+
+export function applyMigrations({ persistTo, quiet = false } = {}) {
+  const args = ["d1", "migrations", "apply", "DB", "--local"];
+  if (persistTo) args.push("--persist-to", persistTo);
+  // CI=true: `d1 migrations apply` has no --yes flag and would prompt in a TTY.
+  return runWrangler(args, { env: { CI: "true" }, quiet });
 }
 
 export async function waitForStatus(baseUrl, { timeoutMs = 30_000, child } = {}) {
@@ -82,13 +98,7 @@ export async function startHub({ port = 8787, persistTo, vars = {}, quiet = fals
   child.stdout?.on("data", (d) => (output += d));
   child.stderr?.on("data", (d) => (output += d));
   const url = `http://127.0.0.1:${port}`;
-  const stop = () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-    });
+  const stop = stopper(child);
   try {
     await waitForStatus(url, { child });
   } catch (err) {
@@ -106,16 +116,7 @@ export async function startHub({ port = 8787, persistTo, vars = {}, quiet = fals
  */
 export async function startHubInWorkerd({ port, persistTo }) {
   const bundleDir = join(persistTo, "bundle");
-  await new Promise((resolve, reject) => {
-    const child = wrangler(["deploy", "--dry-run", "--outdir", bundleDir]);
-    let output = "";
-    child.stdout?.on("data", (d) => (output += d));
-    child.stderr?.on("data", (d) => (output += d));
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`wrangler deploy --dry-run exited ${code}\n${output}`)),
-    );
-  });
+  await runWrangler(["deploy", "--dry-run", "--outdir", bundleDir]);
   await applyMigrations({ persistTo, quiet: true });
   const child = spawn(
     process.execPath,
@@ -136,13 +137,7 @@ export async function startHubInWorkerd({ port, persistTo }) {
     });
     child.on("exit", (code) => reject(new Error(`the workerd hub exited with code ${code}\n${output}`)));
   });
-  const stop = () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-    });
+  const stop = stopper(child);
   await waitForStatus(url, { child });
   return { url, child, stop, output: () => output };
 }
@@ -158,12 +153,6 @@ export function startSidecar({ hubUrl, secret, stateDir, quiet = false }) {
   let output = "";
   child.stdout?.on("data", (d) => (output += d));
   child.stderr?.on("data", (d) => (output += d));
-  const stop = () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-    });
+  const stop = stopper(child);
   return { child, stop, output: () => output };
 }
