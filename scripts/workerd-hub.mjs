@@ -17,17 +17,11 @@ const options = Object.fromEntries(
   Object.entries(workerOptions).filter(([key, value]) => key !== "modulesRules" && value !== undefined),
 );
 
-class Output extends Log {
-  log(message) {
-    process.stdout.write(`${message}\n`);
-  }
-}
-
 const mf = new Miniflare({
   ...convertV4MiniflareOptions({
     host: "127.0.0.1",
     port: Number(port),
-    log: new Output(LogLevel.INFO),
+    log: new Log(LogLevel.INFO),
     workers: [{ ...options, scriptPath: join(bundleDir, "index.js"), modules: true, modulesRoot: bundleDir }],
   }),
   // The layout `wrangler --persist-to` uses, so `wrangler d1 migrations apply --persist-to` prepared it.

@@ -48,12 +48,12 @@ export function sseMessages(events: readonly LoggedEvent[]): string {
   return text;
 }
 
-/** A subscriber as the fan-out sees it: where it sends, and the newest event it has been sent. */
-type Member<S> = { readonly sink: S; throughSeq: number; readonly slot: number };
+/** A subscriber as the fan-out sees it: the newest event it has been sent, and its place in the groups. */
+type Member = { throughSeq: number; readonly slot: number };
 
 /** `S` is whatever the caller sends to (an SSE stream's writer); each sink is a member once. */
 export class Fanout<S> {
-  private readonly members = new Map<S, Member<S>>();
+  private readonly members = new Map<S, Member>();
   /** Events that some member has not been sent yet, oldest first. */
   private recent: LoggedEvent[] = [];
   private last = 0;
@@ -70,7 +70,7 @@ export class Fanout<S> {
 
   /** A new member that has been sent everything through `throughSeq` (its replay). */
   add(sink: S, throughSeq: number): void {
-    this.members.set(sink, { sink, throughSeq, slot: this.nextSlot++ });
+    this.members.set(sink, { throughSeq, slot: this.nextSlot++ });
   }
 
   remove(sink: S): void {
@@ -89,8 +89,7 @@ export class Fanout<S> {
 
   /** Whether some member has not been sent everything yet. */
   pending(): boolean {
-    for (const m of this.members.values()) if (m.throughSeq < this.last) return true;
-    return false;
+    return this.oldestThroughSeq() < this.last;
   }
 
   /**
@@ -100,8 +99,7 @@ export class Fanout<S> {
   tick(send: (sink: S, bytes: Uint8Array) => void): boolean {
     const { groups } = this.schedule();
     const group = this.tickIndex++ % groups;
-    this.deliver(send, (m) => m.slot % groups === group);
-    return this.pending();
+    return this.deliver(send, (m) => m.slot % groups === group);
   }
 
   /** Sends every member everything it lacks (before closing the streams). */
@@ -109,10 +107,11 @@ export class Fanout<S> {
     this.deliver(send, () => true);
   }
 
-  private deliver(send: (sink: S, bytes: Uint8Array) => void, chosen: (m: Member<S>) => boolean): void {
+  /** Sends the chosen members what they lack; returns whether anyone is still behind. */
+  private deliver(send: (sink: S, bytes: Uint8Array) => void, chosen: (m: Member) => boolean): boolean {
     const chunks = new Map<number, Uint8Array>();
     // `send` may remove the member it is given (a dead stream); a Map's iteration allows that.
-    for (const member of this.members.values()) {
+    for (const [sink, member] of this.members) {
       if (member.throughSeq >= this.last || !chosen(member)) continue;
       const from = member.throughSeq;
       let chunk = chunks.get(from);
@@ -121,16 +120,18 @@ export class Fanout<S> {
         chunks.set(from, chunk);
       }
       member.throughSeq = this.last;
-      send(member.sink, chunk);
+      send(sink, chunk);
     }
-    this.trim();
-  }
-
-  /** Forgets the events every member has been sent. */
-  private trim(): void {
-    let oldest = this.last;
-    for (const m of this.members.values()) oldest = Math.min(oldest, m.throughSeq);
+    // One pass over the members after the writes: what to forget, and whether anyone is still behind.
+    const oldest = this.oldestThroughSeq();
     const keep = this.recent.findIndex((e) => e.seq > oldest);
     this.recent = keep < 0 ? [] : this.recent.slice(keep);
+    return oldest < this.last;
+  }
+
+  private oldestThroughSeq(): number {
+    let oldest = this.last;
+    for (const m of this.members.values()) oldest = Math.min(oldest, m.throughSeq);
+    return oldest;
   }
 }
