@@ -208,9 +208,14 @@ export class InstanceObject extends DurableObject<Env> {
   private tick(): void {
     this.tickTimer = null;
     this.lastTickAt = Date.now();
+    this.persistRecorded();
+    if (this.fanout.tick((sub, bytes) => this.send(sub, bytes))) this.scheduleTick();
+  }
+
+  /** Writes the events numbered since the last tick, and the collector state that moved with them. */
+  private persistRecorded(): void {
     this.log.persist();
     if (this.collectorDirty) this.saveCollector().catch(() => {});
-    if (this.fanout.tick((sub, bytes) => this.send(sub, bytes))) this.scheduleTick();
   }
 
   private send(sub: Subscriber, bytes: Uint8Array): void {
@@ -225,9 +230,14 @@ export class InstanceObject extends DurableObject<Env> {
 
   private drop(sub: Subscriber): void {
     if (sub.closed) return;
+    this.release(sub);
+    sub.writer.abort().catch(() => {});
+  }
+
+  /** A subscriber leaves the fan-out; the heartbeat stops with the last one. */
+  private release(sub: Subscriber): void {
     sub.closed = true;
     this.fanout.remove(sub);
-    sub.writer.abort().catch(() => {});
     if (this.fanout.size === 0 && this.heartbeat) {
       clearInterval(this.heartbeat);
       this.heartbeat = null;
@@ -290,15 +300,12 @@ export class InstanceObject extends DurableObject<Env> {
   private closeSubscribers(): void {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
-    this.log.persist();
+    this.persistRecorded();
     this.fanout.drain((sub, bytes) => this.send(sub, bytes));
     for (const sub of this.fanout.sinks()) {
-      sub.closed = true;
-      this.fanout.remove(sub);
+      this.release(sub);
       sub.writer.close().catch(() => {});
     }
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -138,7 +138,12 @@ export async function startHubInWorkerd({ port, persistTo }) {
     child.on("exit", (code) => reject(new Error(`the workerd hub exited with code ${code}\n${output}`)));
   });
   const stop = stopper(child);
-  await waitForStatus(url, { child });
+  try {
+    await waitForStatus(url, { child });
+  } catch (err) {
+    await stop();
+    throw new Error(`${err.message}\n--- workerd hub output ---\n${output}`);
+  }
   return { url, child, stop, output: () => output };
 }
 

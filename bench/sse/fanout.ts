@@ -1,5 +1,5 @@
 /**
- * Fan-out of one instance's event stream (docs/events.md) on the running hub (wrangler dev, local D1):
+ * Fan-out of one instance's event stream (docs/events.md) on a hub it starts (workerd, local D1):
  *   - launch latency: `POST …/agents/instances` until its 201 (the instance is running by then);
  *   - delivery: SUBSCRIBERS concurrent SSE subscribers of ONE instance while a sidecar emits EVENTS
  *     `custom.bench` events, paced at each of RATES per second, then the same count all at once. Per event and subscriber,
