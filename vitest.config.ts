@@ -14,7 +14,15 @@ export default defineConfig(async () => {
             cloudflareTest({
               main: "./src/index.ts",
               wrangler: { configPath: "./wrangler.toml" },
-              miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+              miniflare: {
+                bindings: { TEST_MIGRATIONS: migrations },
+                // One Worker here: the hub's own export serves INSTANCE, which deployments bind to the
+                // instances Worker (wrangler.instances.toml); the object's code is the same.
+                durableObjects: {
+                  INSTANCE: { className: "InstanceObject", useSQLite: true },
+                  SIDECAR: { className: "SidecarObject", useSQLite: true },
+                },
+              },
             }),
           ],
           test: {

@@ -8,6 +8,12 @@ import { fileURLToPath } from "node:url";
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const wranglerBin = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
 
+/**
+ * The hub's two Workers: the API (`wrangler.toml`, the one that serves requests) and the instances Worker
+ * its INSTANCE binding points to (docs/deployment.md).
+ */
+export const workerConfigs = ["wrangler.toml", "wrangler.instances.toml"];
+
 /** The three settings that keep wrangler and miniflare off the network (see the stack recipe). */
 export const offlineEnv = {
   WRANGLER_SEND_METRICS: "false",
@@ -90,7 +96,8 @@ export async function waitForStatus(baseUrl, { timeoutMs = 30_000, child } = {})
  */
 export async function startHub({ port = 8787, persistTo, vars = {}, quiet = false } = {}) {
   const inspectorPort = await freePort();
-  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort)];
+  const args = ["dev", ...workerConfigs.flatMap((c) => ["-c", c])];
+  args.push("--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort));
   if (persistTo) args.push("--persist-to", persistTo);
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = wrangler(args, { stdio: quiet ? "pipe" : "inherit" });
@@ -115,12 +122,14 @@ export async function startHub({ port = 8787, persistTo, vars = {}, quiet = fals
  * inspector, no reloads. For benchmarks. Returns { url, child, stop, output() }.
  */
 export async function startHubInWorkerd({ port, persistTo }) {
-  const bundleDir = join(persistTo, "bundle");
-  await runWrangler(["deploy", "--dry-run", "--outdir", bundleDir]);
+  // One bundle per Worker, in bundles/<config>/.
+  for (const config of workerConfigs) {
+    await runWrangler(["deploy", "--dry-run", "-c", config, "--outdir", join(persistTo, "bundles", config)]);
+  }
   await applyMigrations({ persistTo, quiet: true });
   const child = spawn(
     process.execPath,
-    [join(root, "scripts", "workerd-hub.mjs"), bundleDir, persistTo, String(port)],
+    [join(root, "scripts", "workerd-hub.mjs"), join(persistTo, "bundles"), persistTo, String(port)],
     {
       cwd: root,
       env: { ...process.env, ...offlineEnv },

@@ -1,28 +1,42 @@
 // Runs the hub's bundle in workerd through Miniflare, without `wrangler dev`'s development proxy and
 // inspector: the runtime a benchmark should measure, on one machine, when its clients share the CPU.
-// Run as a child process by startHubInWorkerd (scripts/hub.mjs): argv = bundle dir, persist dir, port.
+// Run as a child process by startHubInWorkerd (scripts/hub.mjs): argv = bundles dir (one bundle per Worker
+// config, in bundles/<config>/), persist dir, port.
 // Prints `ready <url>` once the hub answers.
 
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { root } from "./hub.mjs";
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
+import { root, workerConfigs } from "./hub.mjs";
 
-const [bundleDir, persistTo, port] = process.argv.slice(2);
+const [bundlesDir, persistTo, port] = process.argv.slice(2);
 
-// Bindings, compatibility settings and Durable Object classes as wrangler.toml declares them. Module rules
-// only matter when Miniflare collects modules itself; the bundle is a single module.
-const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, "wrangler.toml"));
-const options = Object.fromEntries(
-  Object.entries(workerOptions).filter(([key, value]) => key !== "modulesRules" && value !== undefined),
-);
+/**
+ * A Worker as its wrangler config declares it (bindings, compatibility settings, Durable Object classes,
+ * including those bound from the other Worker by script_name), running its bundle. Module rules only matter
+ * when Miniflare collects modules itself; a bundle is a single module.
+ */
+async function worker(config) {
+  const path = join(root, config);
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(path);
+  const options = Object.fromEntries(
+    Object.entries(workerOptions).filter(([key, value]) => key !== "modulesRules" && value !== undefined),
+  );
+  const dir = join(bundlesDir, config);
+  const main = (await readdir(dir)).find((f) => f.endsWith(".js"));
+  // Named as deployed, which is what the other Worker's script_name refers to.
+  const { name } = unstable_readConfig({ config: path });
+  return { ...options, name, scriptPath: join(dir, main), modules: true, modulesRoot: dir };
+}
 
 const mf = new Miniflare({
   ...convertV4MiniflareOptions({
     host: "127.0.0.1",
     port: Number(port),
     log: new Log(LogLevel.INFO),
-    workers: [{ ...options, scriptPath: join(bundleDir, "index.js"), modules: true, modulesRoot: bundleDir }],
+    // The first Worker serves the requests.
+    workers: await Promise.all(workerConfigs.map(worker)),
   }),
   // The layout `wrangler --persist-to` uses, so `wrangler d1 migrations apply --persist-to` prepared it.
   resourcePersistencePath: join(persistTo, "v3"),

@@ -1,5 +1,7 @@
 import { createApp } from "./http/app";
 
+// Deployed, INSTANCE is bound to the instances Worker's class (src/instances-worker.ts); this export lets
+// the Workers test pool run both in one Worker.
 export { InstanceObject } from "../durable-objects/instance";
 export { SidecarObject } from "../durable-objects/sidecar";
 
