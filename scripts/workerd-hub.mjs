@@ -17,17 +17,16 @@ const [bundlesDir, persistTo, port] = process.argv.slice(2);
  * including those bound from the other Worker by script_name), running its bundle. Module rules only matter
  * when Miniflare collects modules itself; a bundle is a single module.
  */
-async function worker(config) {
-  const path = join(root, config);
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(path);
+async function worker(configFile) {
+  const config = unstable_readConfig({ config: join(root, configFile) });
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
   const options = Object.fromEntries(
     Object.entries(workerOptions).filter(([key, value]) => key !== "modulesRules" && value !== undefined),
   );
-  const dir = join(bundlesDir, config);
+  const dir = join(bundlesDir, configFile);
   const main = (await readdir(dir)).find((f) => f.endsWith(".js"));
   // Named as deployed, which is what the other Worker's script_name refers to.
-  const { name } = unstable_readConfig({ config: path });
-  return { ...options, name, scriptPath: join(dir, main), modules: true, modulesRoot: dir };
+  return { ...options, name: config.name, scriptPath: join(dir, main), modules: true, modulesRoot: dir };
 }
 
 const mf = new Miniflare({
