@@ -3,7 +3,6 @@
  * `{"error": {"code", "message", "requestId", "details?"}}`, whatever produced it: a route, a
  * validator, a library throwing HTTPException, a database constraint, or a bug.
  */
-import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -28,18 +27,10 @@ export const forbidden = (message = "You do not have permission to perform this 
 export const notFound = (message = "Not found") => new ApiError(404, "not_found", message);
 export const conflict = (message: string, code = "conflict") => new ApiError(409, code, message);
 
-export const ErrorSchema = z
-  .object({
-    error: z.object({
-      code: z.string().openapi({ example: "not_found" }),
-      message: z.string().openapi({ example: "Tenant not found" }),
-      requestId: z.string().openapi({ example: "3f2a0c1e-9b7d-4c61-8f0e-2d1f5a6b7c8d" }),
-      details: z.unknown().optional(),
-    }),
-  })
-  .openapi("Error");
-
-export type ErrorBody = z.infer<typeof ErrorSchema>;
+/** The envelope; its OpenAPI schema is `ErrorSchema` in `responses.ts`. */
+export type ErrorBody = {
+  error: { code: string; message: string; requestId: string; details?: unknown };
+};
 
 export function errorResponse(
   c: Context,

@@ -5,7 +5,6 @@
  * rows so that `nextCursor` is null exactly when no further row exists. A cursor that does not decode
  * is a 400 `invalid_cursor`, never silently the first page.
  */
-import { z } from "@hono/zod-openapi";
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import { badRequest } from "./errors";
@@ -13,31 +12,8 @@ import { badRequest } from "./errors";
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 100;
 
-export const PageQuerySchema = z.object({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_PAGE_SIZE)
-    .default(DEFAULT_PAGE_SIZE)
-    .openapi({ description: `Page size, 1–${MAX_PAGE_SIZE}`, example: 50 }),
-  cursor: z
-    .string()
-    .max(512)
-    .optional()
-    .openapi({ description: "Opaque cursor from the previous page's `nextCursor`" }),
-});
-
-export type PageQuery = z.infer<typeof PageQuerySchema>;
-
-export function pageOf<T extends z.ZodType>(item: T, name: string) {
-  return z
-    .object({
-      data: z.array(item),
-      nextCursor: z.string().nullable().openapi({ description: "Null when there is no further page" }),
-    })
-    .openapi(name);
-}
+/** A page request, validated by `PageQuerySchema` (`responses.ts`). */
+export type PageQuery = { limit: number; cursor?: string | undefined };
 
 export type Page<T> = { data: T[]; nextCursor: string | null };
 export type Cursor = { t: number; id: string };

@@ -3,7 +3,20 @@
  * statuses the same way (all errors share the one envelope schema).
  */
 import { z } from "@hono/zod-openapi";
-import { ErrorSchema } from "./errors";
+import type { ErrorBody } from "./errors";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type PageQuery } from "./pagination";
+
+/** The one error envelope (`errors.ts` builds it). */
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "not_found" }),
+      message: z.string().openapi({ example: "Tenant not found" }),
+      requestId: z.string().openapi({ example: "3f2a0c1e-9b7d-4c61-8f0e-2d1f5a6b7c8d" }),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi("Error") satisfies z.ZodType<ErrorBody>;
 
 export function jsonBody<T extends z.ZodType>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
@@ -34,6 +47,32 @@ export function errors<S extends ErrorStatus>(...statuses: S[]) {
   const out = {} as Record<S, { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }>;
   for (const status of statuses) out[status] = jsonBody(ErrorSchema, errorDescriptions[status]);
   return out;
+}
+
+/** The `?limit=&cursor=` of every list route (`pagination.ts` runs the query). */
+export const PageQuerySchema = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PAGE_SIZE)
+    .default(DEFAULT_PAGE_SIZE)
+    .openapi({ description: `Page size, 1–${MAX_PAGE_SIZE}`, example: 50 }),
+  cursor: z
+    .string()
+    .max(512)
+    .optional()
+    .openapi({ description: "Opaque cursor from the previous page's `nextCursor`" }),
+}) satisfies z.ZodType<PageQuery, unknown>;
+
+/** A page of `item`s: `{data, nextCursor}`. */
+export function pageOf<T extends z.ZodType>(item: T, name: string) {
+  return z
+    .object({
+      data: z.array(item),
+      nextCursor: z.string().nullable().openapi({ description: "Null when there is no further page" }),
+    })
+    .openapi(name);
 }
 
 /** 204 with no body. */

@@ -18,8 +18,18 @@ import { agentStatuses, agentVersionStatuses, grantEffects } from "../db/schema"
 import type { AppEnv } from "../http/context";
 import { iso } from "../http/format";
 import { assertCanConfer, idResource, requireGrant } from "../http/middleware/require-grant";
-import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
+import { mapPage } from "../http/pagination";
+import {
+  errors,
+  jsonBody,
+  jsonRequest,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  TenantParams,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 import { undeployInstances } from "../runtime/instances";
 import { RoleRefSchema } from "./principals";

@@ -17,8 +17,18 @@ import { assetAccessModes } from "../db/schema";
 import { forbidden } from "../http/errors";
 import { iso } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
-import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
+import { mapPage } from "../http/pagination";
+import {
+  errors,
+  jsonBody,
+  jsonRequest,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  TenantParams,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 import { hubSigningKey } from "../secrets/hub-signing-key";
 

@@ -13,8 +13,18 @@ import { credentialStatuses, credentialTypes } from "../db/schema";
 import { forbidden } from "../http/errors";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
-import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
+import { mapPage } from "../http/pagination";
+import {
+  errors,
+  jsonBody,
+  jsonRequest,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  TenantParams,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 import { secretBox } from "../secrets";
 import { Scopes } from "./providers";

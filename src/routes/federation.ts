@@ -4,8 +4,17 @@ import { getDb } from "../db/client";
 import { federationDirections } from "../db/schema";
 import { iso } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
-import { PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
+import {
+  errors,
+  jsonBody,
+  jsonRequest,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  TenantParams,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 
 const Direction = z.enum(federationDirections).openapi({

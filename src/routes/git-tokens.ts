@@ -16,8 +16,18 @@ import { gitTokenKinds } from "../db/schema";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
 import { requireUser, signedInUser } from "../http/middleware/session";
-import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
+import { mapPage } from "../http/pagination";
+import {
+  errors,
+  jsonBody,
+  jsonRequest,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  TenantParams,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 
 const RepoActionSchema = z.enum(["createPack", "resolveRef", "receivePack"]).openapi("RepoAction");

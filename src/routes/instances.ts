@@ -5,8 +5,18 @@ import { instanceStatuses, offering, turnPartTypes, user } from "../db/schema";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../http/errors";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
-import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
+import { mapPage } from "../http/pagination";
+import {
+  errors,
+  jsonBody,
+  jsonRequest,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  TenantParams,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 import { newId } from "../lib/ids";
 import { attachmentDisposition, extractPart, MailPartNotFound, parseBlobId } from "../mail";

@@ -11,8 +11,8 @@ import {
 } from "../db/schema";
 import { iso, isoOrNull } from "../http/format";
 import { requireUser, signedInUser } from "../http/middleware/session";
-import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, noContent, pathParam, Timestamp } from "../http/responses";
+import { mapPage } from "../http/pagination";
+import { errors, jsonBody, noContent, PageQuerySchema, pageOf, pathParam, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
 import {
   acceptInvitation,

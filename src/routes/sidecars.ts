@@ -3,8 +3,17 @@ import { getDb } from "../db/client";
 import { sidecarStatuses } from "../db/schema";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
-import { PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
+import {
+  errors,
+  jsonBody,
+  jsonRequest,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  TenantParams,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 import {
   createSidecar,

@@ -17,8 +17,18 @@ import { transactionDirections, transactionStatuses, walletBackends } from "../d
 import { PositiveDecimal } from "../http/decimal-schema";
 import { iso } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
-import { mapPage, PageQuerySchema, pageOf } from "../http/pagination";
-import { errors, jsonBody, jsonRequest, noContent, pathParam, TenantParams, Timestamp } from "../http/responses";
+import { mapPage } from "../http/pagination";
+import {
+  errors,
+  jsonBody,
+  jsonRequest,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  TenantParams,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 
 const Config = z.record(z.string(), z.unknown());

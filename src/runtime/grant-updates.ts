@@ -6,7 +6,7 @@ import { and, eq, inArray, or } from "drizzle-orm";
 import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
 import { agentInstance, principalRole } from "../db/schema";
-import { toWireGrants } from "./launch";
+import { toWireGrants } from "./sidecar-config";
 
 export type GrantTarget = { principalId?: string | null; roleId?: string | null };
 

@@ -9,7 +9,6 @@ import { z } from "zod";
 import { defaultConditionRegistry, evaluateGrants, type GrantRule } from "../authz";
 import { collectGrants } from "../authz/grant-store";
 import { assertValidConditions } from "../authz/grants";
-import { type CredentialOutcome, resolveCredentials } from "../catalog/credential-resolution";
 import type { Db } from "../db/client";
 import {
   agent,
@@ -30,7 +29,8 @@ import { newId } from "../lib/ids";
 import { type SecretBox, secretBox } from "../secrets";
 import { hubSigningKey } from "../secrets/hub-signing-key";
 import { markLaunchFailed } from "./instances";
-import type { HarnessConfig, InferenceSource, WireGrantRule } from "./protocol";
+import type { HarnessConfig } from "./protocol";
+import { resolveSources, toWireGrants } from "./sidecar-config";
 import { pickSidecar } from "./sidecars";
 
 export type TenantRow = typeof tenant.$inferSelect;
@@ -86,11 +86,6 @@ const GrantRequirementsSchema = z.array(
 
 function issues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ");
-}
-
-/** Maps a failed credential outcome to the launch's 409. */
-function credentialFailure(outcome: Exclude<CredentialOutcome, { outcome: "ok" | "skipped" }>): ApiError {
-  return new ApiError(409, outcome.outcome, outcome.message);
 }
 
 type Materialized = {
@@ -237,53 +232,6 @@ function buildStatements(
       updatedAt: now,
     }),
   ];
-}
-
-export function toWireGrants(rules: readonly GrantRule[]): WireGrantRule[] {
-  return rules.map((g) => ({
-    id: g.id,
-    resource: g.resource,
-    action: g.action,
-    effect: g.effect,
-    conditions: (g.conditions as Record<string, unknown> | null) ?? null,
-    expiresAt: g.expiresAt === null || g.expiresAt === undefined ? null : new Date(g.expiresAt).toISOString(),
-  }));
-}
-
-/** Resolves the definition's credentials into inference sources (launch step 7–8). */
-export async function resolveSources(
-  db: Db,
-  secrets: SecretBox,
-  input: {
-    tenantId: string;
-    requirements: CredentialRequirement[];
-    creatorPrincipalId: string;
-    invokerPrincipalId: string;
-    model: string;
-    now: Date;
-  },
-): Promise<InferenceSource[]> {
-  const outcomes = await resolveCredentials(db, {
-    tenantId: input.tenantId,
-    requirements: input.requirements,
-    creatorPrincipalId: input.creatorPrincipalId,
-    invokerPrincipalId: input.invokerPrincipalId,
-    secrets,
-    now: input.now,
-  });
-  const sources: InferenceSource[] = [];
-  for (const outcome of outcomes) {
-    if (outcome.outcome === "skipped") continue;
-    if (outcome.outcome !== "ok") throw credentialFailure(outcome);
-    sources.push({
-      id: `${outcome.provider.plugin}:${input.model}`,
-      provider: outcome.provider.plugin,
-      baseURL: outcome.provider.baseURL,
-      apiKey: outcome.secret,
-      model: input.model,
-    });
-  }
-  return sources;
 }
 
 /** Checks everything and builds the batch; throws the reference's errors. Writes nothing. */

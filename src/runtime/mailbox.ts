@@ -11,8 +11,8 @@ import { base64ToBytes, bytesToBase64 } from "../lib/base64";
 import { newId } from "../lib/ids";
 import { buildUserMessage, generateMailKey, mailSigner, parseMailToEmail, threadHeaders } from "../mail";
 import { secretBox } from "../secrets";
-import { resolveSources, toWireGrants } from "./launch";
 import type { ConnectorState, HarnessConfig, InferenceSource, WireGrantRule } from "./protocol";
+import { resolveSources, toWireGrants } from "./sidecar-config";
 
 /** Larger raw messages go to R2 and the row keeps the key. */
 export const INLINE_MAIL_BYTES = 256 * 1024;

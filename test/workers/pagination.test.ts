@@ -10,7 +10,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { getDb } from "../../src/db/client";
 import { tenant } from "../../src/db/schema";
 import { createApp } from "../../src/http/app";
-import { PageQuerySchema, pageOf, paginate } from "../../src/http/pagination";
+import { paginate } from "../../src/http/pagination";
+import { PageQuerySchema, pageOf } from "../../src/http/responses";
 import { newId } from "../../src/lib/ids";
 
 const Item = z.object({ id: z.string(), name: z.string() });

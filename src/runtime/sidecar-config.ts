@@ -1,0 +1,65 @@
+/**
+ * What the sidecar is told about an instance's authority (reference §6.2 `deploy`, `grants.update`,
+ * `sources.update`): its grants in wire form, and its credentials resolved into inference sources.
+ * Shared by launch and by the instance object when it re-sends them, so it imports neither the routes'
+ * schemas nor zod (the instance object's Worker stays small, docs/events.md).
+ */
+import type { GrantRule } from "../authz";
+import { type CredentialOutcome, resolveCredentials } from "../catalog/credential-resolution";
+import type { Db } from "../db/client";
+import type { CredentialRequirement } from "../db/schema";
+import { ApiError } from "../http/errors";
+import type { SecretBox } from "../secrets";
+import type { InferenceSource, WireGrantRule } from "./protocol";
+
+/** Maps a failed credential outcome to the launch's 409. */
+function credentialFailure(outcome: Exclude<CredentialOutcome, { outcome: "ok" | "skipped" }>): ApiError {
+  return new ApiError(409, outcome.outcome, outcome.message);
+}
+
+export function toWireGrants(rules: readonly GrantRule[]): WireGrantRule[] {
+  return rules.map((g) => ({
+    id: g.id,
+    resource: g.resource,
+    action: g.action,
+    effect: g.effect,
+    conditions: (g.conditions as Record<string, unknown> | null) ?? null,
+    expiresAt: g.expiresAt === null || g.expiresAt === undefined ? null : new Date(g.expiresAt).toISOString(),
+  }));
+}
+
+/** Resolves the definition's credentials into inference sources (launch step 7–8). */
+export async function resolveSources(
+  db: Db,
+  secrets: SecretBox,
+  input: {
+    tenantId: string;
+    requirements: CredentialRequirement[];
+    creatorPrincipalId: string;
+    invokerPrincipalId: string;
+    model: string;
+    now: Date;
+  },
+): Promise<InferenceSource[]> {
+  const outcomes = await resolveCredentials(db, {
+    tenantId: input.tenantId,
+    requirements: input.requirements,
+    creatorPrincipalId: input.creatorPrincipalId,
+    invokerPrincipalId: input.invokerPrincipalId,
+    secrets,
+    now: input.now,
+  });
+  const sources: InferenceSource[] = [];
+  for (const outcome of outcomes) {
+    if (outcome.outcome === "skipped") continue;
+    if (outcome.outcome !== "ok") throw credentialFailure(outcome);
+    sources.push({
+      id: `${outcome.provider.plugin}:${input.model}`,
+      provider: outcome.provider.plugin,
+      baseURL: outcome.provider.baseURL,
+      apiKey: outcome.secret,
+      model: input.model,
+    });
+  }
+  return sources;
+}
