@@ -3,6 +3,8 @@ import type { ChildProcess } from "node:child_process";
 export const root: string;
 export const offlineEnv: Record<string, string>;
 export function freePort(): Promise<number>;
+export const workerConfigs: string[];
+export function bundleWorker(config: string, outdir: string): Promise<string>;
 export function applyMigrations(opts?: { persistTo?: string; quiet?: boolean }): Promise<void>;
 export function waitForStatus(baseUrl: string, opts?: { timeoutMs?: number; child?: ChildProcess }): Promise<void>;
 export function startHub(opts?: {

@@ -116,16 +116,23 @@ export async function startHub({ port = 8787, persistTo, vars = {}, quiet = fals
 }
 
 /**
- * Builds the Worker bundle (`wrangler deploy --dry-run`, offline) and runs it in workerd through Miniflare,
+ * Bundles one Worker as `wrangler deploy` would, offline (`--dry-run`), into `outdir`, with esbuild's
+ * metafile beside it (`bundle-meta.json`: every module the bundle holds). Returns the metafile's path.
+ */
+export async function bundleWorker(config, outdir) {
+  await runWrangler(["deploy", "--dry-run", "-c", config, "--outdir", outdir, "--metafile"]);
+  return join(outdir, "bundle-meta.json");
+}
+
+/**
+ * Builds the Worker bundles (`bundleWorker`) and runs them in workerd through Miniflare,
  * with the D1, R2 and Durable Object bindings of wrangler.toml and state in `persistTo` (migrations applied
  * first). Unlike `wrangler dev`, nothing sits between clients and the runtime: no development proxy, no
  * inspector, no reloads. For benchmarks. Returns { url, child, stop, output() }.
  */
 export async function startHubInWorkerd({ port, persistTo }) {
   // One bundle per Worker, in bundles/<config>/.
-  for (const config of workerConfigs) {
-    await runWrangler(["deploy", "--dry-run", "-c", config, "--outdir", join(persistTo, "bundles", config)]);
-  }
+  for (const config of workerConfigs) await bundleWorker(config, join(persistTo, "bundles", config));
   await applyMigrations({ persistTo, quiet: true });
   const child = spawn(
     process.execPath,

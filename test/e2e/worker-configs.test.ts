@@ -3,9 +3,12 @@
  * wrangler.instances.toml. The end-to-end tests run both; these checks keep the two configs pointing at
  * each other and at the same storage, which a deploy would otherwise reveal only in production.
  */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
+import { bundleWorker } from "../../scripts/hub.mjs";
 
 /** The parts of a wrangler config these checks read. */
 type WorkerConfig = {
@@ -52,4 +55,24 @@ describe("the hub's two Worker configs", () => {
     expect(instances.workers_dev).toBe(false);
     expect(instances.routes ?? []).toEqual([]);
   });
+});
+
+describe("the instances Worker's bundle", () => {
+  // Everything it loads lives in its isolate's heap, and how long a full garbage collection stops the
+  // objects grows with that heap (docs/events.md): the API's validation, OpenAPI, auth and routes stay out.
+  it("holds the instance objects' code, not the API's libraries or routes", async () => {
+    const outdir = await mkdtemp(join(tmpdir(), "agent-hub-bundle-"));
+    try {
+      const meta = JSON.parse(await readFile(await bundleWorker("wrangler.instances.toml", outdir), "utf8")) as {
+        inputs: Record<string, unknown>;
+      };
+      const modules = Object.keys(meta.inputs);
+      expect(modules).toContain("durable-objects/instance.ts");
+      const apiOnly =
+        /node_modules\/(zod|@hono\/zod-openapi|@asteasolutions|better-auth|@scalar)\/|^src\/(routes|auth)\//;
+      expect(modules.filter((m) => apiOnly.test(m))).toEqual([]);
+    } finally {
+      await rm(outdir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
