@@ -95,6 +95,22 @@ describe("Fanout", () => {
     for (let i = 0; i < 300; i++) expect(ids(`s${i}`)).toEqual([1]);
   });
 
+  it("members that leave while being sent to (dead streams) cost the others nothing: one round serves them all", () => {
+    const fanout = new Fanout<string>();
+    const { send, ids } = recorder();
+    const sinks = Array.from({ length: 300 }, (_, i) => `s${i}`);
+    for (const s of sinks) fanout.add(s, 0);
+    const dead = new Set(sinks.filter((_, i) => i % 7 === 3));
+    const sendOrLeave = (sink: string, bytes: Uint8Array) => (dead.has(sink) ? fanout.remove(sink) : send(sink, bytes));
+    fanout.push(event(1));
+    const { groups } = fanout.schedule();
+    expect(groups).toBe(6);
+    for (let t = 0; t < groups; t++) fanout.tick(sendOrLeave);
+    for (const s of sinks) expect(ids(s)).toEqual(dead.has(s) ? [] : [1]);
+    expect(fanout.size).toBe(sinks.length - dead.size);
+    expect(fanout.pending()).toBe(false);
+  });
+
   it("whatever joins, leaves and ticks in between, each member gets every later event once, in order", () => {
     type Step = { kind: "push" } | { kind: "add" } | { kind: "remove"; pick: number } | { kind: "tick" };
     const step = fc.oneof(

@@ -48,43 +48,60 @@ export function sseMessages(events: readonly LoggedEvent[]): string {
   return text;
 }
 
-/** A subscriber as the fan-out sees it: the newest event it has been sent, and its place in the groups. */
-type Member = { throughSeq: number; readonly slot: number };
+/** A subscriber as the fan-out sees it: the newest event it has been sent, and its place in the list. */
+type Member<S> = { readonly sink: S; throughSeq: number; index: number };
 
-/** `S` is whatever the caller sends to (an SSE stream's writer); each sink is a member once. */
+/**
+ * `S` is whatever the caller sends to (an SSE stream's writer); each sink is a member once.
+ *
+ * Members live in an array walked with indexes: a tick runs every few milliseconds over hundreds of
+ * members, and iterating a Map there would allocate an entry per member per tick, garbage that the
+ * object's isolate then has to collect between deliveries.
+ */
 export class Fanout<S> {
-  private readonly members = new Map<S, Member>();
+  private readonly members: Member<S>[] = [];
+  private readonly bySink = new Map<S, Member<S>>();
   /** Events that some member has not been sent yet, oldest first. */
   private recent: LoggedEvent[] = [];
   private last = 0;
-  private nextSlot = 0;
   private tickIndex = 0;
 
   get size(): number {
-    return this.members.size;
+    return this.members.length;
   }
 
   schedule(): FanoutSchedule {
-    return fanoutSchedule(this.members.size);
+    return fanoutSchedule(this.members.length);
   }
 
   /** A new member that has been sent everything through `throughSeq` (its replay). */
   add(sink: S, throughSeq: number): void {
-    this.members.set(sink, { throughSeq, slot: this.nextSlot++ });
+    if (this.bySink.has(sink)) return;
+    const member = { sink, throughSeq, index: this.members.length };
+    this.members.push(member);
+    this.bySink.set(sink, member);
   }
 
+  /** The last member takes the leaver's place (and so, for a round, its group). */
   remove(sink: S): void {
-    this.members.delete(sink);
+    const member = this.bySink.get(sink);
+    if (!member) return;
+    this.bySink.delete(sink);
+    const last = this.members.pop() as Member<S>;
+    if (last !== member) {
+      last.index = member.index;
+      this.members[member.index] = last;
+    }
   }
 
   sinks(): S[] {
-    return [...this.members.keys()];
+    return this.members.map((m) => m.sink);
   }
 
   /** An event to deliver; events come in increasing `seq`. */
   push(event: LoggedEvent): void {
     this.last = event.seq;
-    if (this.members.size > 0) this.recent.push(event);
+    if (this.members.length > 0) this.recent.push(event);
   }
 
   /** Whether some member has not been sent everything yet. */
@@ -93,26 +110,26 @@ export class Fanout<S> {
   }
 
   /**
-   * Serves the next group, round-robin: each of its members that is behind gets one chunk with every event it lacks.
-   * Members behind by the same amount share the same bytes. Returns whether anyone is still behind.
+   * Serves the next group, round-robin (the members whose index falls in it): each that is behind gets one
+   * chunk with every event it lacks. Members behind by the same amount share the same bytes. Returns
+   * whether anyone is still behind.
    */
   tick(send: (sink: S, bytes: Uint8Array) => void): boolean {
     const { groups } = this.schedule();
-    const group = this.tickIndex++ % groups;
-    return this.deliver(send, (m) => m.slot % groups === group);
+    return this.deliver(send, this.tickIndex++ % groups, groups);
   }
 
   /** Sends every member everything it lacks (before closing the streams). */
   drain(send: (sink: S, bytes: Uint8Array) => void): void {
-    this.deliver(send, () => true);
+    this.deliver(send, 0, 1);
   }
 
-  /** Sends the chosen members what they lack; returns whether anyone is still behind. */
-  private deliver(send: (sink: S, bytes: Uint8Array) => void, chosen: (m: Member) => boolean): boolean {
+  /** Sends the members at first, first + step, … what they lack; returns whether anyone is still behind. */
+  private deliver(send: (sink: S, bytes: Uint8Array) => void, first: number, step: number): boolean {
     const chunks = new Map<number, Uint8Array>();
-    // `send` may remove the member it is given (a dead stream); a Map's iteration allows that.
-    for (const [sink, member] of this.members) {
-      if (member.throughSeq >= this.last || !chosen(member)) continue;
+    for (let i = first; i < this.members.length; i += step) {
+      const member = this.members[i] as Member<S>;
+      if (member.throughSeq >= this.last) continue;
       const from = member.throughSeq;
       let chunk = chunks.get(from);
       if (!chunk) {
@@ -120,7 +137,9 @@ export class Fanout<S> {
         chunks.set(from, chunk);
       }
       member.throughSeq = this.last;
-      send(sink, chunk);
+      send(member.sink, chunk);
+      // `send` may remove the member (a dead stream): whoever took its place is served in its stead.
+      if (this.members[i] !== member) i -= step;
     }
     // One pass over the members after the writes: what to forget, and whether anyone is still behind.
     const oldest = this.oldestThroughSeq();
@@ -131,7 +150,7 @@ export class Fanout<S> {
 
   private oldestThroughSeq(): number {
     let oldest = this.last;
-    for (const m of this.members.values()) oldest = Math.min(oldest, m.throughSeq);
+    for (let i = 0; i < this.members.length; i++) oldest = Math.min(oldest, (this.members[i] as Member<S>).throughSeq);
     return oldest;
   }
 }
