@@ -4,7 +4,7 @@ import { bytesToHex, hexToBytes } from "../src/lib/hex";
 import { newId } from "../src/lib/ids";
 import { COLLECTED_EVENT_TYPES, EventCollector } from "../src/runtime/collector";
 import { EventLog } from "../src/runtime/event-log";
-import { Fanout, sseMessages } from "../src/runtime/fanout";
+import { Fanout, nextTickDue, sseMessages } from "../src/runtime/fanout";
 import { type InstanceMail, InstanceMailbox, type UserMailInput } from "../src/runtime/mailbox";
 import type {
   ConnectorState,
@@ -69,7 +69,8 @@ export class InstanceObject extends DurableObject<Env> {
   private readonly waiters = new Map<string, Waiter>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private tickTimer: ReturnType<typeof setTimeout> | null = null;
-  private lastTickAt = 0;
+  /** When the next fan-out tick is due (`nextTickDue`); in the past while the stream is quiet. */
+  private tickDue = 0;
   /** When the newest event was recorded: every live subscriber has been written to since (or joined since). */
   private lastEventAt = 0;
   private readonly log: EventLog;
@@ -194,15 +195,10 @@ export class InstanceObject extends DurableObject<Env> {
     return event.seq;
   }
 
-  /**
-   * The next tick comes one tick interval after the last one began: at once when the stream was quiet.
-   * Counted from when a tick runs, not from a fixed clock, so a busy object stretches the interval (and
-   * coalesces more) instead of piling up ticks.
-   */
+  /** The next tick runs when it is due: at once when the stream was quiet. */
   private scheduleTick(): void {
     if (this.tickTimer) return;
-    const wait = Math.max(0, this.lastTickAt + this.fanout.schedule().tickMs - Date.now());
-    this.tickTimer = setTimeout(() => this.tick(), wait);
+    this.tickTimer = setTimeout(() => this.tick(), Math.max(0, this.tickDue - Date.now()));
   }
 
   /**
@@ -212,7 +208,7 @@ export class InstanceObject extends DurableObject<Env> {
    */
   private tick(): void {
     this.tickTimer = null;
-    this.lastTickAt = Date.now();
+    this.tickDue = nextTickDue(this.tickDue, Date.now(), this.fanout.schedule().tickMs);
     this.persistRecorded();
     if (this.fanout.tick((sub, bytes) => this.send(sub, bytes))) this.scheduleTick();
   }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { LoggedEvent } from "./event-log";
-import { Fanout, fanoutSchedule } from "./fanout";
+import { Fanout, fanoutSchedule, nextTickDue } from "./fanout";
 
 const decoder = new TextDecoder();
 const event = (seq: number): LoggedEvent => ({ seq, type: "custom.n", data: `{"n":${seq}}`, at: 0 });
@@ -34,6 +34,31 @@ describe("fanoutSchedule", () => {
     // At most 100 ms between writes, and ticks no closer than 5 ms: groups grow past 50.
     expect(fanoutSchedule(1000)).toEqual({ intervalMs: 100, groups: 20, tickMs: 5 });
     expect(fanoutSchedule(10_000)).toEqual({ intervalMs: 100, groups: 20, tickMs: 5 });
+  });
+});
+
+describe("nextTickDue", () => {
+  it("keeps the cadence when timers fire late, and starts again after a stall", () => {
+    // Due at 100, 105, 110, …: a timer a millisecond or two late does not push the later ticks back.
+    expect(nextTickDue(100, 101, 5)).toBe(105);
+    expect(nextTickDue(105, 107, 5)).toBe(110);
+    expect(nextTickDue(110, 110, 5)).toBe(115);
+    // A whole tick late (or a quiet stream, due long ago): counted again from when the tick ran.
+    expect(nextTickDue(115, 120, 5)).toBe(125);
+    expect(nextTickDue(0, 1_000_000, 5)).toBe(1_000_005);
+  });
+
+  it("runs ticks at the schedule's rate under a timer that is always late", () => {
+    // A timer that fires 1.5 ms after the wait it was given, for 10 s of 5 ms ticks.
+    let due = 0;
+    let now = 0;
+    let ticks = 0;
+    while (now < 10_000) {
+      now = Math.max(now, due) + 1.5;
+      due = nextTickDue(due, now, 5);
+      ticks++;
+    }
+    expect(ticks).toBeGreaterThanOrEqual(1990);
   });
 });
 

@@ -35,6 +35,16 @@ export function fanoutSchedule(subscribers: number): FanoutSchedule {
   return { intervalMs, groups, tickMs: intervalMs / groups };
 }
 
+/**
+ * When the next tick is due, after one due at `due` ran at `ranAt`. Ticks keep their cadence: timers fire
+ * a millisecond or two late under load, and counting from when each tick ran stretched a 50 ms interval to
+ * about 65 ms. A tick more than a whole tick late starts the cadence again from when it ran, so an object
+ * that fell behind coalesces more instead of piling ticks up.
+ */
+export function nextTickDue(due: number, ranAt: number, tickMs: number): number {
+  return ranAt - due < tickMs ? due + tickMs : ranAt + tickMs;
+}
+
 const encoder = new TextEncoder();
 
 /** One SSE message: `id:` is the sequence number, `data` the event `{type, seq, data}`. */
