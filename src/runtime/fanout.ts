@@ -36,13 +36,14 @@ export function fanoutSchedule(subscribers: number): FanoutSchedule {
 }
 
 /**
- * When the next tick is due, after one due at `due` ran at `ranAt`. Ticks keep their cadence: timers fire
- * a millisecond or two late under load, and counting from when each tick ran stretched a 50 ms interval to
- * about 65 ms. A tick more than a whole tick late starts the cadence again from when it ran, so an object
- * that fell behind coalesces more instead of piling ticks up.
+ * When the next tick is due, after one due at `due` ran at `ranAt`. Ticks keep their cadence through a
+ * timer's ordinary lateness (a millisecond or two: counting from when each tick ran stretched a 50 ms
+ * interval to about 65 ms). A tick later than half a tick means the object, or its machine, is busy: the
+ * cadence starts again from when it ran, so the interval stretches and coalesces more instead of piling
+ * ticks up.
  */
 export function nextTickDue(due: number, ranAt: number, tickMs: number): number {
-  return ranAt - due < tickMs ? due + tickMs : ranAt + tickMs;
+  return ranAt - due <= tickMs / 2 ? due + tickMs : ranAt + tickMs;
 }
 
 const encoder = new TextEncoder();
