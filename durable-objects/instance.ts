@@ -77,6 +77,8 @@ export class InstanceObject extends DurableObject<Env> {
   /** The collector moved without writing D1; its saved state is brought up to date on the next tick. */
   private collectorDirty = false;
   private collector: EventCollector | null = null;
+  /** Written once, at launch; kept in memory because every frame from the sidecar reads it. */
+  private setupKept: Setup | undefined;
   /** Set synchronously by the first `stop`, so a concurrent one cannot start a second undeploy. */
   private stopping = false;
   /** Frames from the sidecar are handled one at a time, in arrival order. */
@@ -96,7 +98,8 @@ export class InstanceObject extends DurableObject<Env> {
   // -------------------------------------------------------------------------------------------
 
   private async setup(): Promise<Setup | undefined> {
-    return this.ctx.storage.get<Setup>("setup");
+    this.setupKept ??= await this.ctx.storage.get<Setup>("setup");
+    return this.setupKept;
   }
 
   private async phase(): Promise<Phase> {
@@ -540,6 +543,7 @@ export class InstanceObject extends DurableObject<Env> {
   /** Starts serving a launched instance and waits until the sidecar has started it. */
   async launch(setup: Setup, timeoutMs = REQUEST_TIMEOUT_MS): Promise<{ ok: true } | { ok: false; error: string }> {
     await this.ctx.storage.put("setup", setup);
+    this.setupKept = setup;
     await this.ctx.storage.put("phase", "deploying" satisfies Phase);
     this.collector = EventCollector.create({
       instanceId: setup.instanceId,
