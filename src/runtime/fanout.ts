@@ -59,8 +59,8 @@ export function sseMessages(events: readonly LoggedEvent[]): string {
   return text;
 }
 
-/** A subscriber as the fan-out sees it: the newest event it has been sent, and its place in the list. */
-type Member<S> = { readonly sink: S; throughSeq: number; index: number };
+/** A subscriber as the fan-out sees it: where to send, and the newest event it has been sent. */
+type Member<S> = { readonly sink: S; throughSeq: number };
 
 /**
  * `S` is whatever the caller sends to (an SSE stream's writer); each sink is a member once.
@@ -71,7 +71,6 @@ type Member<S> = { readonly sink: S; throughSeq: number; index: number };
  */
 export class Fanout<S> {
   private readonly members: Member<S>[] = [];
-  private readonly bySink = new Map<S, Member<S>>();
   /** Events that some member has not been sent yet, oldest first. */
   private recent: LoggedEvent[] = [];
   private last = 0;
@@ -87,22 +86,16 @@ export class Fanout<S> {
 
   /** A new member that has been sent everything through `throughSeq` (its replay). */
   add(sink: S, throughSeq: number): void {
-    if (this.bySink.has(sink)) return;
-    const member = { sink, throughSeq, index: this.members.length };
-    this.members.push(member);
-    this.bySink.set(sink, member);
+    if (this.members.some((m) => m.sink === sink)) return;
+    this.members.push({ sink, throughSeq });
   }
 
-  /** The last member takes the leaver's place (and so, for a round, its group). */
+  /** The last member takes the leaver's place (and so, for a round, its group). Joins and leaves are rare. */
   remove(sink: S): void {
-    const member = this.bySink.get(sink);
-    if (!member) return;
-    this.bySink.delete(sink);
+    const index = this.members.findIndex((m) => m.sink === sink);
+    if (index < 0) return;
     const last = this.members.pop() as Member<S>;
-    if (last !== member) {
-      last.index = member.index;
-      this.members[member.index] = last;
-    }
+    if (index < this.members.length) this.members[index] = last;
   }
 
   sinks(): S[] {
