@@ -1,9 +1,11 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
-// Two projects:
+// Four projects:
 // - `workers`: unit and HTTP tests inside workerd, with real local D1, R2 and Durable Objects;
-// - `e2e`: Node tests that start the real server (`wrangler dev`) and drive it with real clients.
+// - `e2e`: Node tests that start the real server (`wrangler dev`) and drive it with real clients;
+// - `structure`: checks on the source itself (which layer may import which);
+// - `sidecar`: the reference sidecar's tests, in Node.
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
@@ -39,6 +41,13 @@ export default defineConfig(async () => {
             globalSetup: ["./test/e2e/global-setup.ts"],
             testTimeout: 60_000,
             hookTimeout: 60_000,
+          },
+        },
+        {
+          test: {
+            name: "structure",
+            environment: "node",
+            include: ["test/structure/**/*.test.ts"],
           },
         },
         {

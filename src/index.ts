@@ -1,4 +1,4 @@
-import { createApp } from "./http/app";
+import { createApp } from "./app";
 
 // Deployed, INSTANCE is bound to the instances Worker's class (src/instances-worker.ts); this export lets
 // the Workers test pool run both in one Worker.

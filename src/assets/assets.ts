@@ -4,12 +4,12 @@
  */
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { agent, agentAsset, asset, type assetAccessModes, gitRepository } from "../db/schema";
+import { ApiError, badRequest, notFound } from "../errors";
 import { buildGenesisPack } from "../git/service/genesis";
 import { deletePackFiles, putPackFiles } from "../git/storage/pack-files";
 import { createRepositoryWithContent } from "../git/storage/repositories";
-import { ApiError, badRequest, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
 import { newId } from "../lib/ids";
 import type { HubSigningKey } from "../secrets/hub-signing-key";
 

@@ -13,10 +13,10 @@ import { and, eq, isNull, type SQL } from "drizzle-orm";
 import { defaultConditionRegistry, evaluateGrants } from "../authz";
 import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { agent, agentInstance, asset, gitToken, principal } from "../db/schema";
+import { badRequest, forbidden, notFound } from "../errors";
 import { expandTokenActions, type RepoAction, verbForRepoAction } from "../git/protocol/repo-action";
-import { badRequest, forbidden, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
 import { newId } from "../lib/ids";
 import { randomSecret, sha256 } from "../lib/secret-digest";
 

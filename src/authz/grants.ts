@@ -1,9 +1,9 @@
 /** Grants of a tenant: listing with names, creation aimed at a role or principal of that tenant, edits. */
 import { and, eq, inArray, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { type GrantConditions, grant, type grantEffects, type grantOrigins, principal, role } from "../db/schema";
-import { badRequest, forbidden, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { badRequest, forbidden, notFound } from "../errors";
 import { newId } from "../lib/ids";
 import { describePrincipals, findPrincipal } from "../tenancy/principals";
 import { findRole } from "../tenancy/roles";

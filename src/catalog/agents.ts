@@ -6,6 +6,7 @@ import { and, eq, inArray, ne, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { assertValidConditions } from "../authz/grants";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import {
   type AgentSnapshot,
   agent,
@@ -20,8 +21,7 @@ import {
   principal,
   role,
 } from "../db/schema";
-import { badRequest, conflict, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { badRequest, conflict, notFound } from "../errors";
 import { newId as defaultNewId, type IdKind } from "../lib/ids";
 
 export type AgentRow = typeof agent.$inferSelect;

@@ -5,9 +5,9 @@
  */
 import { and, eq, isNull, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { credential, type credentialStatuses, type credentialTypes } from "../db/schema";
-import { badRequest, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { badRequest, notFound } from "../errors";
 import { newId } from "../lib/ids";
 import { type SecretBox, secretContext } from "../secrets";
 import { findPrincipal } from "../tenancy/principals";

@@ -12,9 +12,9 @@
 import { and, eq, inArray, or, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { type federationDirections, federationTrust, tenant } from "../db/schema";
-import { badRequest, conflict, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { badRequest, conflict, notFound } from "../errors";
 import { newId } from "../lib/ids";
 
 export type FederationDirection = (typeof federationDirections)[number];

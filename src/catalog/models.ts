@@ -9,9 +9,9 @@ import { defaultConditionRegistry, evaluateGrants } from "../authz";
 import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
 import { principal, provider } from "../db/schema";
-import { NonNegativeDecimal } from "../http/decimal-schema";
-import { forbidden, notFound } from "../http/errors";
+import { forbidden, notFound } from "../errors";
 import { normalizeDecimal } from "../lib/decimal";
+import { NonNegativeDecimal } from "../lib/decimal-schema";
 import { tenantChain, visibleProviders } from "./providers";
 
 const Price = NonNegativeDecimal.transform(normalizeDecimal);

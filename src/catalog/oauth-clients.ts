@@ -4,9 +4,9 @@
  */
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { oauthClient } from "../db/schema";
-import { notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { notFound } from "../errors";
 import { newId } from "../lib/ids";
 import { type SecretBox, secretContext } from "../secrets";
 import { findVisibleProvider } from "./providers";

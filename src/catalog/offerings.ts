@@ -4,9 +4,9 @@
  */
 import { and, desc, eq, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type Cursor, type Page, type PageQuery, paginate } from "../db/pagination";
 import { agent, offering } from "../db/schema";
-import { notFound } from "../http/errors";
-import { type Cursor, type Page, type PageQuery, paginate } from "../http/pagination";
+import { notFound } from "../errors";
 import { compareDecimal } from "../lib/decimal";
 import { newId } from "../lib/ids";
 import { visibleTenantCondition } from "./federation";

@@ -6,9 +6,9 @@
 import { and, eq, lt, notExists, type SQL, sql } from "drizzle-orm";
 import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { provider } from "../db/schema";
-import { notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { notFound } from "../errors";
 import { newId } from "../lib/ids";
 
 export type ProviderRow = typeof provider.$inferSelect;

@@ -5,9 +5,9 @@
  */
 import { and, eq, gte, lt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { agent, transaction, type transactionDirections, type transactionStatuses, wallet } from "../db/schema";
-import { ApiError, badRequest, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { ApiError, badRequest, notFound } from "../errors";
 import { addDecimal, fromUnits, subDecimal, toUnits, tryToUnits } from "../lib/decimal";
 import { newId } from "../lib/ids";
 

@@ -3,8 +3,8 @@
  * statuses the same way (all errors share the one envelope schema).
  */
 import { z } from "@hono/zod-openapi";
-import type { ErrorBody } from "./errors";
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type PageQuery } from "./pagination";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type PageQuery } from "../db/pagination";
+import type { ErrorBody } from "../errors";
 
 /** The one error envelope (`errors.ts` builds it). */
 export const ErrorSchema = z

@@ -4,7 +4,7 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./context";
-import { errorResponse } from "./errors";
+import { errorResponse } from "./error-envelope";
 
 export type ValidationIssue = { location: string; path: string; message: string; code: string };
 

@@ -14,11 +14,11 @@ import {
   updateAgent,
 } from "../catalog/agents";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import { agentStatuses, agentVersionStatuses, grantEffects } from "../db/schema";
 import type { AppEnv } from "../http/context";
 import { iso } from "../http/format";
 import { assertCanConfer, idResource, requireGrant } from "../http/middleware/require-grant";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,

@@ -13,11 +13,11 @@ import {
   updateAsset,
 } from "../assets/assets";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import { assetAccessModes } from "../db/schema";
-import { forbidden } from "../http/errors";
+import { forbidden } from "../errors";
 import { iso } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,

@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { getAuth } from "../auth";
 import { getDb } from "../db/client";
 import type { AppEnv } from "../http/context";
-import { errorResponse } from "../http/errors";
+import { errorResponse } from "../http/error-envelope";
 import { errors, jsonBody, jsonRequest } from "../http/responses";
 import { createRouter } from "../http/router";
 

@@ -9,11 +9,11 @@ import {
   updateCredential,
 } from "../catalog/credentials";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import { credentialStatuses, credentialTypes } from "../db/schema";
-import { forbidden } from "../http/errors";
+import { forbidden } from "../errors";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,

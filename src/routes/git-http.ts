@@ -7,6 +7,7 @@ import { type Context, Hono } from "hono";
 import { ASSET_NAME, assetKinds, assetRepositoryId, findAssetByName } from "../assets/assets";
 import { validateSkillTree } from "../assets/skills";
 import { getDb } from "../db/client";
+import { badRequest, notFound } from "../errors";
 import { GitFormatError } from "../git/objects/errors";
 import { parseCommit, parseTag, parseTree, treeEntryType } from "../git/objects/object";
 import {
@@ -41,7 +42,7 @@ import {
   releasePushLease,
 } from "../git/storage/repositories";
 import type { AppEnv } from "../http/context";
-import { badRequest, errorResponse, notFound } from "../http/errors";
+import { errorResponse } from "../http/error-envelope";
 import { gitTokenAuth, refAllowed } from "../http/middleware/git-token";
 import { isAllowed } from "../http/middleware/require-grant";
 

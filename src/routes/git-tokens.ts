@@ -12,11 +12,11 @@ import {
   revokeTenantToken,
 } from "../auth/git-tokens";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import { gitTokenKinds } from "../db/schema";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
 import { requireUser, signedInUser } from "../http/middleware/session";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,

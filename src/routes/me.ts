@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import {
   agentStatuses,
   approvalScopes,
@@ -11,7 +12,6 @@ import {
 } from "../db/schema";
 import { iso, isoOrNull } from "../http/format";
 import { requireUser, signedInUser } from "../http/middleware/session";
-import { mapPage } from "../http/pagination";
 import { errors, jsonBody, noContent, PageQuerySchema, pageOf, pathParam, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
 import {

@@ -8,9 +8,9 @@ import {
   updateOAuthClient,
 } from "../catalog/oauth-clients";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import { iso } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,

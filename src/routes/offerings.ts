@@ -8,10 +8,9 @@ import {
   updateOffering,
 } from "../catalog/offerings";
 import { getDb } from "../db/client";
-import { NonNegativeDecimal } from "../http/decimal-schema";
+import { mapPage } from "../db/pagination";
 import { iso } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,
@@ -25,6 +24,7 @@ import {
 } from "../http/responses";
 import { createRouter } from "../http/router";
 import { tryToUnits } from "../lib/decimal";
+import { NonNegativeDecimal } from "../lib/decimal-schema";
 
 /** False only when both are decimals and `low` > `high` (malformed values are reported by their own schema). */
 function ordered(low: string | undefined, high: string | undefined): boolean {

@@ -9,9 +9,9 @@ import {
   updateProvider,
 } from "../catalog/providers";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import { iso } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,

@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import { iso } from "../http/format";
 import { assertCanConfer, idResource, requireGrant } from "../http/middleware/require-grant";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,

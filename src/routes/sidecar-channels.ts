@@ -6,8 +6,9 @@ import { and, eq } from "drizzle-orm";
 import { type Context, Hono } from "hono";
 import { getDb } from "../db/client";
 import { agentInstance } from "../db/schema";
+import { ApiError } from "../errors";
 import type { AppEnv } from "../http/context";
-import { ApiError, errorResponse } from "../http/errors";
+import { errorResponse } from "../http/error-envelope";
 import { authenticateSidecar } from "../runtime/sidecars";
 
 async function sidecarOf(c: Context<AppEnv>) {

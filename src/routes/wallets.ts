@@ -13,11 +13,10 @@ import {
   type WalletRow,
 } from "../catalog/wallets";
 import { getDb } from "../db/client";
+import { mapPage } from "../db/pagination";
 import { transactionDirections, transactionStatuses, walletBackends } from "../db/schema";
-import { PositiveDecimal } from "../http/decimal-schema";
 import { iso } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
-import { mapPage } from "../http/pagination";
 import {
   errors,
   jsonBody,
@@ -30,6 +29,7 @@ import {
   Timestamp,
 } from "../http/responses";
 import { createRouter } from "../http/router";
+import { PositiveDecimal } from "../lib/decimal-schema";
 
 const Config = z.record(z.string(), z.unknown());
 

@@ -1,6 +1,7 @@
 /** Reads and state changes of instances in D1 (the Durable Object holds the live side). */
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import {
   agent,
   agentInstance,
@@ -11,8 +12,7 @@ import {
   sessionMail,
   turnPart,
 } from "../db/schema";
-import { notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { notFound } from "../errors";
 import { parseMailToEmail } from "../mail";
 
 export type InstanceRow = typeof agentInstance.$inferSelect & { agentName: string };

@@ -23,7 +23,7 @@ import {
   role,
   type tenant,
 } from "../db/schema";
-import { ApiError, notFound } from "../http/errors";
+import { ApiError, notFound } from "../errors";
 import { bytesToHex } from "../lib/hex";
 import { newId } from "../lib/ids";
 import { type SecretBox, secretBox } from "../secrets";

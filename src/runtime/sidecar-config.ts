@@ -8,7 +8,7 @@ import type { GrantRule } from "../authz";
 import { type CredentialOutcome, resolveCredentials } from "../catalog/credential-resolution";
 import type { Db } from "../db/client";
 import type { CredentialRequirement } from "../db/schema";
-import { ApiError } from "../http/errors";
+import { ApiError } from "../errors";
 import type { SecretBox } from "../secrets";
 import type { InferenceSource, WireGrantRule } from "./protocol";
 

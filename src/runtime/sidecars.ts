@@ -4,9 +4,9 @@
  */
 import { and, asc, desc, eq, gte, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type Page, type PageQuery, paginate } from "../db/pagination";
 import { sidecar } from "../db/schema";
-import { conflict, notFound } from "../http/errors";
-import { type Page, type PageQuery, paginate } from "../http/pagination";
+import { conflict, notFound } from "../errors";
 import { newId } from "../lib/ids";
 import { digestsEqual, randomSecret, sha256 } from "../lib/secret-digest";
 import { SIDECAR_TIMEOUT_MS } from "./protocol";

@@ -4,9 +4,9 @@ import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
 import { defaultConditionRegistry, evaluateGrants } from "../authz";
 import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { agent, agentInstance, agentSession, approval, principal, principalRole, role, tenant } from "../db/schema";
-import { conflict, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { conflict, notFound } from "../errors";
 
 const ofUser = (userId: string) => and(eq(principal.kind, "user"), eq(principal.refId, userId));
 /** Joins the user's active membership onto a tenant-scoped table. */

@@ -1,6 +1,7 @@
 /** Principals of a tenant: how they are described, listed, invited, re-statused and deleted. */
 import { and, count, eq, inArray, ne, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import {
   agent,
   agentInstance,
@@ -12,8 +13,7 @@ import {
   role,
   user,
 } from "../db/schema";
-import { conflict, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { conflict, notFound } from "../errors";
 import { newId } from "../lib/ids";
 import { keepsAnOwner } from "./owners";
 

@@ -1,9 +1,9 @@
 /** Roles of a tenant and their assignment to principals. */
 import { and, count, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { type PageQuery, paginate } from "../db/pagination";
 import { grant, principalRole, role } from "../db/schema";
-import { badRequest, conflict, forbidden, notFound } from "../http/errors";
-import { type PageQuery, paginate } from "../http/pagination";
+import { badRequest, conflict, forbidden, notFound } from "../errors";
 import { newId } from "../lib/ids";
 import { keepsAnOwner } from "./owners";
 import { findPrincipal } from "./principals";

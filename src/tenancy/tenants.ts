@@ -2,7 +2,7 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { grant, principal, principalRole, role, tenant } from "../db/schema";
-import { conflict } from "../http/errors";
+import { conflict } from "../errors";
 import { newId as defaultNewId, type IdKind } from "../lib/ids";
 import { type SystemRoleName, systemRoles } from "./system-roles";
 

@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { createRoute, z } from "@hono/zod-openapi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createApp, MAX_JSON_BODY_BYTES } from "../../src/http/app";
+import { createApp, MAX_JSON_BODY_BYTES } from "../../src/app";
 import { ErrorSchema } from "../../src/http/responses";
 
 const WidgetSchema = z.object({

@@ -7,10 +7,10 @@ import { env } from "cloudflare:workers";
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, like } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
 import { getDb } from "../../src/db/client";
+import { paginate } from "../../src/db/pagination";
 import { tenant } from "../../src/db/schema";
-import { createApp } from "../../src/http/app";
-import { paginate } from "../../src/http/pagination";
 import { PageQuerySchema, pageOf } from "../../src/http/responses";
 import { newId } from "../../src/lib/ids";
 

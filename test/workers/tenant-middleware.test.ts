@@ -6,9 +6,9 @@
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { createApp } from "../../src/http/app";
+import { createApp } from "../../src/app";
 import type { AppEnv } from "../../src/http/context";
-import { handleError } from "../../src/http/errors";
+import { handleError } from "../../src/http/error-envelope";
 import { resolveTenant } from "../../src/http/middleware/tenant";
 import { addMember, api, createTenant, expectError } from "./support/api";
 

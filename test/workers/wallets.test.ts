@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { creditWallet, debitWallet, isInsufficientFunds } from "../../src/catalog/wallets";
 import { getDb } from "../../src/db/client";
 import { agent, transaction, wallet } from "../../src/db/schema";
-import { ApiError } from "../../src/http/errors";
+import { ApiError } from "../../src/errors";
 import { newId } from "../../src/lib/ids";
 import { addMember, api, createTenant, expectError, signUp, type TestTenant } from "./support/api";
 

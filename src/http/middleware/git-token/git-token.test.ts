@@ -20,7 +20,7 @@ import { asset, gitToken } from "../../../db/schema";
 import { newId } from "../../../lib/ids";
 import { sha256 } from "../../../lib/secret-digest";
 import type { AppEnv } from "../../context";
-import { handleError } from "../../errors";
+import { handleError } from "../../error-envelope";
 import { GIT_REALM, gitTokenAuth, refAllowed, secretFromAuthorization } from ".";
 
 const app = new Hono<AppEnv>();

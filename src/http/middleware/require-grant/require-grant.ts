@@ -4,8 +4,8 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { type Decision, defaultConditionRegistry, evaluateGrants, type RequestContext } from "../../../authz";
+import { forbidden } from "../../../errors";
 import type { AppEnv } from "../../context";
-import { forbidden } from "../../errors";
 
 type ResourceOf = string | ((c: Context<AppEnv>) => string);
 

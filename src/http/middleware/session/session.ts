@@ -6,8 +6,8 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { SessionUser } from "../../../auth";
 import { getAuth } from "../../../auth";
 import { getDb } from "../../../db/client";
+import { unauthorized } from "../../../errors";
 import type { AppEnv } from "../../context";
-import { unauthorized } from "../../errors";
 
 export function loadSession(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

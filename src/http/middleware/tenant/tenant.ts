@@ -8,8 +8,8 @@ import type { MiddlewareHandler } from "hono";
 import { grantsOfPrincipalQuery, toGrantRule } from "../../../authz/grant-store";
 import { getDb } from "../../../db/client";
 import { principal, tenant } from "../../../db/schema";
+import { forbidden, notFound, unauthorized } from "../../../errors";
 import type { AppEnv } from "../../context";
-import { forbidden, notFound, unauthorized } from "../../errors";
 
 export function resolveTenant(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -3,7 +3,7 @@
  * amount passes through binary floating point. "1e5", "-3", "abc" and "" are validation failures.
  */
 import { z } from "@hono/zod-openapi";
-import { DECIMAL_SCALE, tryToUnits } from "../lib/decimal";
+import { DECIMAL_SCALE, tryToUnits } from "./decimal";
 
 const described = {
   description: `Exact decimal string: digits, optionally "." and up to ${DECIMAL_SCALE} more digits`,

@@ -1,36 +1,12 @@
 /**
- * The one error helper. Every error the hub returns is
+ * The one error envelope. Every error the hub returns is
  * `{"error": {"code", "message", "requestId", "details?"}}`, whatever produced it: a route, a
  * validator, a library throwing HTTPException, a database constraint, or a bug.
  */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
-}
-
-export const badRequest = (message: string, code = "bad_request", details?: unknown) =>
-  new ApiError(400, code, message, details);
-export const unauthorized = (message = "Authentication required") => new ApiError(401, "unauthorized", message);
-export const forbidden = (message = "You do not have permission to perform this action", code = "forbidden") =>
-  new ApiError(403, code, message);
-export const notFound = (message = "Not found") => new ApiError(404, "not_found", message);
-export const conflict = (message: string, code = "conflict") => new ApiError(409, code, message);
-
-/** The envelope; its OpenAPI schema is `ErrorSchema` in `responses.ts`. */
-export type ErrorBody = {
-  error: { code: string; message: string; requestId: string; details?: unknown };
-};
+import { ApiError, conflict, type ErrorBody } from "../errors";
 
 export function errorResponse(
   c: Context,
