@@ -8,15 +8,10 @@
  * reports the batch mean as that sample's per-check time. Sizes are interleaved over three repetitions and the
  * median of each statistic across repetitions is printed, so one noisy repetition does not decide the result.
  */
-import {
-  type Decision,
-  defaultConditionRegistry,
-  type Effect,
-  evaluateGrants,
-  explainGrants,
-  type GrantRule,
-  type RequestContext,
-} from "../../src/authz/index";
+
+import { defaultConditionRegistry } from "../../src/authz/conditions";
+import { evaluateGrants, explainGrants } from "../../src/authz/evaluate";
+import type { Decision, Effect, GrantRule, RequestContext } from "../../src/authz/types";
 
 const SIZES = [10, 100, 1_000] as const;
 const REPETITIONS = 3;

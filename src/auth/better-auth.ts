@@ -46,3 +46,19 @@ export function createAuth(db: Db, settings: AuthSettings) {
 export type Auth = ReturnType<typeof createAuth>;
 export type SessionUser = Auth["$Infer"]["Session"]["user"];
 export type SessionInfo = Auth["$Infer"]["Session"]["session"];
+
+// One better-auth instance per isolate and database binding: building it parses options and plugins.
+const instances = new WeakMap<object, Auth>();
+
+export function getAuth(env: Env, db: Db): Auth {
+  let auth = instances.get(env.DB);
+  if (!auth) {
+    auth = createAuth(db, {
+      secret: env.AUTH_SECRET,
+      baseUrl: env.AUTH_BASE_URL,
+      trustedOrigins: env.AUTH_TRUSTED_ORIGINS,
+    });
+    instances.set(env.DB, auth);
+  }
+  return auth;
+}

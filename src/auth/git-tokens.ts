@@ -10,7 +10,8 @@
  * The plaintext secret is returned once by the mint; only its SHA-256 is stored.
  */
 import { and, eq, isNull, type SQL } from "drizzle-orm";
-import { defaultConditionRegistry, evaluateGrants } from "../authz";
+import { defaultConditionRegistry } from "../authz/conditions";
+import { evaluateGrants } from "../authz/evaluate";
 import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
 import { type PageQuery, paginate } from "../db/pagination";

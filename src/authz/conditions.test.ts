@@ -1,14 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
-  type ConditionEvaluator,
   defaultConditionRegistry,
   ipRangeCondition,
   maxSpendPerDayCondition,
   parseIpAddress,
-  type RequestContext,
   timeWindowCondition,
   validateConditions,
-} from "./index";
+} from "./conditions";
+import type { ConditionEvaluator, RequestContext } from "./types";
 
 const base: RequestContext = { now: Date.UTC(2026, 5, 1, 12, 0), principalId: "prn_1", tenantId: "tnt_1" };
 const at = (iso: string): RequestContext => ({ ...base, now: Date.parse(iso) });

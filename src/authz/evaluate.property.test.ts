@@ -8,18 +8,10 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type ConditionEvaluator,
-  type ConditionRegistry,
-  defaultConditionRegistry,
-  type Effect,
-  evaluateGrants,
-  explainGrants,
-  type GrantRule,
-  matchPattern,
-  type RequestContext,
-  specificity,
-} from "./index";
+import { defaultConditionRegistry } from "./conditions";
+import { evaluateGrants, explainGrants } from "./evaluate";
+import { matchPattern, specificity } from "./pattern";
+import type { ConditionEvaluator, ConditionRegistry, Effect, GrantRule, RequestContext } from "./types";
 
 const DEFAULT_SEED = 20_260_601;
 const RUNS = 10_000;

@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  type ConditionEvaluator,
-  type ConditionRegistry,
-  type Decision,
-  defaultConditionRegistry,
-  type Effect,
-  evaluateGrants,
-  explainGrants,
-  type GrantRule,
-  type RequestContext,
-} from "./index";
+import { defaultConditionRegistry } from "./conditions";
+import { evaluateGrants, explainGrants } from "./evaluate";
+import type { ConditionEvaluator, ConditionRegistry, Decision, Effect, GrantRule, RequestContext } from "./types";
 
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);
 const ctx: RequestContext = { now: NOW, principalId: "prn_1", tenantId: "tnt_1" };

@@ -7,7 +7,7 @@ import { badRequest, forbidden, notFound } from "../errors";
 import { newId } from "../lib/ids";
 import { describePrincipals, findPrincipal } from "../tenancy/principals";
 import { findRole } from "../tenancy/roles";
-import { defaultConditionRegistry, validateConditions } from "./index";
+import { defaultConditionRegistry, validateConditions } from "./conditions";
 
 export type GrantRow = typeof grant.$inferSelect;
 export type GrantView = GrantRow & { roleName: string | null; principalName: string | null };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { grantSpecificity, matchPattern, specificity } from "./index";
+import { grantSpecificity, matchPattern, specificity } from "./pattern";
 
 describe("matchPattern", () => {
   it("treats a pattern without stars as plain equality", () => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { getDb } from "../db/client";
 import { credential, principal, provider, tenant } from "../db/schema";
 import { newId } from "../lib/ids";
-import { secretBoxFor, secretContext } from "../secrets";
+import { secretBoxFor, secretContext } from "../secrets/encryption";
 import { type CredentialOutcome, type ResolvableRequirement, resolveCredentials } from "./credential-resolution";
 
 const db = getDb(env);

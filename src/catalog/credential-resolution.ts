@@ -26,7 +26,7 @@
 import { and, eq, isNull, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { type CredentialRequirement, credential } from "../db/schema";
-import { type SecretBox, SecretDecryptionError, secretContext } from "../secrets";
+import { type SecretBox, SecretDecryptionError, secretContext } from "../secrets/encryption";
 import { chainDepth, inChain, resolveProviderByName, tenantChain } from "./providers";
 
 export type ResolvableRequirement = CredentialRequirement & {

@@ -9,7 +9,7 @@ import { type PageQuery, paginate } from "../db/pagination";
 import { credential, type credentialStatuses, type credentialTypes } from "../db/schema";
 import { badRequest, notFound } from "../errors";
 import { newId } from "../lib/ids";
-import { type SecretBox, secretContext } from "../secrets";
+import { type SecretBox, secretContext } from "../secrets/encryption";
 import { findPrincipal } from "../tenancy/principals";
 import { findOAuthClient } from "./oauth-clients";
 import { chainDepth, findVisibleProvider, inChain, tenantChain } from "./providers";

@@ -5,7 +5,8 @@
  */
 import { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
-import { defaultConditionRegistry, evaluateGrants } from "../authz";
+import { defaultConditionRegistry } from "../authz/conditions";
+import { evaluateGrants } from "../authz/evaluate";
 import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
 import { principal, provider } from "../db/schema";

@@ -8,7 +8,7 @@ import { type PageQuery, paginate } from "../db/pagination";
 import { oauthClient } from "../db/schema";
 import { notFound } from "../errors";
 import { newId } from "../lib/ids";
-import { type SecretBox, secretContext } from "../secrets";
+import { type SecretBox, secretContext } from "../secrets/encryption";
 import { findVisibleProvider } from "./providers";
 
 export type OAuthClientRow = typeof oauthClient.$inferSelect;

@@ -4,7 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { getAuth } from "../auth";
+import { getAuth } from "../auth/better-auth";
 import { getDb } from "../db/client";
 import type { AppEnv } from "../http/context";
 import { errorResponse } from "../http/error-envelope";

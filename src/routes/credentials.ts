@@ -26,7 +26,7 @@ import {
   Timestamp,
 } from "../http/responses";
 import { createRouter } from "../http/router";
-import { secretBox } from "../secrets";
+import { secretBox } from "../secrets/encryption";
 import { Scopes } from "./providers";
 
 export const CredentialSchema = z

@@ -12,25 +12,27 @@ import { GitFormatError } from "../git/objects/errors";
 import { parseCommit, parseTag, parseTree, treeEntryType } from "../git/objects/object";
 import {
   buildAdvertisement,
-  buildReportStatus,
-  buildV2Advertisement,
-  decodeRequestBody,
-  formatLsRefs,
-  isGitService,
-  isProtocolError,
-  negotiatedCapabilities,
-  negotiatedSideBand,
-  parseFetchArgs,
-  parseLsRefsArgs,
-  parseReceiveRequest,
-  parseUploadRequest,
-  parseV2Request,
   RECEIVE_PACK_CAPABILITIES,
-  readAllBytes,
   UPLOAD_PACK_CAPABILITIES,
   visibleRefs,
+} from "../git/protocol/advertisement";
+import { negotiatedCapabilities } from "../git/protocol/capabilities";
+import { isProtocolError } from "../git/protocol/errors";
+import { decodeRequestBody } from "../git/protocol/gzip";
+import { readAllBytes } from "../git/protocol/pkt-line";
+import { parseReceiveRequest } from "../git/protocol/receive-request";
+import { isGitService } from "../git/protocol/repo-action";
+import { buildReportStatus } from "../git/protocol/report-status";
+import { negotiatedSideBand } from "../git/protocol/side-band";
+import { parseUploadRequest } from "../git/protocol/upload-request";
+import {
+  buildV2Advertisement,
+  formatLsRefs,
+  parseFetchArgs,
+  parseLsRefsArgs,
+  parseV2Request,
   wantsProtocolV2,
-} from "../git/protocol";
+} from "../git/protocol/v2";
 import { preparePush } from "../git/service/receive-pack";
 import { fetchV2, type UploadPackInput, uploadPack, uploadPackError } from "../git/service/upload-pack";
 import { ObjectStore } from "../git/storage/object-store";

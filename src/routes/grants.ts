@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { defaultConditionRegistry, explainGrants } from "../authz";
+import { defaultConditionRegistry } from "../authz/conditions";
+import { explainGrants } from "../authz/evaluate";
 import { grantsOfPrincipalQuery, toGrantRule } from "../authz/grant-store";
 import { createGrant, deleteGrant, type GrantView, getGrant, listGrants, updateGrant } from "../authz/grants";
 import { getDb } from "../db/client";

@@ -19,7 +19,8 @@ import {
 } from "../http/responses";
 import { createRouter } from "../http/router";
 import { newId } from "../lib/ids";
-import { attachmentDisposition, extractPart, MailPartNotFound, parseBlobId } from "../mail";
+import { MailPartNotFound } from "../mail/mime";
+import { attachmentDisposition, extractPart, parseBlobId } from "../mail/parts";
 import {
   findInstance,
   findMail,

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
-import { defaultConditionRegistry, evaluateGrants } from "../authz";
+import { defaultConditionRegistry } from "../authz/conditions";
+import { evaluateGrants } from "../authz/evaluate";
 import { collectGrants } from "../authz/grant-store";
 import { getDb } from "../db/client";
 import { principal } from "../db/schema";

@@ -13,7 +13,7 @@ import {
   turnPart,
 } from "../db/schema";
 import { notFound } from "../errors";
-import { parseMailToEmail } from "../mail";
+import { parseMailToEmail } from "../mail/parse";
 
 export type InstanceRow = typeof agentInstance.$inferSelect & { agentName: string };
 export type InstanceStatus = (typeof instanceStatuses)[number];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { GrantRule } from "../authz";
+import type { GrantRule } from "../authz/types";
 import { delegateGrants } from "./launch";
 
 const now = new Date("2026-11-25T12:00:00Z");

@@ -6,9 +6,11 @@
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
-import { defaultConditionRegistry, evaluateGrants, type GrantRule } from "../authz";
+import { defaultConditionRegistry } from "../authz/conditions";
+import { evaluateGrants } from "../authz/evaluate";
 import { collectGrants } from "../authz/grant-store";
 import { assertValidConditions } from "../authz/grants";
+import type { GrantRule } from "../authz/types";
 import type { Db } from "../db/client";
 import {
   agent,
@@ -26,7 +28,7 @@ import {
 import { ApiError, notFound } from "../errors";
 import { bytesToHex } from "../lib/hex";
 import { newId } from "../lib/ids";
-import { type SecretBox, secretBox } from "../secrets";
+import { type SecretBox, secretBox } from "../secrets/encryption";
 import { hubSigningKey } from "../secrets/hub-signing-key";
 import { markLaunchFailed } from "./instances";
 import type { HarnessConfig } from "./protocol";

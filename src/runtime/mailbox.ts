@@ -9,8 +9,11 @@ import { type Db, getDb } from "../db/client";
 import { agent, agentInstance, agentSession, sessionMail } from "../db/schema";
 import { base64ToBytes, bytesToBase64 } from "../lib/base64";
 import { newId } from "../lib/ids";
-import { buildUserMessage, generateMailKey, mailSigner, parseMailToEmail, threadHeaders } from "../mail";
-import { secretBox } from "../secrets";
+import { buildUserMessage } from "../mail/build";
+import { generateMailKey, mailSigner } from "../mail/keys";
+import { parseMailToEmail } from "../mail/parse";
+import { threadHeaders } from "../mail/threading";
+import { secretBox } from "../secrets/encryption";
 import type { ConnectorState, HarnessConfig, InferenceSource, WireGrantRule } from "./protocol";
 import { resolveSources, toWireGrants } from "./sidecar-config";
 

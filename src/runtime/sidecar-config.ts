@@ -4,12 +4,12 @@
  * Shared by launch and by the instance object when it re-sends them, so it imports neither the routes'
  * schemas nor zod (the instance object's Worker stays small, docs/events.md).
  */
-import type { GrantRule } from "../authz";
+import type { GrantRule } from "../authz/types";
 import { type CredentialOutcome, resolveCredentials } from "../catalog/credential-resolution";
 import type { Db } from "../db/client";
 import type { CredentialRequirement } from "../db/schema";
 import { ApiError } from "../errors";
-import type { SecretBox } from "../secrets";
+import type { SecretBox } from "../secrets/encryption";
 import type { InferenceSource, WireGrantRule } from "./protocol";
 
 /** Maps a failed credential outcome to the launch's 409. */

@@ -1,7 +1,8 @@
 /** The signed-in user's view across tenants: memberships, invitations and what they can see. */
 import { and, eq, inArray, ne, type SQL } from "drizzle-orm";
 import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
-import { defaultConditionRegistry, evaluateGrants } from "../authz";
+import { defaultConditionRegistry } from "../authz/conditions";
+import { evaluateGrants } from "../authz/evaluate";
 import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
 import { type PageQuery, paginate } from "../db/pagination";

@@ -97,6 +97,13 @@ describe("layers", () => {
     expect(upward).toEqual([]);
   });
 
+  it("has no barrel files: only the Worker entries are called index.ts", () => {
+    const barrels = [...sourceFiles("src"), ...sourceFiles("durable-objects")].filter(
+      (f) => f.endsWith("/index.ts") && f !== "src/index.ts",
+    );
+    expect(barrels).toEqual([]);
+  });
+
   it("catches an upward import (the check itself: a broken resolver would make the tests above pass)", () => {
     expect(violationsOf("src/catalog/agents.ts", ["../http/router", "../db/client", "drizzle-orm"])).toEqual([
       "src/catalog/agents.ts → src/http/router.ts (domain may not import http)",

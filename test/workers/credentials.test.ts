@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { resolveCredentials } from "../../src/catalog/credential-resolution";
 import { getDb } from "../../src/db/client";
-import { secretBox } from "../../src/secrets";
+import { secretBox } from "../../src/secrets/encryption";
 import { addMember, api, createTenant, expectError, type TestTenant, unique } from "./support/api";
 
 const base = (tenantId: string) => `/api/tenants/${tenantId}/credentials`;

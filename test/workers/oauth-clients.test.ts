@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { revealClientSecret } from "../../src/catalog/oauth-clients";
 import { getDb } from "../../src/db/client";
 import { oauthClient } from "../../src/db/schema";
-import { secretBox } from "../../src/secrets";
+import { secretBox } from "../../src/secrets/encryption";
 import { addMember, api, createTenant, expectError, type TestTenant, unique } from "./support/api";
 
 const base = (tenantId: string) => `/api/tenants/${tenantId}/oauth-clients`;

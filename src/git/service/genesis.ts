@@ -6,7 +6,8 @@
 import type { HubSigningKey } from "../../secrets/hub-signing-key";
 import { type Commit, hashObject, serializeCommit, serializeTree } from "../objects/object";
 import { sshSign } from "../objects/sshsig";
-import { type IndexEntry, writePack, writePackIndex } from "../pack";
+import { type IndexEntry, writePackIndex } from "../pack/index-file";
+import { writePack } from "../pack/writer";
 
 export const HUB_IDENTITY = { name: "agent-hub", email: "hub@agent-hub.local" } as const;
 

@@ -11,8 +11,11 @@
  */
 import { GitFormatError } from "../objects/errors";
 import { type ObjectType, parseCommit, parseTag, parseTree, treeEntryType } from "../objects/object";
-import { indexPack, readPackIndex, writePackIndex } from "../pack";
-import { type RefCommand, type RefStatus, ZERO_OID } from "../protocol";
+import { readPackIndex, writePackIndex } from "../pack/index-file";
+import { indexPack } from "../pack/reader";
+import { ZERO_OID } from "../protocol/capabilities";
+import type { RefCommand } from "../protocol/receive-request";
+import type { RefStatus } from "../protocol/report-status";
 import type { ObjectStore } from "../storage/object-store";
 import { putPackFiles } from "../storage/pack-files";
 import type { PackRow, RefRow, RefUpdate } from "../storage/repositories";

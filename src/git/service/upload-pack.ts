@@ -12,31 +12,16 @@ import { createHash } from "node:crypto";
 import { GitFormatError } from "../objects/errors";
 import { OFS_DELTA, REF_DELTA } from "../objects/object";
 import { oidToBytes } from "../objects/oid";
-import {
-  encodeEntryHeader,
-  PACK_HEADER_SIZE,
-  PACK_SIGNATURE,
-  PACK_TRAILER_SIZE,
-  type PackWriterInput,
-  writePack,
-} from "../pack";
-import {
-  type AdvertisedRef,
-  concatBytes,
-  encodeErr,
-  formatAcknowledgments,
-  formatShallowInfo,
-  formatShallowUpdate,
-  negotiate,
-  negotiatedCapabilities,
-  negotiatedSideBand,
-  PACKFILE_SECTION,
-  sideBandStream,
-  UPLOAD_PACK_CAPABILITIES,
-  type UploadRequest,
-  visibleRefs,
-  wantsShallowUpdate,
-} from "../protocol";
+import { encodeEntryHeader } from "../pack/entry";
+import { PACK_HEADER_SIZE, PACK_SIGNATURE, PACK_TRAILER_SIZE } from "../pack/reader";
+import { type PackWriterInput, writePack } from "../pack/writer";
+import { type AdvertisedRef, UPLOAD_PACK_CAPABILITIES, visibleRefs } from "../protocol/advertisement";
+import { negotiatedCapabilities } from "../protocol/capabilities";
+import { formatShallowUpdate, negotiate } from "../protocol/negotiation";
+import { concatBytes, encodeErr } from "../protocol/pkt-line";
+import { negotiatedSideBand, sideBandStream } from "../protocol/side-band";
+import { type UploadRequest, wantsShallowUpdate } from "../protocol/upload-request";
+import { formatAcknowledgments, formatShallowInfo, PACKFILE_SECTION } from "../protocol/v2";
 import type { ObjectStore } from "../storage/object-store";
 import { streamPack } from "../storage/pack-files";
 import type { PackRow } from "../storage/repositories";

@@ -7,21 +7,14 @@ import { and, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import { describe, expect, it } from "vitest";
-import {
-  type ApiResponse,
-  addMember,
-  api,
-  createTenant,
-  type TestTenant,
-  unique,
-} from "../../../../test/workers/support/api";
-import { getDb } from "../../../db/client";
-import { asset, gitToken } from "../../../db/schema";
-import { newId } from "../../../lib/ids";
-import { sha256 } from "../../../lib/secret-digest";
-import type { AppEnv } from "../../context";
-import { handleError } from "../../error-envelope";
-import { GIT_REALM, gitTokenAuth, refAllowed, secretFromAuthorization } from ".";
+import { getDb } from "../../src/db/client";
+import { asset, gitToken } from "../../src/db/schema";
+import type { AppEnv } from "../../src/http/context";
+import { handleError } from "../../src/http/error-envelope";
+import { GIT_REALM, gitTokenAuth, refAllowed, secretFromAuthorization } from "../../src/http/middleware/git-token";
+import { newId } from "../../src/lib/ids";
+import { sha256 } from "../../src/lib/secret-digest";
+import { type ApiResponse, addMember, api, createTenant, type TestTenant, unique } from "./support/api";
 
 const app = new Hono<AppEnv>();
 app.use("*", requestId());

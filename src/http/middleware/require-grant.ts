@@ -3,9 +3,11 @@
  * `action` on `resource`. Only `allow` passes; `deny`, `ask` and no match are a 403.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { type Decision, defaultConditionRegistry, evaluateGrants, type RequestContext } from "../../../authz";
-import { forbidden } from "../../../errors";
-import type { AppEnv } from "../../context";
+import { defaultConditionRegistry } from "../../authz/conditions";
+import { evaluateGrants } from "../../authz/evaluate";
+import type { Decision, RequestContext } from "../../authz/types";
+import { forbidden } from "../../errors";
+import type { AppEnv } from "../context";
 
 type ResourceOf = string | ((c: Context<AppEnv>) => string);
 

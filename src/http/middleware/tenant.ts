@@ -5,11 +5,11 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
-import { grantsOfPrincipalQuery, toGrantRule } from "../../../authz/grant-store";
-import { getDb } from "../../../db/client";
-import { principal, tenant } from "../../../db/schema";
-import { forbidden, notFound, unauthorized } from "../../../errors";
-import type { AppEnv } from "../../context";
+import { grantsOfPrincipalQuery, toGrantRule } from "../../authz/grant-store";
+import { getDb } from "../../db/client";
+import { principal, tenant } from "../../db/schema";
+import { forbidden, notFound, unauthorized } from "../../errors";
+import type { AppEnv } from "../context";
 
 export function resolveTenant(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -14,18 +14,19 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
-import { gitTokenPrefixes } from "../../../auth/git-tokens";
-import { defaultConditionRegistry, evaluateGrants } from "../../../authz";
-import { grantsOfPrincipalQuery, toGrantRule } from "../../../authz/grant-store";
-import { getDb } from "../../../db/client";
-import { gitToken, principal, tenant } from "../../../db/schema";
-import { badRequest, forbidden, notFound } from "../../../errors";
-import { isProtocolError } from "../../../git/protocol/errors";
-import { matchRefPattern } from "../../../git/protocol/ref-pattern";
-import { type RepoAction, repoActionFor, verbForRepoAction } from "../../../git/protocol/repo-action";
-import { digestsEqual, sha256 } from "../../../lib/secret-digest";
-import type { AppEnv } from "../../context";
-import { errorResponse } from "../../error-envelope";
+import { gitTokenPrefixes } from "../../auth/git-tokens";
+import { defaultConditionRegistry } from "../../authz/conditions";
+import { evaluateGrants } from "../../authz/evaluate";
+import { grantsOfPrincipalQuery, toGrantRule } from "../../authz/grant-store";
+import { getDb } from "../../db/client";
+import { gitToken, principal, tenant } from "../../db/schema";
+import { badRequest, forbidden, notFound } from "../../errors";
+import { isProtocolError } from "../../git/protocol/errors";
+import { matchRefPattern } from "../../git/protocol/ref-pattern";
+import { type RepoAction, repoActionFor, verbForRepoAction } from "../../git/protocol/repo-action";
+import { digestsEqual, sha256 } from "../../lib/secret-digest";
+import type { AppEnv } from "../context";
+import { errorResponse } from "../error-envelope";
 
 export const GIT_REALM = "Agent Hub";
 

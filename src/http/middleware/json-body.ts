@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { errorResponse } from "../../error-envelope";
+import { errorResponse } from "../error-envelope";
 
 const bodyMethods = new Set(["POST", "PUT", "PATCH"]);
 const jsonType = /^application\/([a-z0-9.+-]+\+)?json$/i;

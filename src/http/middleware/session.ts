@@ -3,11 +3,11 @@
  * `user` and `session` on every request. Anonymous requests skip the database entirely.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { SessionUser } from "../../../auth";
-import { getAuth } from "../../../auth";
-import { getDb } from "../../../db/client";
-import { unauthorized } from "../../../errors";
-import type { AppEnv } from "../../context";
+import type { SessionUser } from "../../auth/better-auth";
+import { getAuth } from "../../auth/better-auth";
+import { getDb } from "../../db/client";
+import { unauthorized } from "../../errors";
+import type { AppEnv } from "../context";
 
 export function loadSession(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -1,8 +1,0 @@
-export {
-  GIT_REALM,
-  type GitTokenAuthOptions,
-  gitTokenAuth,
-  refAllowed,
-  secretFromAuthorization,
-  smartHttpAction,
-} from "./git-token";

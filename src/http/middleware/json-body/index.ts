@@ -1,1 +1,0 @@
-export { requireJsonBody } from "./json-body";

@@ -1,1 +1,0 @@
-export { assertCanConfer, decide, idResource, isAllowed, requestContext, requireGrant } from "./require-grant";

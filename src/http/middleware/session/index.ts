@@ -1,1 +1,0 @@
-export { loadSession, requireUser, signedInUser } from "./session";

@@ -1,1 +1,0 @@
-export { resolveTenant } from "./tenant";
