@@ -12,14 +12,14 @@
 import { and, eq, isNull, type SQL } from "drizzle-orm";
 import { defaultConditionRegistry } from "../authz/conditions";
 import { evaluateGrants } from "../authz/evaluate";
-import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
 import { type PageQuery, paginate } from "../db/pagination";
-import { agent, agentInstance, asset, gitToken, principal } from "../db/schema";
-import { badRequest, forbidden, notFound } from "../errors";
+import { agent, agentInstance, asset, gitToken } from "../db/schema";
+import { ApiError, badRequest, forbidden, notFound } from "../errors";
 import { expandTokenActions, type RepoAction, verbForRepoAction } from "../git/protocol/repo-action";
 import { newId } from "../lib/ids";
-import { randomSecret, sha256 } from "../lib/secret-digest";
+import { digestsEqual, randomSecret, sha256 } from "../lib/secret-digest";
+import { loadTenantAccess, type TenantAccess } from "../tenancy/tenant-access";
 
 export type GitTokenRow = typeof gitToken.$inferSelect;
 export type GitTokenKind = GitTokenRow["kind"];
@@ -159,20 +159,8 @@ export async function mintPersonalToken(
   const hidden = notFound("Repository not found");
   const tenantId = await repositoryTenant(db, claims.resource);
   if (!tenantId || (input.tenantId !== undefined && input.tenantId !== tenantId)) throw hidden;
-  const [member] = await db
-    .select({ id: principal.id })
-    .from(principal)
-    .where(
-      and(
-        eq(principal.tenantId, tenantId),
-        eq(principal.kind, "user"),
-        eq(principal.refId, userId),
-        eq(principal.status, "active"),
-      ),
-    )
-    .limit(1);
-  if (!member) throw hidden;
-  const grants = await collectGrants(db, tenantId, member.id, now);
+  const { principal: member, grants } = await loadTenantAccess(db, tenantId, { userId }, now);
+  if (member?.status !== "active") throw hidden;
   const ctx = { now: now.getTime(), principalId: member.id, tenantId, ip: context.ip ?? null };
   assertHoldsClaims(
     claims,
@@ -251,4 +239,48 @@ export async function revokeTenantToken(db: Db, tenantId: string, tokenId: strin
   const row = await findGitToken(db, tokenId);
   if (!row || row.tenantId !== tenantId) throw notFound("Git token not found");
   await revoke(db, tokenId, now);
+}
+
+/** A git token that authenticated, with the tenant it acts in, its principal there and that principal's grants. */
+export type VerifiedGitToken = TenantAccess & { token: GitTokenRow };
+
+/**
+ * Checks a presented secret: the token exists (SHA-256 lookup, then a constant-time comparison), is not
+ * revoked or expired, belongs to `urlTenantId` when the URL names one, and its principal is an active member.
+ * Unknown, revoked and expired tokens are 401s (git then forgets the credential and asks again); a valid
+ * token used where it does not belong is a 403. Whether a token exists is never revealed: an unknown
+ * token and a mismatching digest get the same answer.
+ */
+export async function verifyGitToken(
+  db: Db,
+  secret: string,
+  urlTenantId: string | undefined,
+  now = new Date(),
+): Promise<VerifiedGitToken> {
+  // Anything that cannot be one of our tokens is refused without a lookup.
+  if (!(secret.startsWith(gitTokenPrefixes.pat) || secret.startsWith(gitTokenPrefixes.svc))) {
+    throw new ApiError(401, "unauthorized", "A git token is required (as the password, or a Bearer token)");
+  }
+  const invalid = new ApiError(401, "unauthorized", "Invalid git token");
+  const digest = await sha256(secret);
+  const [token] = await db.select().from(gitToken).where(eq(gitToken.tokenHash, digest)).limit(1);
+  if (!token || !digestsEqual(new Uint8Array(token.tokenHash), digest)) throw invalid;
+  if (token.revokedAt) throw new ApiError(401, "token_revoked", "This git token has been revoked");
+  if (token.expiresAt.getTime() <= now.getTime())
+    throw new ApiError(401, "token_expired", "This git token has expired");
+
+  if (token.tenantId && urlTenantId && token.tenantId !== urlTenantId) {
+    throw forbidden("This git token belongs to another tenant", "tenant_mismatch");
+  }
+  const tenantId = token.tenantId ?? urlTenantId;
+  if (!tenantId) throw forbidden("This git token is not bound to a tenant", "tenant_mismatch");
+  // Service tokens act as the principal that minted them; personal tokens as the user's principal.
+  const actor = token.principalId ? { principalId: token.principalId } : { userId: token.userId };
+  const access = await loadTenantAccess(db, tenantId, actor, now);
+  if (!access.tenant) throw forbidden("This git token's tenant does not exist", "tenant_mismatch");
+  if (!access.principal) throw forbidden("The token's principal is not a member of this tenant", "principal_not_found");
+  if (access.principal.status !== "active") {
+    throw forbidden("The token's principal is not active", "principal_suspended");
+  }
+  return { token, tenant: access.tenant, principal: access.principal, grants: access.grants };
 }

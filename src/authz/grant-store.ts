@@ -7,7 +7,7 @@ import type { Db } from "../db/client";
 import { grant, principalRole, role } from "../db/schema";
 import type { GrantRule } from "./types";
 
-type GrantRow = typeof grant.$inferSelect;
+export type GrantRow = typeof grant.$inferSelect;
 
 export function toGrantRule(row: GrantRow): GrantRule {
   return {

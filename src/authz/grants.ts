@@ -8,8 +8,10 @@ import { newId } from "../lib/ids";
 import { describePrincipals, findPrincipal } from "../tenancy/principals";
 import { findRole } from "../tenancy/roles";
 import { defaultConditionRegistry, validateConditions } from "./conditions";
+import { explainGrants } from "./evaluate";
+import { type GrantRow, grantsOfPrincipalQuery, toGrantRule } from "./grant-store";
+import type { Explanation } from "./types";
 
-export type GrantRow = typeof grant.$inferSelect;
 export type GrantView = GrantRow & { roleName: string | null; principalName: string | null };
 type Effect = (typeof grantEffects)[number];
 type Origin = (typeof grantOrigins)[number];
@@ -174,4 +176,22 @@ export async function updateGrant(
 export async function deleteGrant(db: Db, tenantId: string, grantId: string): Promise<void> {
   assertNotSystem(await findGrant(db, tenantId, grantId));
   await db.delete(grant).where(and(eq(grant.id, grantId), eq(grant.tenantId, tenantId)));
+}
+
+/**
+ * Explains what a principal may do: its grants at `now` (direct and through roles), evaluated for
+ * (resource, action) with every match, its specificity and condition outcome, and the winner.
+ */
+export async function explainPrincipalGrants(
+  db: Db,
+  tenantId: string,
+  principalId: string,
+  query: { resource: string; action: string; now: number; ip: string | null; spentToday: string | null },
+): Promise<{ explained: Explanation; roleIdOf: (grantId: string) => string | null }> {
+  await findPrincipal(db, tenantId, principalId);
+  const rows = await grantsOfPrincipalQuery(db, tenantId, principalId, new Date(query.now));
+  const roleIds = new Map(rows.map((r) => [r.id, r.roleId]));
+  const ctx = { now: query.now, principalId, tenantId, ip: query.ip, spentToday: query.spentToday };
+  const explained = explainGrants(rows.map(toGrantRule), query.resource, query.action, ctx, defaultConditionRegistry);
+  return { explained, roleIdOf: (grantId) => roleIds.get(grantId) ?? null };
 }

@@ -1,11 +1,9 @@
 /** The Hono environment every router shares: bindings plus what middleware puts in the context. */
 import type { SessionInfo, SessionUser } from "../auth/better-auth";
 import type { GrantRule } from "../authz/types";
-import type { principal, tenant } from "../db/schema";
 import type { RepoAction } from "../git/protocol/repo-action";
-
-export type TenantRow = typeof tenant.$inferSelect;
-export type PrincipalRow = typeof principal.$inferSelect;
+import type { PrincipalRow } from "../tenancy/principals";
+import type { TenantRow } from "../tenancy/tenants";
 
 /** A git token that passed every check for this request, and the repository action it was checked for. */
 export type GitTokenAccess = {

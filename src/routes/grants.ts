@@ -1,8 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { defaultConditionRegistry } from "../authz/conditions";
-import { explainGrants } from "../authz/evaluate";
-import { grantsOfPrincipalQuery, toGrantRule } from "../authz/grant-store";
-import { createGrant, deleteGrant, type GrantView, getGrant, listGrants, updateGrant } from "../authz/grants";
+import {
+  createGrant,
+  deleteGrant,
+  explainPrincipalGrants,
+  type GrantView,
+  getGrant,
+  listGrants,
+  updateGrant,
+} from "../authz/grants";
 import { getDb } from "../db/client";
 import { grantEffects, grantOrigins } from "../db/schema";
 import { iso, isoOrNull } from "../http/format";
@@ -20,7 +25,6 @@ import {
 } from "../http/responses";
 import { createRouter } from "../http/router";
 import { pushGrantUpdates } from "../runtime/grant-updates";
-import { findPrincipal } from "../tenancy/principals";
 
 /** Resource and action patterns: `*` is the only wildcard; no whitespace or control characters. */
 const Pattern = z
@@ -264,12 +268,13 @@ export const grantRoutes = createRouter()
       const tenantId = c.get("tenant").id;
       const { principalId } = c.req.valid("param");
       const body = c.req.valid("json");
-      await findPrincipal(db, tenantId, principalId);
-      const now = body.at ? Date.parse(body.at) : Date.now();
-      const rows = await grantsOfPrincipalQuery(db, tenantId, principalId, new Date(now));
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      const ctx = { now, principalId, tenantId, ip: body.ip ?? null, spentToday: body.spentToday ?? null };
-      const explained = explainGrants(rows.map(toGrantRule), body.resource, body.action, ctx, defaultConditionRegistry);
+      const { explained, roleIdOf } = await explainPrincipalGrants(db, tenantId, principalId, {
+        resource: body.resource,
+        action: body.action,
+        now: body.at ? Date.parse(body.at) : Date.now(),
+        ip: body.ip ?? null,
+        spentToday: body.spentToday ?? null,
+      });
       const winner = explained.winner;
       const reason = winner
         ? `Grant ${winner.id} (${winner.effect} ${winner.action} on ${winner.resource}, specificity ${explained.specificity}) decides`
@@ -289,7 +294,7 @@ export const grantRoutes = createRouter()
             action: m.grant.action,
             effect: m.grant.effect,
             origin: m.grant.origin ?? "role",
-            roleId: byId.get(m.grant.id)?.roleId ?? null,
+            roleId: roleIdOf(m.grant.id),
             conditions: m.grant.conditions,
             expiresAt: m.grant.expiresAt === null ? null : new Date(m.grant.expiresAt).toISOString(),
             specificity: m.specificity,

@@ -1,17 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
-import { defaultConditionRegistry } from "../authz/conditions";
-import { evaluateGrants } from "../authz/evaluate";
-import { collectGrants } from "../authz/grant-store";
 import { getDb } from "../db/client";
-import { principal } from "../db/schema";
-import { forbidden, notFound } from "../errors";
-import type { TenantRow } from "../http/context";
+import { notFound } from "../errors";
 import { iso } from "../http/format";
 import { requireGrant } from "../http/middleware/require-grant";
 import { signedInUser } from "../http/middleware/session";
 import { errors, jsonBody, jsonRequest, TenantParams, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
+import { assertMayCreateChild } from "../tenancy/tenant-access";
+import type { TenantRow } from "../tenancy/tenants";
 import { createTenant, updateTenant } from "../tenancy/tenants";
 
 const Config = z.record(z.string(), z.unknown()).openapi({ example: { region: "eu" } });
@@ -77,25 +73,7 @@ export const tenantRoutes = createRouter()
       const body = c.req.valid("json");
       const db = getDb(c.env);
       const parentId = body.parentId ?? null;
-      if (parentId) {
-        const [member] = await db
-          .select()
-          .from(principal)
-          .where(
-            and(
-              eq(principal.tenantId, parentId),
-              eq(principal.kind, "user"),
-              eq(principal.refId, user.id),
-              eq(principal.status, "active"),
-            ),
-          )
-          .limit(1);
-        if (!member) throw notFound("Parent tenant not found");
-        const grants = await collectGrants(db, parentId, member.id);
-        const ctx = { now: Date.now(), principalId: member.id, tenantId: parentId };
-        const decision = evaluateGrants(grants, `tenant:${parentId}`, "manage", ctx, defaultConditionRegistry);
-        if (!decision.allowed) throw forbidden("Creating a child tenant needs manage on the parent tenant");
-      }
+      if (parentId) await assertMayCreateChild(db, parentId, user.id);
       const created = await createTenant(db, { ...body, parentId, ownerUserId: user.id });
       return c.json(formatTenant(created.tenant), 201);
     },

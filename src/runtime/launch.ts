@@ -23,19 +23,17 @@ import {
   principal,
   principalRole,
   role,
-  type tenant,
 } from "../db/schema";
 import { ApiError, notFound } from "../errors";
 import { bytesToHex } from "../lib/hex";
 import { newId } from "../lib/ids";
 import { type SecretBox, secretBox } from "../secrets/encryption";
 import { hubSigningKey } from "../secrets/hub-signing-key";
+import type { TenantRow } from "../tenancy/tenants";
 import { markLaunchFailed } from "./instances";
 import type { HarnessConfig } from "./protocol";
 import { resolveSources, toWireGrants } from "./sidecar-config";
 import { pickSidecar } from "./sidecars";
-
-export type TenantRow = typeof tenant.$inferSelect;
 
 export type InvokerGrant = {
   resource: string;

@@ -9,7 +9,6 @@ import { keepsAnOwner } from "./owners";
 import { findPrincipal } from "./principals";
 
 export type RoleRow = typeof role.$inferSelect;
-export type GrantRow = typeof grant.$inferSelect;
 
 export async function findRole(db: Db, tenantId: string, roleId: string): Promise<RoleRow> {
   const [row] = await db

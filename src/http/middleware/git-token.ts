@@ -3,30 +3,25 @@
  * `Authorization: Basic` (after a 401 challenge, or from a credential helper); scripts may send
  * `Authorization: Bearer <token>`. A request passes only when all of these hold:
  *
- * - the token exists (SHA-256 lookup, then a constant-time digest comparison), is not revoked, not expired;
- * - it is bound to the URL's tenant, and its principal there is active;
- * - it names the repository the URL addresses (the reference never compared this claim);
+ * - the token verifies (`verifyGitToken`): it exists, is neither revoked nor expired, is bound to the
+ *   URL's tenant, and its principal there is active;
+ * - it names the repository the URL addresses;
  * - its actions include the request's RepoAction;
  * - the principal's grants still allow the action's verb (`read`/`write`) on that repository.
  *
  * Unknown, revoked and expired tokens are a 401 with the Basic challenge, so git drops a stale credential
  * from its helper and asks again; a valid token used beyond its scope is a 403.
  */
-import { and, eq, sql } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
-import { gitTokenPrefixes } from "../../auth/git-tokens";
-import { defaultConditionRegistry } from "../../authz/conditions";
-import { evaluateGrants } from "../../authz/evaluate";
-import { grantsOfPrincipalQuery, toGrantRule } from "../../authz/grant-store";
+import { type VerifiedGitToken, verifyGitToken } from "../../auth/git-tokens";
 import { getDb } from "../../db/client";
-import { gitToken, principal, tenant } from "../../db/schema";
-import { badRequest, forbidden, notFound } from "../../errors";
+import { ApiError, badRequest, forbidden, notFound } from "../../errors";
 import { isProtocolError } from "../../git/protocol/errors";
 import { matchRefPattern } from "../../git/protocol/ref-pattern";
 import { type RepoAction, repoActionFor, verbForRepoAction } from "../../git/protocol/repo-action";
-import { digestsEqual, sha256 } from "../../lib/secret-digest";
 import type { AppEnv } from "../context";
 import { errorResponse } from "../error-envelope";
+import { isAllowed } from "./require-grant";
 
 export const GIT_REALM = "Agent Hub";
 
@@ -92,49 +87,20 @@ export function gitTokenAuth(options: GitTokenAuthOptions): MiddlewareHandler<Ap
   const actionOf = options.actionOf ?? smartHttpAction;
   return async (c, next) => {
     const secret = secretFromAuthorization(c.req.header("authorization"));
-    // Anything that cannot be one of our tokens is refused without a lookup.
-    if (!secret || !(secret.startsWith(gitTokenPrefixes.pat) || secret.startsWith(gitTokenPrefixes.svc))) {
+    if (!secret) {
       return challenge(c, realm, "unauthorized", "A git token is required (as the password, or a Bearer token)");
     }
-    const db = getDb(c.env);
-    const digest = await sha256(secret);
-    const [token] = await db.select().from(gitToken).where(eq(gitToken.tokenHash, digest)).limit(1);
-    // Same answer for unknown and mismatching tokens: whether a token exists is not revealed.
-    if (!token || !digestsEqual(new Uint8Array(token.tokenHash), digest)) {
-      return challenge(c, realm, "unauthorized", "Invalid git token");
+    let verified: VerifiedGitToken;
+    try {
+      verified = await verifyGitToken(getDb(c.env), secret, c.req.param("tenantId"));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return challenge(c, realm, err.code, err.message);
+      throw err;
     }
-    if (token.revokedAt) return challenge(c, realm, "token_revoked", "This git token has been revoked");
-    if (token.expiresAt.getTime() <= Date.now()) {
-      return challenge(c, realm, "token_expired", "This git token has expired");
-    }
-
-    const urlTenantId = c.req.param("tenantId");
-    if (token.tenantId && urlTenantId && token.tenantId !== urlTenantId) {
-      throw forbidden("This git token belongs to another tenant", "tenant_mismatch");
-    }
-    const tenantId = token.tenantId ?? urlTenantId;
-    if (!tenantId) throw forbidden("This git token is not bound to a tenant", "tenant_mismatch");
-
-    // Service tokens act as the principal that minted them; personal tokens as the user's principal.
-    const actor = token.principalId
-      ? and(eq(principal.id, token.principalId), eq(principal.tenantId, tenantId))
-      : and(eq(principal.tenantId, tenantId), eq(principal.kind, "user"), eq(principal.refId, token.userId));
-    const activeActorId = sql`(select ${principal.id} from ${principal} where ${and(actor, eq(principal.status, "active"))})`;
-    const now = new Date();
-    const [tenants, principals, grantRows] = await db.batch([
-      db.select().from(tenant).where(eq(tenant.id, tenantId)),
-      db.select().from(principal).where(actor).limit(1),
-      grantsOfPrincipalQuery(db, tenantId, activeActorId, now),
-    ]);
-    const foundTenant = tenants[0];
-    const actingAs = principals[0];
-    if (!foundTenant) throw forbidden("This git token's tenant does not exist", "tenant_mismatch");
-    if (!actingAs) throw forbidden("The token's principal is not a member of this tenant", "principal_not_found");
-    if (actingAs.status !== "active") throw forbidden("The token's principal is not active", "principal_suspended");
-    const grants = grantRows.map(toGrantRule);
-    c.set("tenant", foundTenant);
-    c.set("principal", actingAs);
-    c.set("grants", grants);
+    const { token } = verified;
+    c.set("tenant", verified.tenant);
+    c.set("principal", verified.principal);
+    c.set("grants", verified.grants);
 
     let action: RepoAction | null;
     try {
@@ -152,13 +118,7 @@ export function gitTokenAuth(options: GitTokenAuthOptions): MiddlewareHandler<Ap
       throw forbidden("This git token is not valid for this repository", "resource_mismatch");
     }
     const verb = verbForRepoAction(action);
-    const ctx = {
-      now: now.getTime(),
-      principalId: actingAs.id,
-      tenantId,
-      ip: c.req.header("cf-connecting-ip") ?? null,
-    };
-    if (!evaluateGrants(grants, resource, verb, ctx, defaultConditionRegistry).allowed) {
+    if (!isAllowed(c, resource, verb)) {
       throw forbidden(`The token's principal is not allowed to ${verb} ${resource}`);
     }
 
