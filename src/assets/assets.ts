@@ -12,6 +12,7 @@ import { deletePackFiles, putPackFiles } from "../git/storage/pack-files";
 import { createRepositoryWithContent } from "../git/storage/repositories";
 import { newId } from "../lib/ids";
 import type { HubSigningKey } from "../secrets/hub-signing-key";
+import { checkSkillCommit } from "./skills";
 
 export const assetKinds = ["skill", "repo"] as const;
 export type AssetKind = (typeof assetKinds)[number];
@@ -24,16 +25,22 @@ export const ASSET_NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** The git repository that backs an asset. */
 export const assetRepositoryId = (assetId: string) => `asset/${assetId}`;
 
+/** What a push to an asset's repository must satisfy beyond git's own rules: skills stay valid skills. */
+export function assetContentRule(kind: string) {
+  return kind === "skill" ? checkSkillCommit : undefined;
+}
+
 export async function findAsset(db: Db, tenantId: string, assetId: string): Promise<AssetRow> {
   const row = await db.query.asset.findFirst({ where: and(eq(asset.id, assetId), eq(asset.tenantId, tenantId)) });
   if (!row) throw notFound("Asset not found");
   return row;
 }
 
-export async function findAssetByName(db: Db, tenantId: string, kind: string, name: string) {
-  return db.query.asset.findFirst({
+export async function getAssetByName(db: Db, tenantId: string, kind: string, name: string): Promise<AssetRow | null> {
+  const row = await db.query.asset.findFirst({
     where: and(eq(asset.tenantId, tenantId), eq(asset.kind, kind), eq(asset.name, name)),
   });
+  return row ?? null;
 }
 
 export function listAssets(db: Db, tenantId: string, page: PageQuery & { kind?: AssetKind | undefined }) {
@@ -70,7 +77,7 @@ export async function createAsset(
   if (!ASSET_NAME.test(input.name) || input.name.length > 100) {
     throw badRequest("Asset names are lowercase kebab-case (a-z, 0-9 and single dashes)", "invalid_name");
   }
-  if (await findAssetByName(db, tenantId, input.kind, input.name)) {
+  if (await getAssetByName(db, tenantId, input.kind, input.name)) {
     throw new ApiError(409, "duplicate_asset", `A ${input.kind} asset named "${input.name}" already exists`);
   }
   const id = newId("asset");

@@ -3,6 +3,8 @@
  * names and describes it. A push that breaks this is refused before any ref moves.
  */
 import { parse } from "yaml";
+import { parseCommit, parseTree, treeEntryType } from "../git/objects/object";
+import type { ObjectStore } from "../git/storage/object-store";
 
 export type Skill = { name: string; description: string };
 
@@ -55,4 +57,24 @@ export async function validateSkillTree(
     skills.push(parsed);
   }
   return { skills };
+}
+
+/**
+ * The skills rule for a pushed branch tip: every top-level directory of the commit's tree is a valid skill.
+ * Returns why the commit is refused, or null.
+ */
+export async function checkSkillCommit(_ref: string, commitOid: string, store: ObjectStore): Promise<string | null> {
+  const commit = parseCommit((await store.get(commitOid)).body);
+  const root = parseTree((await store.get(commit.tree)).body);
+  const result = await validateSkillTree(
+    root.map((e) => ({ name: e.name, isDirectory: treeEntryType(e.mode) === "tree" })),
+    async (directory) => {
+      const dir = root.find((e) => e.name === directory);
+      if (!dir) return null;
+      const file = parseTree((await store.get(dir.oid)).body).find((e) => e.name === "SKILL.md");
+      if (!file || treeEntryType(file.mode) !== "blob") return null;
+      return new TextDecoder().decode((await store.get(file.oid)).body);
+    },
+  );
+  return "error" in result ? `invalid skill: ${result.error}` : null;
 }

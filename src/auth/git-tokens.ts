@@ -213,7 +213,7 @@ export function listTenantTokens(db: Db, tenantId: string, page: PageQuery) {
   return listTokens(db, eq(gitToken.tenantId, tenantId), page);
 }
 
-export async function findGitToken(db: Db, tokenId: string): Promise<GitTokenRow | null> {
+export async function getGitToken(db: Db, tokenId: string): Promise<GitTokenRow | null> {
   const [row] = await db.select().from(gitToken).where(eq(gitToken.id, tokenId)).limit(1);
   return row ?? null;
 }
@@ -228,7 +228,7 @@ async function revoke(db: Db, tokenId: string, now: Date): Promise<void> {
 
 /** Revokes one of the user's own tokens; another user's token is a 403 (as the reference), unknown a 404. */
 export async function revokeOwnToken(db: Db, userId: string, tokenId: string, now = new Date()): Promise<void> {
-  const row = await findGitToken(db, tokenId);
+  const row = await getGitToken(db, tokenId);
   if (!row) throw notFound("Git token not found");
   if (row.userId !== userId) throw forbidden("This git token belongs to another user");
   await revoke(db, tokenId, now);
@@ -236,7 +236,7 @@ export async function revokeOwnToken(db: Db, userId: string, tokenId: string, no
 
 /** Revokes a token bound to the tenant; a token of another tenant is a 404. */
 export async function revokeTenantToken(db: Db, tenantId: string, tokenId: string, now = new Date()): Promise<void> {
-  const row = await findGitToken(db, tokenId);
+  const row = await getGitToken(db, tokenId);
   if (!row || row.tenantId !== tenantId) throw notFound("Git token not found");
   await revoke(db, tokenId, now);
 }

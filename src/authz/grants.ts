@@ -83,7 +83,7 @@ export async function findGrant(db: Db, tenantId: string, grantId: string): Prom
   return row;
 }
 
-export async function getGrant(db: Db, tenantId: string, grantId: string): Promise<GrantView> {
+export async function findGrantView(db: Db, tenantId: string, grantId: string): Promise<GrantView> {
   const [view] = await withNames(db, [await findGrant(db, tenantId, grantId)]);
   if (!view) throw notFound("Grant not found");
   return view;
@@ -143,7 +143,7 @@ export async function createGrant(db: Db, tenantId: string, input: CreateGrantIn
     })
     .returning();
   if (!row) throw new Error("Grant insert returned no row");
-  return getGrant(db, tenantId, row.id);
+  return findGrantView(db, tenantId, row.id);
 }
 
 function assertNotSystem(row: GrantRow): void {
@@ -170,7 +170,7 @@ export async function updateGrant(
     .update(grant)
     .set(values)
     .where(and(eq(grant.id, grantId), eq(grant.tenantId, tenantId)));
-  return getGrant(db, tenantId, grantId);
+  return findGrantView(db, tenantId, grantId);
 }
 
 export async function deleteGrant(db: Db, tenantId: string, grantId: string): Promise<void> {

@@ -211,7 +211,7 @@ export async function listAgentVersions(db: Db, tenantId: string, agentId: strin
   );
 }
 
-export async function findAgentVersion(db: Db, agentId: string, version: string): Promise<AgentVersionRow | null> {
+export async function getAgentVersion(db: Db, agentId: string, version: string): Promise<AgentVersionRow | null> {
   const [row] = await db
     .select()
     .from(agentVersion)
@@ -220,14 +220,14 @@ export async function findAgentVersion(db: Db, agentId: string, version: string)
   return row ?? null;
 }
 
-export async function getAgentVersion(
+export async function findAgentVersion(
   db: Db,
   tenantId: string,
   agentId: string,
   version: string,
 ): Promise<AgentVersionRow> {
   await findAgent(db, tenantId, agentId);
-  const row = await findAgentVersion(db, agentId, version);
+  const row = await getAgentVersion(db, agentId, version);
   if (!row) throw notFound("Version not found");
   return row;
 }
@@ -236,7 +236,7 @@ export async function getAgentVersion(
 // Definitions
 // ---------------------------------------------------------------------------------------------
 
-export async function getAgent(db: Db, tenantId: string, agentId: string): Promise<AgentView> {
+export async function findAgentView(db: Db, tenantId: string, agentId: string): Promise<AgentView> {
   const row = await findAgent(db, tenantId, agentId);
   const roles = await listAgentRoles(db, tenantId, [row.id]);
   return { ...row, roles: roles.get(row.id) ?? [] };
@@ -350,7 +350,7 @@ export async function createAgent(
       updatedAt: now,
     }),
   ]);
-  return getAgent(db, tenantId, id);
+  return findAgentView(db, tenantId, id);
 }
 
 /** Statements making `snapshot` the agent's content and `version` its only active version. */
@@ -403,7 +403,7 @@ export async function updateAgent(
     ...restoreStatements(db, agentId, next, version, patch.roleIds !== undefined, now),
     createVersionSnapshot(db, agentId, version, next, now),
   ]);
-  return getAgent(db, tenantId, agentId);
+  return findAgentView(db, tenantId, agentId);
 }
 
 /**
@@ -420,7 +420,7 @@ export async function rollbackAgent(
   options: AgentWriteOptions = {},
 ): Promise<AgentView> {
   const row = await findAgent(db, tenantId, agentId);
-  const target = await findAgentVersion(db, agentId, version);
+  const target = await getAgentVersion(db, agentId, version);
   if (!target) throw badRequest("Target version not found");
   if (!target.snapshot) throw conflict("Target version has no snapshot to restore");
   const roles = await listAgentRoles(db, tenantId, [agentId]);
@@ -444,7 +444,7 @@ export async function rollbackAgent(
     ...restoreStatements(db, agentId, restored, version, true, now),
     db.update(agentVersion).set({ status: "active" }).where(eq(agentVersion.id, target.id)),
   ]);
-  return getAgent(db, tenantId, agentId);
+  return findAgentView(db, tenantId, agentId);
 }
 
 /**

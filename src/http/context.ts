@@ -12,7 +12,7 @@ export type GitTokenAccess = {
   userId: string;
   /** The repository, `asset:<id>` or `agent-state:<id>` (the token's claim, equal to the URL's). */
   resource: string;
-  /** Refs outside this glob are neither advertised, served nor updated (`refAllowed`). */
+  /** Refs outside this glob are neither advertised, served nor updated (`matchRefPattern`). */
   refPattern: string;
   actions: RepoAction[];
   expiresAt: Date;

@@ -6,8 +6,8 @@ import {
   type AgentWriteOptions,
   createAgent,
   deleteAgent,
-  getAgent,
-  getAgentVersion,
+  findAgentVersion,
+  findAgentView,
   listAgents,
   listAgentVersions,
   rollbackAgent,
@@ -228,7 +228,7 @@ export const agentRoutes = createRouter()
       responses: { 200: jsonBody(AgentSchema, "The definition"), ...errors(401, 403, 404) },
     }),
     async (c) =>
-      c.json(formatAgent(await getAgent(getDb(c.env), c.get("tenant").id, c.req.valid("param").agentId)), 200),
+      c.json(formatAgent(await findAgentView(getDb(c.env), c.get("tenant").id, c.req.valid("param").agentId)), 200),
   )
   .openapi(
     createRoute({
@@ -307,7 +307,7 @@ export const agentRoutes = createRouter()
     }),
     async (c) => {
       const { agentId, version } = c.req.valid("param");
-      const row = await getAgentVersion(getDb(c.env), c.get("tenant").id, agentId, version);
+      const row = await findAgentVersion(getDb(c.env), c.get("tenant").id, agentId, version);
       return c.json({ ...formatVersion(row), snapshot: row.snapshot ?? null }, 200);
     },
   )

@@ -3,8 +3,8 @@ import {
   createGrant,
   deleteGrant,
   explainPrincipalGrants,
+  findGrantView,
   type GrantView,
-  getGrant,
   listGrants,
   updateGrant,
 } from "../authz/grants";
@@ -204,7 +204,7 @@ export const grantRoutes = createRouter()
       responses: { 200: jsonBody(GrantSchema, "The grant"), ...errors(401, 403, 404) },
     }),
     async (c) =>
-      c.json(formatGrant(await getGrant(getDb(c.env), c.get("tenant").id, c.req.valid("param").grantId)), 200),
+      c.json(formatGrant(await findGrantView(getDb(c.env), c.get("tenant").id, c.req.valid("param").grantId)), 200),
   )
   .openapi(
     createRoute({
@@ -222,7 +222,7 @@ export const grantRoutes = createRouter()
       const tenantId = c.get("tenant").id;
       const { grantId } = c.req.valid("param");
       const body = c.req.valid("json");
-      assertCanConfer(c, [await getGrant(db, tenantId, grantId)]);
+      assertCanConfer(c, [await findGrantView(db, tenantId, grantId)]);
       const view = await updateGrant(db, tenantId, grantId, { ...body, expiresAt: toDate(body.expiresAt) });
       await pushGrantUpdates(c.env, db, tenantId, view);
       return c.json(formatGrant(view), 200);
@@ -243,7 +243,7 @@ export const grantRoutes = createRouter()
       const db = getDb(c.env);
       const tenantId = c.get("tenant").id;
       const { grantId } = c.req.valid("param");
-      const existing = await getGrant(db, tenantId, grantId);
+      const existing = await findGrantView(db, tenantId, grantId);
       assertCanConfer(c, [existing]);
       await deleteGrant(db, tenantId, grantId);
       await pushGrantUpdates(c.env, db, tenantId, existing);

@@ -23,7 +23,7 @@ import { MailPartNotFound } from "../mail/mime";
 import { attachmentDisposition, extractPart, parseBlobId } from "../mail/parts";
 import {
   findInstance,
-  findMail,
+  getMail,
   type InstanceRow,
   listInstances,
   listMail,
@@ -244,7 +244,7 @@ export const instanceRoutes = createRouter()
       const parsed = parseBlobId(c.req.valid("param").blobId);
       if (!parsed) throw badRequest("Invalid blob ID format");
       const db = getDb(c.env);
-      const mail = await findMail(db, c.get("tenant").id, parsed.mailId);
+      const mail = await getMail(db, c.get("tenant").id, parsed.mailId);
       if (!mail?.instanceId) throw notFound("Blob not found");
       if (!isAllowed(c, `instance:${mail.instanceId}`, "read")) throw forbidden();
       const raw = await rawMail(c.env.BLOBS, mail);

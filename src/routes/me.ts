@@ -17,7 +17,7 @@ import { createRouter } from "../http/router";
 import {
   acceptInvitation,
   declineInvitation,
-  getMyMembership,
+  findMyMembership,
   listMyAgents,
   listMyApprovals,
   listMyInstances,
@@ -187,7 +187,7 @@ export const meRoutes = createRouter()
       const db = getDb(c.env);
       const { principalId } = c.req.valid("param");
       await acceptInvitation(db, user.id, principalId);
-      return c.json(await getMyMembership(db, user.id, principalId), 200);
+      return c.json(await findMyMembership(db, user.id, principalId), 200);
     },
   )
   .openapi(

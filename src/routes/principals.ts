@@ -17,7 +17,7 @@ import {
 import { createRouter } from "../http/router";
 import {
   deletePrincipal,
-  getPrincipal,
+  findPrincipalView,
   inviteMember,
   listPrincipals,
   type PrincipalView,
@@ -105,7 +105,7 @@ export const principalRoutes = createRouter()
       responses: { 200: jsonBody(PrincipalSchema, "The principal"), ...errors(401, 403, 404) },
     }),
     async (c) => {
-      const view = await getPrincipal(getDb(c.env), c.get("tenant").id, c.req.valid("param").principalId);
+      const view = await findPrincipalView(getDb(c.env), c.get("tenant").id, c.req.valid("param").principalId);
       return c.json(formatPrincipal(view), 200);
     },
   )

@@ -167,8 +167,11 @@ export async function listMail(db: Db, bucket: R2Bucket, instanceId: string, que
   return { data, nextCursor: page.nextCursor };
 }
 
-export async function findMail(db: Db, tenantId: string, mailId: string): Promise<MailRow | undefined> {
-  return db.query.sessionMail.findFirst({ where: and(eq(sessionMail.id, mailId), eq(sessionMail.tenantId, tenantId)) });
+export async function getMail(db: Db, tenantId: string, mailId: string): Promise<MailRow | null> {
+  const row = await db.query.sessionMail.findFirst({
+    where: and(eq(sessionMail.id, mailId), eq(sessionMail.tenantId, tenantId)),
+  });
+  return row ?? null;
 }
 
 /** Tells each instance's Durable Object to stop: the sidecar undeploys it now, or learns it on reconnect. */

@@ -71,7 +71,7 @@ export async function listMyPrincipals(db: Db, userId: string, page: PageQuery, 
   return { data: await summarize(db, result.data), nextCursor: result.nextCursor };
 }
 
-export async function getMyMembership(db: Db, userId: string, principalId: string) {
+export async function findMyMembership(db: Db, userId: string, principalId: string) {
   const rows = await db
     .select(membershipColumns)
     .from(principal)

@@ -73,7 +73,7 @@ export async function findPrincipal(db: Db, tenantId: string, principalId: strin
   return row;
 }
 
-export async function getPrincipal(db: Db, tenantId: string, principalId: string): Promise<PrincipalView> {
+export async function findPrincipalView(db: Db, tenantId: string, principalId: string): Promise<PrincipalView> {
   const [view] = await describePrincipals(db, [await findPrincipal(db, tenantId, principalId)]);
   if (!view) throw notFound("Principal not found");
   return view;
@@ -128,7 +128,7 @@ export async function inviteMember(
   } else {
     await insertPrincipal;
   }
-  return getPrincipal(db, tenantId, id);
+  return findPrincipalView(db, tenantId, id);
 }
 
 /**
@@ -149,7 +149,7 @@ export async function setPrincipalStatus(
     .where(and(eq(principal.id, principalId), eq(principal.tenantId, tenantId), guard))
     .returning({ id: principal.id });
   if (updated.length === 0) throw conflict("A tenant must keep at least one active owner");
-  return getPrincipal(db, tenantId, principalId);
+  return findPrincipalView(db, tenantId, principalId);
 }
 
 /**

@@ -10,6 +10,7 @@ describe("refPattern glob", () => {
   it.each([
     ["refs/heads/*", "refs/heads/main", true],
     ["refs/heads/*", "refs/heads/a/b", false],
+    ["refs/heads/*", "refs/tags/v1", false],
     ["refs/heads/**", "refs/heads/main", true],
     ["refs/heads/**", "refs/heads/a/b", true],
     ["**", "refs/tags/v1", true],

@@ -30,8 +30,8 @@ export async function ensureRepository(db: Db, id: string, tenantId: string): Pr
   await db.insert(gitRepository).values({ id, tenantId }).onConflictDoNothing();
 }
 
-export async function findRepository(db: Db, id: string): Promise<RepositoryRow | undefined> {
-  return db.query.gitRepository.findFirst({ where: eq(gitRepository.id, id) });
+export async function getRepository(db: Db, id: string): Promise<RepositoryRow | null> {
+  return (await db.query.gitRepository.findFirst({ where: eq(gitRepository.id, id) })) ?? null;
 }
 
 /** Refs and packs in one round trip: everything a read (advertisement or fetch) needs. */

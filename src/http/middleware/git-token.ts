@@ -17,7 +17,6 @@ import { type VerifiedGitToken, verifyGitToken } from "../../auth/git-tokens";
 import { getDb } from "../../db/client";
 import { ApiError, badRequest, forbidden, notFound } from "../../errors";
 import { isProtocolError } from "../../git/protocol/errors";
-import { matchRefPattern } from "../../git/protocol/ref-pattern";
 import { type RepoAction, repoActionFor, verbForRepoAction } from "../../git/protocol/repo-action";
 import type { AppEnv } from "../context";
 import { errorResponse } from "../error-envelope";
@@ -61,11 +60,6 @@ export function secretFromAuthorization(header: string | null | undefined): stri
   const colon = decoded.indexOf(":");
   if (colon < 0) return null;
   return decoded.slice(colon + 1) || null;
-}
-
-/** Whether a ref may be advertised, served or updated under a token's ref pattern (§4.10 glob). */
-export function refAllowed(refPattern: string, refName: string): boolean {
-  return matchRefPattern(refPattern, refName);
 }
 
 /** The default RepoAction of a smart-HTTP request: `info/refs` → resolveRef, upload-pack → createPack,

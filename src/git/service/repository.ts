@@ -1,0 +1,114 @@
+/**
+ * Serving one stored repository to git: the ref advertisement (v0 and v2 `ls-refs`) and packs for
+ * fetches. Everything here answers in protocol bytes; the HTTP layer only picks the content type.
+ * Refs outside the caller's ref pattern are neither advertised nor served.
+ */
+import type { Db } from "../../db/client";
+import { notFound } from "../../errors";
+import { GitFormatError } from "../objects/errors";
+import { parseTag } from "../objects/object";
+import {
+  buildAdvertisement,
+  RECEIVE_PACK_CAPABILITIES,
+  UPLOAD_PACK_CAPABILITIES,
+  visibleRefs,
+} from "../protocol/advertisement";
+import { matchRefPattern } from "../protocol/ref-pattern";
+import type { GitService } from "../protocol/repo-action";
+import { formatLsRefs, type LsRefsArgs } from "../protocol/v2";
+import { ObjectStore } from "../storage/object-store";
+import {
+  getRepository,
+  type PackRow,
+  type RefRow,
+  type RepositoryRow,
+  readRepositoryState,
+} from "../storage/repositories";
+import { type UploadPackInput, uploadPackError } from "./upload-pack";
+
+export const HUB_VERSION = "0.1.0";
+
+export type OpenedRepository = { repository: RepositoryRow; refs: RefRow[]; packs: PackRow[]; store: ObjectStore };
+
+/** The repository's row, refs, pack catalog and an object store over its packs; 404 when it does not exist. */
+export async function openRepository(db: Db, bucket: R2Bucket, id: string): Promise<OpenedRepository> {
+  const [repository, state] = await Promise.all([getRepository(db, id), readRepositoryState(db, id)]);
+  if (!repository) throw notFound("Repository not found");
+  const store = await ObjectStore.open(bucket, id, state.packs);
+  return { repository, ...state, store };
+}
+
+/** Annotated tags are advertised with the commit they peel to. */
+export async function advertisedRefs(store: ObjectStore, refs: readonly { name: string; oid: string }[]) {
+  return Promise.all(
+    refs.map(async (ref) => {
+      if (!ref.name.startsWith("refs/tags/")) return ref;
+      const object = await store.read(ref.oid);
+      if (object?.type !== "tag") return ref;
+      return { ...ref, peeled: parseTag(object.body).object };
+    }),
+  );
+}
+
+/** The v0 advertisement of `info/refs` for a fetch or a push. */
+export async function advertise(
+  db: Db,
+  bucket: R2Bucket,
+  id: string,
+  service: GitService,
+  refPattern: string,
+): Promise<Uint8Array> {
+  const { repository, refs, store } = await openRepository(db, bucket, id);
+  return buildAdvertisement({
+    service,
+    refs: await advertisedRefs(store, refs),
+    headTarget: repository.head,
+    capabilities: service === "git-upload-pack" ? UPLOAD_PACK_CAPABILITIES : RECEIVE_PACK_CAPABILITIES,
+    version: HUB_VERSION,
+    refPattern,
+  });
+}
+
+/** The v2 `ls-refs` answer; HEAD is shown only when the branch it names is visible. */
+export async function listRefs(
+  db: Db,
+  bucket: R2Bucket,
+  id: string,
+  args: LsRefsArgs,
+  refPattern: string,
+): Promise<Uint8Array> {
+  const { repository, refs, store } = await openRepository(db, bucket, id);
+  const visible = visibleRefs(await advertisedRefs(store, refs), refPattern);
+  const headTarget = repository.head;
+  const headVisible = headTarget !== null && matchRefPattern(refPattern, headTarget);
+  return formatLsRefs(visible, { target: headTarget, targetVisible: headVisible }, args);
+}
+
+/**
+ * Runs upload-pack (a v0 fetch or a v2 `fetch`) on the repository. A broken stored object is reported to
+ * git as an `ERR` it prints, not as an HTTP failure in the middle of a pack.
+ */
+export async function servePack(
+  db: Db,
+  bucket: R2Bucket,
+  id: string,
+  request: UploadPackInput["request"],
+  refPattern: string,
+  serve: (input: UploadPackInput) => Promise<ReadableStream<Uint8Array>>,
+): Promise<ReadableStream<Uint8Array>> {
+  const { refs, packs, store } = await openRepository(db, bucket, id);
+  try {
+    return await serve({
+      bucket,
+      repositoryId: id,
+      refs: await advertisedRefs(store, refs),
+      packs,
+      store,
+      request,
+      refPattern,
+    });
+  } catch (err) {
+    if (!(err instanceof GitFormatError)) throw err;
+    return uploadPackError(`upload-pack: ${err.message}`);
+  }
+}
