@@ -8,6 +8,7 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from "nod
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type RawData, WebSocket } from "ws";
+import { challengeMessage } from "../src/runtime/challenge";
 import type {
   ControlHubFrame,
   ControlSidecarFrame,
@@ -184,10 +185,9 @@ function publicKeyHex(key: KeyObject): string {
   return Buffer.from(jwk.x as string, "base64url").toString("hex");
 }
 
-/** The reconnect proof: Ed25519 over bytes(nonce) ‖ utf8(agentAddress), hex. */
+/** The reconnect proof: the instance key's Ed25519 signature of the challenge message, hex. */
 export function signChallenge(privateKey: KeyObject, nonceHex: string, agentAddress: string): string {
-  const message = Buffer.concat([Buffer.from(nonceHex, "hex"), Buffer.from(agentAddress, "utf8")]);
-  return sign(null, message, privateKey).toString("hex");
+  return sign(null, challengeMessage(nonceHex, agentAddress), privateKey).toString("hex");
 }
 
 type Instance = {

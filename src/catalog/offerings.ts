@@ -201,3 +201,12 @@ export async function deleteOffering(db: Db, tenantId: string, offeringId: strin
     .returning({ id: offering.id });
   if (deleted.length === 0) throw notFound("Offering not found");
 }
+
+/** An agent definition's offerings, oldest first. */
+export async function listAgentOfferings(db: Db, tenantId: string, agentId: string): Promise<OfferingRow[]> {
+  return db
+    .select()
+    .from(offering)
+    .where(and(eq(offering.agentId, agentId), eq(offering.tenantId, tenantId)))
+    .orderBy(offering.createdAt, offering.id);
+}

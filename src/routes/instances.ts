@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
+import { listAgentOfferings } from "../catalog/offerings";
 import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
-import { instanceStatuses, offering, turnPartTypes, user } from "../db/schema";
+import { instanceStatuses, turnPartTypes } from "../db/schema";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../errors";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
@@ -32,6 +32,8 @@ import {
   rawMail,
 } from "../runtime/instances";
 import { launchInstance } from "../runtime/launch";
+import { unwrap } from "../runtime/rpc-result";
+import { instanceObject } from "../runtime/stubs";
 import { mutable } from "./sidecar-channels";
 
 const InstanceSchema = z
@@ -165,8 +167,6 @@ const BlobParams = TenantParams.extend({ blobId: pathParam("blobId", "blob_sml_0
 const instanceResource = idResource("instance", "instanceId");
 const base = "/api/tenants/{tenantId}/agents/instances";
 
-const stub = (env: Env, instanceId: string) => env.INSTANCE.get(env.INSTANCE.idFromName(instanceId));
-
 function live(row: InstanceRow) {
   return row.status !== "stopped" && row.status !== "error";
 }
@@ -278,7 +278,7 @@ export const instanceRoutes = createRouter()
     }),
     async (c) => {
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
-      const runtime = live(row) ? await stub(c.env, row.id).runtime() : null;
+      const runtime = live(row) ? await instanceObject(c.env, row.id).runtime() : null;
       return c.json(formatInstance(row, runtime?.runtimeStatus), 200);
     },
   )
@@ -306,7 +306,7 @@ export const instanceRoutes = createRouter()
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
       // A launch that failed (`error`) still answers, unhealthy and not ready; only a stopped one is gone.
       if (row.status === "stopped") throw new ApiError(410, "gone", "Instance has stopped");
-      const runtime = await stub(c.env, row.id).runtime();
+      const runtime = await instanceObject(c.env, row.id).runtime();
       return c.json(
         {
           liveness: runtime.connected ? ("ok" as const) : ("unhealthy" as const),
@@ -339,11 +339,7 @@ export const instanceRoutes = createRouter()
     async (c) => {
       const db = getDb(c.env);
       const row = await findInstance(db, c.get("tenant").id, c.req.valid("param").instanceId);
-      const rows = await db
-        .select()
-        .from(offering)
-        .where(and(eq(offering.agentId, row.agentId), eq(offering.tenantId, row.tenantId)))
-        .orderBy(offering.createdAt, offering.id);
+      const rows = await listAgentOfferings(db, row.tenantId, row.agentId);
       return c.json(
         rows.map((o) => ({
           id: o.id,
@@ -376,8 +372,7 @@ export const instanceRoutes = createRouter()
       const db = getDb(c.env);
       const row = await findInstance(db, c.get("tenant").id, c.req.valid("param").instanceId);
       if (!live(row)) throw conflict("Instance is already stopped");
-      const outcome = await stub(c.env, row.id).stop("instance_stopped");
-      if (!outcome.stopped) throw conflict("Instance is already stopped");
+      unwrap(await instanceObject(c.env, row.id).stop("instance_stopped"));
       await markStopped(db, row, "instance_stopped");
       return c.body(null, 204);
     },
@@ -395,8 +390,7 @@ export const instanceRoutes = createRouter()
     async (c) => {
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
       requireRunning(row);
-      const outcome = await stub(c.env, row.id).abort(c.req.valid("json").reason ?? "user_disconnect");
-      if (!outcome.ok) throw new ApiError(502, "sidecar_unavailable", outcome.error);
+      unwrap(await instanceObject(c.env, row.id).abort(c.req.valid("json").reason ?? "user_disconnect"));
       return c.body(null, 204);
     },
   )
@@ -416,7 +410,7 @@ export const instanceRoutes = createRouter()
     async (c) => {
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
       requireRunning(row);
-      return c.json({ status: await stub(c.env, row.id).sync() }, 202);
+      return c.json({ status: unwrap(await instanceObject(c.env, row.id).sync()) }, 202);
     },
   )
   .openapi(
@@ -439,20 +433,20 @@ export const instanceRoutes = createRouter()
       requireRunning(row);
       if (!row.sessionId) throw conflict("Instance has no active session");
       const body = c.req.valid("json");
-      const caller = c.get("principal");
-      const who =
-        caller.kind === "user" ? await db.query.user.findFirst({ where: eq(user.id, caller.refId) }) : undefined;
-      try {
-        const mail = await stub(c.env, row.id).sendUserMail({
+      // The caller's principal is the signed-in user's in this tenant (sessions only reach this route).
+      const from = {
+        name: c.get("user")?.name ?? null,
+        email: `${c.get("principal").refId}@${c.get("tenant").domain}`,
+      };
+      const mail = unwrap(
+        await instanceObject(c.env, row.id).sendUserMail({
           mailId: newId("sessionMail"),
           content: body.content,
           subject: body.subject,
-          from: { name: who?.name ?? null, email: `${caller.refId}@${c.get("tenant").domain}` },
-        });
-        return c.json({ ...mail.email, sessionId: row.sessionId, instanceId: row.id }, 201);
-      } catch (err) {
-        throw new ApiError(502, "sidecar_unavailable", (err as Error).message);
-      }
+          from,
+        }),
+      );
+      return c.json({ ...mail.email, sessionId: row.sessionId, instanceId: row.id }, 201);
     },
   )
   .openapi(
@@ -486,7 +480,7 @@ export const instanceRoutes = createRouter()
     }),
     async (c) => {
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
-      const key = await stub(c.env, row.id).mailPublicKey();
+      const key = await instanceObject(c.env, row.id).mailPublicKey();
       return c.body(key, 200, { "content-type": "application/pgp-keys" });
     },
   )
@@ -559,6 +553,8 @@ export const instanceRoutes = createRouter()
       if (last && /^\d{1,15}$/.test(last)) headers.set("last-event-id", last);
       const cursor = c.req.valid("query").cursor;
       const url = `https://do/events${cursor ? `?cursor=${cursor}` : ""}`;
-      return mutable(await stub(c.env, row.id).fetch(new Request(url, { headers, signal: c.req.raw.signal })));
+      return mutable(
+        await instanceObject(c.env, row.id).fetch(new Request(url, { headers, signal: c.req.raw.signal })),
+      );
     },
   );

@@ -1,15 +1,11 @@
-/**
- * The sidecar's WebSocket channels (docs/sidecar-protocol.md): authenticated by the sidecar secret, then
- * handed to the Durable Object that holds them. Not JSON routes, so not in the OpenAPI document.
- */
-import { and, eq } from "drizzle-orm";
 import { type Context, Hono } from "hono";
 import { getDb } from "../db/client";
-import { agentInstance } from "../db/schema";
 import { ApiError } from "../errors";
 import type { AppEnv } from "../http/context";
 import { errorResponse } from "../http/error-envelope";
+import { findInstance } from "../runtime/instances";
 import { authenticateSidecar } from "../runtime/sidecars";
+import { instanceObject, sidecarObject } from "../runtime/stubs";
 
 async function sidecarOf(c: Context<AppEnv>) {
   const header = c.req.header("authorization") ?? "";
@@ -39,24 +35,23 @@ export function mutable(res: Response): Response {
 export const sidecarChannelRoutes = new Hono<AppEnv>()
   .get("/api/sidecars/connect", async (c) => {
     const sidecar = await sidecarOf(c);
-    const stub = c.env.SIDECAR.get(c.env.SIDECAR.idFromName(sidecar.id));
     return mutable(
-      await stub.fetch(forward(c, "/connect", { "x-sidecar-id": sidecar.id, "x-tenant-id": sidecar.tenantId })),
+      await sidecarObject(c.env, sidecar.id).fetch(
+        forward(c, "/connect", { "x-sidecar-id": sidecar.id, "x-tenant-id": sidecar.tenantId }),
+      ),
     );
   })
   .get("/api/sidecars/instances/:instanceId/connect", async (c) => {
     const sidecar = await sidecarOf(c);
     const instanceId = c.req.param("instanceId");
-    const instance = await getDb(c.env).query.agentInstance.findFirst({
-      where: and(eq(agentInstance.id, instanceId), eq(agentInstance.tenantId, sidecar.tenantId)),
-    });
-    if (!instance) return errorResponse(c, 404, "not_found", "Instance not found");
+    const instance = await findInstance(getDb(c.env), sidecar.tenantId, instanceId);
     if (instance.sidecarId !== sidecar.id) {
       return errorResponse(c, 403, "forbidden", "This instance is assigned to another sidecar");
     }
     if (instance.status === "stopped" || instance.status === "error") {
       return errorResponse(c, 410, "gone", "Instance has stopped");
     }
-    const stub = c.env.INSTANCE.get(c.env.INSTANCE.idFromName(instanceId));
-    return mutable(await stub.fetch(forward(c, "/connect", { "x-sidecar-id": sidecar.id })));
+    return mutable(
+      await instanceObject(c.env, instanceId).fetch(forward(c, "/connect", { "x-sidecar-id": sidecar.id })),
+    );
   });

@@ -7,6 +7,7 @@ import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
 import { agentInstance, principalRole } from "../db/schema";
 import { toWireGrants } from "./sidecar-config";
+import { instanceObject } from "./stubs";
 
 export type GrantTarget = { principalId?: string | null; roleId?: string | null };
 
@@ -35,7 +36,7 @@ export async function pushGrantUpdates(env: Env, db: Db, tenantId: string, targe
   await Promise.all(
     instances.map(async (instance) => {
       const grants = toWireGrants(await collectGrants(db, tenantId, instance.principalId));
-      await env.INSTANCE.get(env.INSTANCE.idFromName(instance.id))
+      await instanceObject(env, instance.id)
         .pushGrants(grants)
         .catch((err: unknown) => console.error(`grants.update for ${instance.id} failed`, err));
     }),

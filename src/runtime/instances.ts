@@ -1,5 +1,5 @@
 /** Reads and state changes of instances in D1 (the Durable Object holds the live side). */
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { type PageQuery, paginate } from "../db/pagination";
 import {
@@ -14,6 +14,7 @@ import {
 } from "../db/schema";
 import { notFound } from "../errors";
 import { parseMailToEmail } from "../mail/parse";
+import { instanceObject } from "./stubs";
 
 export type InstanceRow = typeof agentInstance.$inferSelect & { agentName: string };
 export type InstanceStatus = (typeof instanceStatuses)[number];
@@ -178,9 +179,35 @@ export async function getMail(db: Db, tenantId: string, mailId: string): Promise
 export async function undeployInstances(env: Env, instanceIds: readonly string[], reason: string): Promise<void> {
   await Promise.all(
     instanceIds.map((id) =>
-      env.INSTANCE.get(env.INSTANCE.idFromName(id))
+      instanceObject(env, id)
         .stop(reason)
         .catch((err: unknown) => console.error(`stopping ${id} failed`, err)),
     ),
   );
+}
+
+/** The sidecar acknowledged the deploy with the instance's public key. */
+export async function recordInstanceKey(db: Db, instanceId: string, publicKey: string): Promise<void> {
+  await db.update(agentInstance).set({ publicKey, updatedAt: new Date() }).where(eq(agentInstance.id, instanceId));
+}
+
+/** The sidecar started the session: a deployed (or updating) instance is now running. */
+export async function markInstanceRunning(db: Db, instanceId: string): Promise<void> {
+  await db
+    .update(agentInstance)
+    .set({ status: "running", updatedAt: new Date() })
+    .where(and(eq(agentInstance.id, instanceId), inArray(agentInstance.status, ["deployed", "updating"])));
+}
+
+/** The tenant's live instance that a mail address (`Name <ins_…@domain>` or bare) names, or null. */
+export async function getInstanceByAddress(db: Db, tenantId: string, address: string) {
+  const bare = address.replace(/^.*</, "").replace(/>.*$/, "").trim().toLowerCase();
+  const row = await db.query.agentInstance.findFirst({
+    where: and(
+      eq(agentInstance.tenantId, tenantId),
+      eq(agentInstance.address, bare),
+      isNotNull(agentInstance.sessionId),
+    ),
+  });
+  return row ?? null;
 }

@@ -32,8 +32,10 @@ import { hubSigningKey } from "../secrets/hub-signing-key";
 import type { TenantRow } from "../tenancy/tenants";
 import { markLaunchFailed } from "./instances";
 import type { HarnessConfig } from "./protocol";
+import { unwrap } from "./rpc-result";
 import { resolveSources, toWireGrants } from "./sidecar-config";
 import { pickSidecar } from "./sidecars";
+import { instanceObject } from "./stubs";
 
 export type InvokerGrant = {
   resource: string;
@@ -346,8 +348,7 @@ export async function launchInstance(
   }
   await db.batch(prepared.statements as unknown as Parameters<typeof db.batch>[0]);
   const grants = toWireGrants(await collectGrants(db, input.tenant.id, prepared.principalId, now));
-  const stub = env.INSTANCE.get(env.INSTANCE.idFromName(prepared.instanceId));
-  const outcome = await stub.launch(
+  const outcome = await instanceObject(env, prepared.instanceId).launch(
     {
       config: { ...prepared.config, grants },
       tenantId: input.tenant.id,
@@ -358,8 +359,8 @@ export async function launchInstance(
     input.timeoutMs,
   );
   if (!outcome.ok) {
-    await markLaunchFailed(db, prepared.instanceId, prepared.principalId, prepared.sessionId, outcome.error);
-    throw new ApiError(502, "sidecar_unavailable", outcome.error);
+    await markLaunchFailed(db, prepared.instanceId, prepared.principalId, prepared.sessionId, outcome.message);
+    unwrap(outcome);
   }
   return { instanceId: prepared.instanceId };
 }

@@ -1,21 +1,27 @@
 /**
- * Mail of one instance: building and signing the user's MIME, storing mail rows (D1, or R2 when large),
- * and the JMAP view. Used by the instance's Durable Object, which owns delivery and the event stream.
+ * Mail of one instance, both ways, for its Durable Object: a user's message is built, signed with the
+ * instance's key and threaded after the conversation; inbound mail goes to the sidecar at once or waits in
+ * the outbox; every message, either way, is stored (D1, or R2 when large) and streamed as `mail.delivered`.
+ * Mail the agent sends to other instances of its tenant is handed to their objects.
  */
 
-import { and, desc, eq, inArray, isNotNull } from "drizzle-orm";
-import { collectGrants } from "../authz/grant-store";
+import { and, desc, eq, inArray } from "drizzle-orm";
 import { type Db, getDb } from "../db/client";
-import { agent, agentInstance, agentSession, sessionMail } from "../db/schema";
+import { sessionMail } from "../db/schema";
 import { base64ToBytes, bytesToBase64 } from "../lib/base64";
 import { newId } from "../lib/ids";
 import { buildUserMessage } from "../mail/build";
 import { generateMailKey, mailSigner } from "../mail/keys";
+import { MailParseError } from "../mail/mime";
 import { parseMailToEmail } from "../mail/parse";
 import { threadHeaders } from "../mail/threading";
-import { secretBox } from "../secrets/encryption";
-import type { ConnectorState, HarnessConfig, InferenceSource, WireGrantRule } from "./protocol";
-import { resolveSources, toWireGrants } from "./sidecar-config";
+import type { InstanceSetup } from "./instance-state";
+import { getInstanceByAddress } from "./instances";
+import type { LiveEvents } from "./live-events";
+import type { ConnectorState } from "./protocol";
+import { sidecarUnavailable } from "./rpc-result";
+import type { SidecarSocket } from "./sidecar-socket";
+import { instanceObject } from "./stubs";
 
 /** Larger raw messages go to R2 and the row keeps the key. */
 export const INLINE_MAIL_BYTES = 256 * 1024;
@@ -29,13 +35,13 @@ export type UserMailInput = {
 
 export type Email = ReturnType<typeof parseMailToEmail>;
 
+export type MailDirection = "inbound" | "outbound";
+
 export type InstanceMail = {
   id: string;
   raw: Uint8Array;
-  email: Email & { id: string; direction: "inbound" | "outbound"; status: string; receivedAt: string };
+  email: Email & { id: string; direction: MailDirection; status: string; receivedAt: string };
 };
-
-type SetupLike = { config: HarnessConfig; tenantId: string; instanceId: string };
 
 export function mailDomain(address: string): string {
   return address.slice(address.lastIndexOf("@") + 1);
@@ -45,64 +51,75 @@ export class InstanceMailbox {
   constructor(
     private readonly env: Env,
     private readonly storage: DurableObjectStorage,
+    private readonly socket: SidecarSocket,
+    private readonly events: LiveEvents,
   ) {}
 
+  /** A user's message: signed, threaded after the conversation so far, delivered (or kept), stored, streamed. */
+  async fromUser(setup: InstanceSetup, input: UserMailInput, connector: ConnectorState): Promise<InstanceMail> {
+    return this.deliver(setup, input.mailId, await this.buildUserMail(input, setup, connector));
+  }
+
+  /** Mail from another agent instance of the tenant. */
+  async fromAgent(setup: InstanceSetup, raw: Uint8Array): Promise<InstanceMail> {
+    return this.deliver(setup, newId("sessionMail"), raw);
+  }
+
+  /**
+   * The agent's own mail (the sidecar already sent it where it had to go): stored and streamed; recipients
+   * that are instances of the tenant receive it. A message that is not base64 MIME is ignored.
+   */
+  async fromSidecar(setup: InstanceSetup, rawBase64: string, recipients: readonly string[]): Promise<void> {
+    const db = getDb(this.env);
+    const mail = { id: newId("sessionMail"), direction: "outbound", status: "delivered" } as const;
+    let stored: InstanceMail;
+    try {
+      stored = await this.store(db, setup, { ...mail, raw: base64ToBytes(rawBase64) });
+    } catch (err) {
+      if (err instanceof DOMException || err instanceof MailParseError) return;
+      throw err;
+    }
+    for (const recipient of recipients) {
+      const target = await getInstanceByAddress(db, setup.tenantId, recipient);
+      if (!target || target.id === setup.instanceId) continue;
+      await instanceObject(this.env, target.id)
+        .receiveAgentMail(stored.raw)
+        .catch((err: unknown) => console.error("agent mail delivery failed", err));
+    }
+  }
+
+  /** Mail kept while the sidecar was away went out on its return. */
+  async markDelivered(mailIds: readonly string[]): Promise<void> {
+    if (mailIds.length === 0) return;
+    await getDb(this.env)
+      .update(sessionMail)
+      .set({ status: "delivered" })
+      .where(inArray(sessionMail.id, [...mailIds]));
+  }
+
+  private async deliver(setup: InstanceSetup, mailId: string, raw: Uint8Array): Promise<InstanceMail> {
+    const { agentAddress } = setup.config;
+    const outcome = this.socket.deliver({ type: "mail.inbound", agentAddress, mailId, rawMessage: bytesToBase64(raw) });
+    if (outcome === "dropped") throw sidecarUnavailable("The instance cannot receive mail now");
+    const status = outcome === "sent" ? "delivered" : "pending";
+    return this.store(getDb(this.env), setup, { id: mailId, raw, direction: "inbound", status });
+  }
+
   /** The instance's signing key: made on first use, then kept (its public half is served). */
-  private async key(): Promise<{ privateKeyArmored: string; publicKeyArmored: string }> {
+  private async key(agentAddress: string): Promise<{ privateKeyArmored: string; publicKeyArmored: string }> {
     const existing = await this.storage.get<{ privateKeyArmored: string; publicKeyArmored: string }>("mailKey");
     if (existing) return existing;
-    const setup = await this.storage.get<SetupLike>("setup");
-    const made = await generateMailKey(setup?.config.agentAddress ?? "agent-hub instance");
+    const made = await generateMailKey(agentAddress);
     const key = { privateKeyArmored: made.privateKeyArmored, publicKeyArmored: made.publicKeyArmored };
     await this.storage.put("mailKey", key);
     return key;
   }
 
-  async publicKeyArmored(): Promise<string> {
-    return (await this.key()).publicKeyArmored;
+  async publicKeyArmored(agentAddress: string): Promise<string> {
+    return (await this.key(agentAddress)).publicKeyArmored;
   }
 
-  async recordPublicKey(db: Db, instanceId: string, publicKey: string): Promise<void> {
-    await db.update(agentInstance).set({ publicKey, updatedAt: new Date() }).where(eq(agentInstance.id, instanceId));
-  }
-
-  async markRunning(db: Db, instanceId: string): Promise<void> {
-    await db
-      .update(agentInstance)
-      .set({ status: "running", updatedAt: new Date() })
-      .where(and(eq(agentInstance.id, instanceId), inArray(agentInstance.status, ["deployed", "updating"])));
-  }
-
-  /** Grants as they are now, and the sources re-resolved (fail-open: null keeps the sidecar's). */
-  async currentGrantsAndSources(
-    db: Db,
-    setup: SetupLike,
-  ): Promise<{ grants: WireGrantRule[]; sources: InferenceSource[] | null }> {
-    const grants = toWireGrants(await collectGrants(db, setup.tenantId, setup.config.principalId));
-    let sources: InferenceSource[] | null = null;
-    try {
-      const [definition, session] = await Promise.all([
-        db.query.agent.findFirst({ where: eq(agent.id, setup.config.agentId) }),
-        db.query.agentSession.findFirst({ where: eq(agentSession.id, setup.config.sessionId) }),
-      ]);
-      if (definition && session) {
-        const model = String((definition.modelConfig as { defaultModel?: string } | null)?.defaultModel ?? "");
-        sources = await resolveSources(db, secretBox(this.env), {
-          tenantId: setup.tenantId,
-          requirements: definition.credentialRequirements ?? [],
-          creatorPrincipalId: definition.creatorPrincipalId,
-          invokerPrincipalId: session.principalId,
-          model,
-          now: new Date(),
-        });
-      }
-    } catch (err) {
-      console.error("re-resolving sources failed; keeping the sidecar's", err);
-    }
-    return { grants, sources };
-  }
-
-  async buildUserMail(input: UserMailInput, setup: SetupLike, connector: ConnectorState) {
+  private async buildUserMail(input: UserMailInput, setup: InstanceSetup, connector: ConnectorState) {
     const db = getDb(this.env);
     const domain = mailDomain(setup.config.agentAddress);
     const prior = await db
@@ -122,7 +139,7 @@ export class InstanceMailbox {
       priorInboundMessageIds: prior.reverse().map((p) => `<${p.id}@${domain}>`),
       connectorState: connector,
     });
-    const sign = await mailSigner((await this.key()).privateKeyArmored);
+    const sign = await mailSigner((await this.key(setup.config.agentAddress)).privateKeyArmored);
     const raw = await buildUserMessage({
       from: { name: input.from.name ?? undefined, email: input.from.email },
       to: { email: setup.config.agentAddress },
@@ -139,101 +156,44 @@ export class InstanceMailbox {
       },
       sign,
     });
-    return { raw, base64: bytesToBase64(raw) };
+    return raw;
   }
 
-  private async storeRaw(tenantId: string, mailId: string, raw: Uint8Array) {
-    if (raw.byteLength <= INLINE_MAIL_BYTES) return { raw, rawKey: null };
-    const rawKey = `mail/${tenantId}/${mailId}.eml`;
-    await this.env.BLOBS.put(rawKey, raw, { httpMetadata: { contentType: "message/rfc822" } });
-    return { raw: null, rawKey };
-  }
-
-  async storeInbound(
+  /**
+   * Stores and streams one message of the instance, in either direction: parsed first (a message that does
+   * not parse is refused before anything is written), the raw bytes inline or in R2 when large, the row.
+   */
+  private async store(
     db: Db,
-    setup: SetupLike,
-    mailId: string,
-    raw: Uint8Array,
-    delivered: boolean,
+    setup: InstanceSetup,
+    mail: { id: string; raw: Uint8Array; direction: MailDirection; status: "delivered" | "pending" },
   ): Promise<InstanceMail> {
+    const email = parseMailToEmail(mail.raw, mail.id);
     const now = new Date();
-    const stored = await this.storeRaw(setup.tenantId, mailId, raw);
-    const email = parseMailToEmail(raw, mailId);
+    let rawKey: string | null = null;
+    if (mail.raw.byteLength > INLINE_MAIL_BYTES) {
+      rawKey = `mail/${setup.tenantId}/${mail.id}.eml`;
+      await this.env.BLOBS.put(rawKey, mail.raw, { httpMetadata: { contentType: "message/rfc822" } });
+    }
     await db.insert(sessionMail).values({
-      id: mailId,
+      id: mail.id,
       sessionId: setup.config.sessionId,
       instanceId: setup.instanceId,
       tenantId: setup.tenantId,
-      direction: "inbound",
-      status: delivered ? "delivered" : "pending",
+      direction: mail.direction,
+      status: mail.status,
       messageId: email.messageId ?? null,
-      raw: stored.raw,
-      rawKey: stored.rawKey,
-      size: raw.byteLength,
+      raw: rawKey ? null : mail.raw,
+      rawKey,
+      size: mail.raw.byteLength,
       createdAt: now,
     });
-    return {
-      id: mailId,
-      raw,
-      email: {
-        ...email,
-        id: mailId,
-        direction: "inbound",
-        status: delivered ? "delivered" : "pending",
-        receivedAt: now.toISOString(),
-      },
+    const stored: InstanceMail = {
+      id: mail.id,
+      raw: mail.raw,
+      email: { ...email, id: mail.id, direction: mail.direction, status: mail.status, receivedAt: now.toISOString() },
     };
-  }
-
-  /** Mail the agent sent (already delivered by the sidecar where it had to go). */
-  async storeOutbound(db: Db, setup: SetupLike, rawBase64: string): Promise<InstanceMail | null> {
-    let raw: Uint8Array;
-    try {
-      raw = base64ToBytes(rawBase64);
-    } catch {
-      return null;
-    }
-    const mailId = newId("sessionMail");
-    const now = new Date();
-    const stored = await this.storeRaw(setup.tenantId, mailId, raw);
-    let email: Email;
-    try {
-      email = parseMailToEmail(raw, mailId);
-    } catch {
-      return null;
-    }
-    await db.insert(sessionMail).values({
-      id: mailId,
-      sessionId: setup.config.sessionId,
-      instanceId: setup.instanceId,
-      tenantId: setup.tenantId,
-      direction: "outbound",
-      status: "delivered",
-      messageId: email.messageId ?? null,
-      raw: stored.raw,
-      rawKey: stored.rawKey,
-      size: raw.byteLength,
-      createdAt: now,
-    });
-    return {
-      id: mailId,
-      raw,
-      email: { ...email, id: mailId, direction: "outbound", status: "delivered", receivedAt: now.toISOString() },
-    };
-  }
-
-  async markDelivered(db: Db, mailIds: string[]): Promise<void> {
-    await db.update(sessionMail).set({ status: "delivered" }).where(inArray(sessionMail.id, mailIds));
-  }
-
-  async instanceByAddress(db: Db, tenantId: string, address: string) {
-    const bare = address.replace(/^.*</, "").replace(/>.*$/, "").trim().toLowerCase();
-    return db.query.agentInstance.findFirst({
-      where: and(
-        eq(agentInstance.tenantId, tenantId),
-        eq(agentInstance.address, bare),
-        isNotNull(agentInstance.sessionId),
-      ),
-    });
+    this.events.record("mail.delivered", stored.email);
+    return stored;
   }
 }

@@ -4,13 +4,15 @@
  * Shared by launch and by the instance object when it re-sends them, so it imports neither the routes'
  * schemas nor zod (the instance object's Worker stays small, docs/events.md).
  */
+import { eq } from "drizzle-orm";
+import { collectGrants } from "../authz/grant-store";
 import type { GrantRule } from "../authz/types";
 import { type CredentialOutcome, resolveCredentials } from "../catalog/credential-resolution";
 import type { Db } from "../db/client";
-import type { CredentialRequirement } from "../db/schema";
+import { agent, agentSession, type CredentialRequirement } from "../db/schema";
 import { ApiError } from "../errors";
 import type { SecretBox } from "../secrets/encryption";
-import type { InferenceSource, WireGrantRule } from "./protocol";
+import type { HarnessConfig, InferenceSource, WireGrantRule } from "./protocol";
 
 /** Maps a failed credential outcome to the launch's 409. */
 function credentialFailure(outcome: Exclude<CredentialOutcome, { outcome: "ok" | "skipped" }>): ApiError {
@@ -62,4 +64,35 @@ export async function resolveSources(
     });
   }
   return sources;
+}
+
+/** Grants as they are now, and the sources re-resolved (fail-open: null keeps the sidecar's). */
+export async function currentGrantsAndSources(
+  db: Db,
+  secrets: SecretBox,
+  instance: { tenantId: string; config: HarnessConfig },
+): Promise<{ grants: WireGrantRule[]; sources: InferenceSource[] | null }> {
+  const { config } = instance;
+  const grants = toWireGrants(await collectGrants(db, instance.tenantId, config.principalId));
+  let sources: InferenceSource[] | null = null;
+  try {
+    const [definition, session] = await Promise.all([
+      db.query.agent.findFirst({ where: eq(agent.id, config.agentId) }),
+      db.query.agentSession.findFirst({ where: eq(agentSession.id, config.sessionId) }),
+    ]);
+    if (definition && session) {
+      const model = String((definition.modelConfig as { defaultModel?: string } | null)?.defaultModel ?? "");
+      sources = await resolveSources(db, secrets, {
+        tenantId: instance.tenantId,
+        requirements: definition.credentialRequirements ?? [],
+        creatorPrincipalId: definition.creatorPrincipalId,
+        invokerPrincipalId: session.principalId,
+        model,
+        now: new Date(),
+      });
+    }
+  } catch (err) {
+    console.error("re-resolving sources failed; keeping the sidecar's", err);
+  }
+  return { grants, sources };
 }

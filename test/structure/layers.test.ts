@@ -97,6 +97,20 @@ describe("layers", () => {
     expect(upward).toEqual([]);
   });
 
+  it("routes and the HTTP layer build no database queries: storage is the domain's", () => {
+    const http = files.filter((f) => layerOf(f) === "routes" || layerOf(f) === "http" || layerOf(f) === "app");
+    const querying = http.filter((f) => importsOf(f).some((s) => s === "drizzle-orm" || s.startsWith("drizzle-orm/")));
+    expect(querying).toEqual([]);
+  });
+
+  it("keeps Durable Object classes thin shells over runtime modules (about 250 lines at most)", () => {
+    const sizes = files
+      .filter((f) => layerOf(f) === "durable-objects")
+      .map((f) => ({ file: f, lines: readFileSync(join(root, f), "utf8").split("\n").length }));
+    expect(sizes.length).toBeGreaterThan(0);
+    expect(sizes.filter((s) => s.lines > 260)).toEqual([]);
+  });
+
   it("has no barrel files: only the Worker entries are called index.ts", () => {
     const barrels = [...sourceFiles("src"), ...sourceFiles("durable-objects")].filter(
       (f) => f.endsWith("/index.ts") && f !== "src/index.ts",

@@ -1,0 +1,108 @@
+/**
+ * What an instance does with each frame its sidecar sends (docs/sidecar-protocol.md): the deploy and start
+ * handshake, answers to requests that wait for them, inference events, the agent's mail and connector
+ * state. A socket that has not proved itself may only answer the reconnect challenge.
+ */
+import { getDb } from "../db/client";
+import { secretBox } from "../secrets/encryption";
+import { verifyChallenge } from "./challenge";
+import type { InstanceSetup, InstanceState } from "./instance-state";
+import { markInstanceRunning, recordInstanceKey } from "./instances";
+import type { LiveEvents } from "./live-events";
+import type { InstanceMailbox } from "./mailbox";
+import type { InstanceSidecarFrame } from "./protocol";
+import type { ReplyWaiters } from "./reply-waiters";
+import { currentGrantsAndSources } from "./sidecar-config";
+import type { SidecarSocket } from "./sidecar-socket";
+import type { TurnRecorder } from "./turn-recorder";
+
+/** The parts of an instance's Durable Object that frames act on. */
+export type InstanceParts = {
+  env: Env;
+  state: InstanceState;
+  socket: SidecarSocket;
+  events: LiveEvents;
+  replies: ReplyWaiters;
+  mailbox: InstanceMailbox;
+  turns: TurnRecorder;
+};
+
+export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame: InstanceSidecarFrame): Promise<void> {
+  const { state, socket, events, replies } = parts;
+  const setup = await state.setup();
+  if (!setup) return;
+  if (frame.type === "ping") {
+    socket.send(ws, { type: "pong" });
+    return;
+  }
+  if (!socket.isTrusted(ws)) {
+    if (frame.type === "challenge.response") await answerChallenge(parts, ws, setup, frame.signature);
+    return;
+  }
+  const db = getDb(parts.env);
+  switch (frame.type) {
+    case "agent.deploy.ack":
+      await state.setPublicKey(frame.publicKey);
+      await recordInstanceKey(db, setup.instanceId, frame.publicKey);
+      socket.send(ws, { type: "session.start", agentAddress: setup.config.agentAddress });
+      return;
+    case "session.start.ack":
+      await state.setPhase("running");
+      await markInstanceRunning(db, setup.instanceId);
+      events.record("instance.running", { instanceId: setup.instanceId });
+      replies.settle("launch", null, true);
+      return;
+    case "agent.error":
+      replies.settle("launch", new Error(frame.error || "The sidecar could not deploy the instance"));
+      return;
+    case "session.ack":
+      replies.settle(frame.requestId, null, true);
+      return;
+    case "session.error":
+      replies.settle(frame.requestId, new Error(frame.error || "The sidecar refused the request"));
+      return;
+    case "agent.undeploy.ack":
+      replies.settle("undeploy", null, frame.statePushed);
+      return;
+    case "agent.event":
+      await parts.turns.record(setup, frame.event);
+      return;
+    case "connector.state.changed":
+      await state.setConnectorState(frame.connectorState);
+      return;
+    case "mail.outbound":
+      await parts.mailbox.fromSidecar(setup, frame.rawMessage, frame.recipients);
+      return;
+  }
+}
+
+/**
+ * A returning sidecar signs the nonce with the instance key. Proven, it gets the grants and sources as they
+ * are now, then what was kept for it; otherwise the socket is closed.
+ */
+async function answerChallenge(parts: InstanceParts, ws: WebSocket, setup: InstanceSetup, signature: string) {
+  const { state, socket } = parts;
+  const { agentAddress } = setup.config;
+  const publicKey = await state.publicKey();
+  const nonce = socket.pendingNonce(ws);
+  if (!publicKey || !nonce || !(await verifyChallenge(publicKey, nonce, agentAddress, signature))) {
+    socket.send(ws, { type: "challenge.failed", agentAddress, reason: "invalid signature" });
+    ws.close(4003, "challenge failed");
+    return;
+  }
+  socket.trust(ws);
+  const current = await currentGrantsAndSources(getDb(parts.env), secretBox(parts.env), setup);
+  socket.send(ws, { type: "grants.update", requestId: crypto.randomUUID(), agentAddress, grants: current.grants });
+  if (current.sources) {
+    socket.send(ws, {
+      type: "sources.update",
+      requestId: crypto.randomUUID(),
+      agentAddress,
+      sources: current.sources,
+      defaultSource: current.sources[0]?.id ?? setup.config.defaultSource,
+    });
+  }
+  await parts.mailbox.markDelivered(socket.flushOutbox(ws));
+  await state.setPhase("running");
+  parts.events.record("sidecar.reconnected", { instanceId: setup.instanceId });
+}

@@ -1,0 +1,57 @@
+/**
+ * Inference events into turns: every event goes out on the live stream first, then the collector writes
+ * the turn's rows and says when a turn committed or the runtime status changed, which become events too.
+ * A turn the sidecar can no longer finish (it left, the instance stopped) is failed, never left running.
+ */
+import { getDb } from "../db/client";
+import { COLLECTED_EVENT_TYPES, type RuntimeStatus } from "./collector";
+import type { InstanceSetup, InstanceState } from "./instance-state";
+import type { LiveEvents, TurnInFlight } from "./live-events";
+import type { InferenceEvent } from "./protocol";
+
+export class TurnRecorder {
+  constructor(
+    private readonly env: Env,
+    private readonly state: InstanceState,
+    private readonly events: LiveEvents,
+  ) {}
+
+  async record(setup: InstanceSetup, event: InferenceEvent): Promise<void> {
+    if (typeof event !== "object" || event === null || typeof event.type !== "string") return;
+    const current = await this.state.collector();
+    const collector = !current || current.ended ? this.state.newCollector(setup) : current;
+    // Streamed to subscribers first: the D1 write of a part must not delay the token on the wire.
+    this.events.record(event.type, event.data ?? {});
+    if (!COLLECTED_EVENT_TYPES.has(event.type)) return;
+    const result = await collector.apply(getDb(this.env), event);
+    // State that matches rows just written to D1 is saved at once; a text delta waits for the tick.
+    if (result.wrote) await this.state.saveCollector();
+    else this.state.markCollectorDirty();
+    if (result.committed) this.events.record("turn.committed", result.committed);
+    if (result.statusChanged) this.events.record("runtime.status", { status: result.status });
+  }
+
+  /** The turn a subscriber joining now comes in the middle of, with its text so far. */
+  async inFlight(): Promise<TurnInFlight | null> {
+    const collector = await this.state.collector();
+    const turnId = collector && collector.status !== "idle" ? collector.currentTurnId : null;
+    return collector && turnId ? { turnId, text: collector.accumulatedText } : null;
+  }
+
+  /** `idle`, `busy` or `waiting_approval`; null before the first launch. */
+  async runtimeStatus(): Promise<RuntimeStatus | null> {
+    const collector = await this.state.collector();
+    if (!collector) return null;
+    return collector.ended ? "idle" : collector.status;
+  }
+
+  /** Fails the turn in flight, if any, with `reason`; returns its id. */
+  async abandon(reason: string, message: string): Promise<string | null> {
+    const collector = await this.state.collector();
+    const turnId = collector?.currentTurnId;
+    if (!collector || !turnId) return null;
+    await collector.abandon(getDb(this.env), reason, message);
+    await this.state.saveCollector();
+    return turnId;
+  }
+}
