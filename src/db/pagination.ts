@@ -8,6 +8,7 @@
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import { badRequest } from "../errors";
+import { base64ToBytes, bytesToBase64Url } from "../lib/base64";
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 100;
@@ -19,10 +20,7 @@ export type Page<T> = { data: T[]; nextCursor: string | null };
 export type Cursor = { t: number; id: string };
 
 export function encodeCursor(cursor: Cursor): string {
-  const bytes = new TextEncoder().encode(JSON.stringify({ t: cursor.t, id: cursor.id }));
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return bytesToBase64Url(new TextEncoder().encode(JSON.stringify({ t: cursor.t, id: cursor.id })));
 }
 
 export function decodeCursor(raw: string): Cursor {
@@ -30,12 +28,7 @@ export function decodeCursor(raw: string): Cursor {
   if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw invalid;
   let parsed: unknown;
   try {
-    const bin = atob(raw.replace(/-/g, "+").replace(/_/g, "/"));
-    parsed = JSON.parse(
-      new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
-        Uint8Array.from(bin, (ch) => ch.charCodeAt(0)),
-      ),
-    );
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(base64ToBytes(raw)));
   } catch {
     throw invalid;
   }

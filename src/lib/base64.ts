@@ -1,10 +1,15 @@
-/** Standard base64 for bytes, and back (also from base64url, padded or not). */
+/** The one base64: standard or URL-safe for bytes, and back (from either alphabet, padded or not). */
 
 export function bytesToBase64(bytes: Uint8Array): string {
   let text = "";
   // In slices: String.fromCharCode with a whole large array overflows the argument stack.
   for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(text);
+}
+
+/** base64url without padding (RFC 4648 §5): safe in URLs, cursors and tokens. */
+export function bytesToBase64Url(bytes: Uint8Array): string {
+  return bytesToBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 /** Throws (DOMException) on text that is not base64 or base64url. */

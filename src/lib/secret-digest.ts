@@ -3,12 +3,11 @@
  * SHA-256 digest, and compared in constant time.
  */
 
+import { bytesToBase64Url } from "./base64";
+
 /** `prefix` + base64url of 32 random bytes (256 bits of entropy). */
 export function randomSecret(prefix: string): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return prefix + btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return prefix + bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
 /** SHA-256 of the secret's UTF-8 bytes, exactly as it travels on the wire. */

@@ -4,6 +4,7 @@
  * header text is RFC 2047 encoded and every value is stripped of line breaks (no header injection).
  * Web APIs only: the Node sidecar imports this file too.
  */
+import { bytesToBase64 } from "../lib/base64";
 
 export interface MailAddress {
   name?: string | null;
@@ -247,7 +248,7 @@ function encodeWords(text: string): string {
 }
 
 function encodeWord(bytes: number[]): string {
-  return `=?UTF-8?B?${btoa(String.fromCharCode(...bytes))}?=`;
+  return `=?UTF-8?B?${bytesToBase64(Uint8Array.from(bytes))}?=`;
 }
 
 /** `Name: value` folded at spaces so lines stay within 78 characters where the value allows it. */

@@ -1,15 +1,12 @@
-// Test-only helpers shared by the pack tests (not exported from index.ts).
+// Test-only helpers shared by the pack tests and bench/git.
 import { repoIdxBase64, repoPackBase64, thinPackBase64 } from "../../../test/fixtures/git/fixtures";
-
-export function fromBase64(base64: string): Uint8Array {
-  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-}
+import { base64ToBytes } from "../../lib/base64";
 
 /** The real git fixtures (see test/fixtures/git/generate.sh). */
 export const fixtures = {
-  repoPack: () => fromBase64(repoPackBase64),
-  repoIdx: () => fromBase64(repoIdxBase64),
-  thinPack: () => fromBase64(thinPackBase64),
+  repoPack: () => base64ToBytes(repoPackBase64),
+  repoIdx: () => base64ToBytes(repoIdxBase64),
+  thinPack: () => base64ToBytes(thinPackBase64),
 };
 
 export async function streamBytes(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {

@@ -18,6 +18,7 @@ import { getDb } from "../../db/client";
 import { ApiError, badRequest, forbidden, notFound } from "../../errors";
 import { isProtocolError } from "../../git/protocol/errors";
 import { type RepoAction, repoActionFor, verbForRepoAction } from "../../git/protocol/repo-action";
+import { base64ToBytes } from "../../lib/base64";
 import type { AppEnv } from "../context";
 import { errorResponse } from "../error-envelope";
 import { isAllowed } from "./require-grant";
@@ -52,8 +53,7 @@ export function secretFromAuthorization(header: string | null | undefined): stri
   if (scheme !== "basic" || !value) return null;
   let decoded: string;
   try {
-    const bytes = Uint8Array.from(atob(value), (ch) => ch.charCodeAt(0));
-    decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(base64ToBytes(value));
   } catch {
     return null;
   }
