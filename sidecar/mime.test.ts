@@ -1,7 +1,7 @@
 import PostalMime from "postal-mime";
 import { describe, expect, it } from "vitest";
 import { buildReply, parseInbound } from "./mime";
-import { userMail } from "./testing/fake-hub";
+import { userMail } from "./support/fake-hub";
 
 const b64 = (lines: string[]) => Buffer.from(lines.join("\r\n"), "utf8").toString("base64");
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import PostalMime from "postal-mime";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Sidecar, type SidecarOptions } from "./sidecar";
-import { agentConfig, FakeHub, type Frame, userMail, verifySignature } from "./testing/fake-hub";
+import { agentConfig, FakeHub, type Frame, userMail, verifySignature } from "./support/fake-hub";
 
 const SECRET = "ahs_test_secret";
 const USER = "ada@example.com";

@@ -7,7 +7,7 @@ import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { hashObject, serializeCommit, serializeTree } from "../../src/git/objects/object";
-import { bytes, pkt } from "../../src/git/protocol/testing";
+import { bytes, pkt } from "../../src/git/protocol/test-support";
 import { buildSmallPack, STANDARD_GITIGNORE } from "../../src/git/service/genesis";
 import { concatBytes } from "../../src/lib/bytes";
 import { addMember, api, createTenant, expectError, type TestTenant, unique } from "./support/api";

@@ -7,7 +7,7 @@ import {
   UPLOAD_PACK_CAPABILITIES,
 } from "./advertisement";
 import { decodePkts, payloadText } from "./pkt-line";
-import { oidA, oidB, oidC, oidD, text } from "./testing";
+import { oidA, oidB, oidC, oidD, text } from "./test-support";
 
 const zeros = "0".repeat(40);
 

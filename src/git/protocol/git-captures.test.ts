@@ -4,7 +4,7 @@ import { negotiatedCapabilities } from "./capabilities";
 import { decodeRequestBody } from "./gzip";
 import { negotiate } from "./negotiation";
 import { parseReceiveRequestBytes } from "./receive-request";
-import { chunkedStream, text } from "./testing";
+import { chunkedStream, text } from "./test-support";
 import { parseUploadRequest, wantsShallowUpdate } from "./upload-request";
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ProtocolError } from "./errors";
 import { decodeRequestBody } from "./gzip";
 import { readAllBytes } from "./pkt-line";
-import { bytes, chunkedStream, oidA, pkt, text } from "./testing";
+import { bytes, chunkedStream, oidA, pkt, text } from "./test-support";
 import { parseUploadRequest } from "./upload-request";
 
 async function gzip(data: Uint8Array): Promise<Uint8Array> {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatShallowUpdate, negotiate } from "./negotiation";
 import { decodePkts } from "./pkt-line";
-import { oidA, oidB, oidC, oidD, text } from "./testing";
+import { oidA, oidB, oidC, oidD, text } from "./test-support";
 
 const detailed = new Set(["multi_ack_detailed", "side-band-64k"]);
 const detailedNoDone = new Set(["multi_ack_detailed", "no-done", "side-band-64k"]);

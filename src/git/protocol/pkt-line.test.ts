@@ -16,7 +16,7 @@ import {
   RESPONSE_END_PKT,
   readAllBytes,
 } from "./pkt-line";
-import { byteStream, bytes, chunkedStream, fuzzParams, text } from "./testing";
+import { byteStream, bytes, chunkedStream, fuzzParams, text } from "./test-support";
 
 async function readAll(reader: PktLineReader): Promise<Packet[]> {
   const out: Packet[] = [];

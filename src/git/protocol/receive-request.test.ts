@@ -15,7 +15,7 @@ import {
   oidB,
   oidC,
   pkt,
-} from "./testing";
+} from "./test-support";
 
 const pack = concatBytes([bytes("PACK"), new Uint8Array([0, 0, 0, 2, 0, 0, 0, 0]), new Uint8Array(20).fill(9)]);
 

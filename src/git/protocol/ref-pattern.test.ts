@@ -4,7 +4,7 @@ import { ProtocolError } from "./errors";
 import { isValidRefName, refNameProblem } from "./ref-name";
 import { matchRefPattern } from "./ref-pattern";
 import { expandTokenActions, repoActionFor, verbForRepoAction } from "./repo-action";
-import { fuzzParams } from "./testing";
+import { fuzzParams } from "./test-support";
 
 describe("refPattern glob", () => {
   it.each([

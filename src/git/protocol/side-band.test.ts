@@ -11,7 +11,7 @@ import {
   sideBandPackets,
   sideBandStream,
 } from "./side-band";
-import { chunkedStream, text } from "./testing";
+import { chunkedStream, text } from "./test-support";
 
 function patterned(n: number): Uint8Array {
   return new Uint8Array(n).map((_, i) => (i * 7 + (i >> 8)) & 255);

@@ -15,7 +15,7 @@ import {
   oidB,
   oidC,
   pkt,
-} from "./testing";
+} from "./test-support";
 import { parseUploadRequest, wantsShallowUpdate } from "./upload-request";
 
 const body = (...parts: string[]) => bytes(parts.join(""));

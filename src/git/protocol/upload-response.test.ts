@@ -3,7 +3,7 @@ import { ProtocolError } from "./errors";
 import { formatShallowUpdate, negotiate } from "./negotiation";
 import { decodePkts, readAllBytes } from "./pkt-line";
 import { demuxSideBand } from "./side-band";
-import { bytes, chunkedStream, oidA, text } from "./testing";
+import { bytes, chunkedStream, oidA, text } from "./test-support";
 import { uploadPackResponse } from "./upload-response";
 
 const caps = new Set(["multi_ack_detailed", "side-band-64k"]);

@@ -2,7 +2,18 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "./errors";
 import { decodePkts } from "./pkt-line";
-import { bytes, chunkedStream, fuzzParams, mutate, mutationArbitrary, oidA, oidB, oidC, pkt, text } from "./testing";
+import {
+  bytes,
+  chunkedStream,
+  fuzzParams,
+  mutate,
+  mutationArbitrary,
+  oidA,
+  oidB,
+  oidC,
+  pkt,
+  text,
+} from "./test-support";
 import {
   buildV2Advertisement,
   formatAcknowledgments,
