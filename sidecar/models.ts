@@ -1,7 +1,7 @@
 /**
  * Inference backends behind one interface: `stream(messages, source, signal)` yields text tokens and, at
- * most once, the token usage. Failures are thrown as `InferenceError` with the reference's categories, so
- * the harness can turn them into `inference.error` events.
+ * most once, the token usage. Failures are thrown as `InferenceError` with an `ErrorCategory`, so the
+ * harness can turn them into `inference.error` events.
  */
 import type { InferenceSource, TokenUsage } from "../src/runtime/protocol";
 

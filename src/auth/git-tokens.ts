@@ -4,7 +4,7 @@
  * principal of one tenant whose grants are checked again on every use.
  *
  * - Personal tokens (`pat`, `/api/me/git-tokens`) act as the user's principal in the repository's tenant,
- *   resolved at use time. The reference left them unbound; here the tenant is the repository's.
+ *   resolved at use time.
  * - Tenant tokens (`svc`, `/api/tenants/:t/git-tokens`) act as the principal that minted them.
  *
  * The plaintext secret is returned once by the mint; only its SHA-256 is stored.
@@ -65,7 +65,10 @@ export function refPatternProblem(pattern: string): string | null {
   return null;
 }
 
-/** The mint validation shared by both surfaces, with the reference's error codes. */
+/**
+ * The mint validation shared by both surfaces; each problem is a 400 with its own code (`invalid_ref_pattern`,
+ * `invalid_action`, `invalid_expires_at`, `invalid_resource`).
+ */
 export function validateClaims(input: MintInput, now: Date): ValidClaims {
   const refProblem = refPatternProblem(input.refPattern);
   if (refProblem) throw badRequest(refProblem, "invalid_ref_pattern");
@@ -226,7 +229,7 @@ async function revoke(db: Db, tokenId: string, now: Date): Promise<void> {
     .where(and(eq(gitToken.id, tokenId), isNull(gitToken.revokedAt)));
 }
 
-/** Revokes one of the user's own tokens; another user's token is a 403 (as the reference), unknown a 404. */
+/** Revokes one of the user's own tokens; another user's token is a 403, unknown a 404. */
 export async function revokeOwnToken(db: Db, userId: string, tokenId: string, now = new Date()): Promise<void> {
   const row = await getGitToken(db, tokenId);
   if (!row) throw notFound("Git token not found");

@@ -1,5 +1,5 @@
 /**
- * The engine against a deliberately naive second evaluator that follows the reference rule literally:
+ * The engine against a deliberately naive second evaluator that follows the grant rule literally:
  * regex-built globs, every match collected, sorted ascending by (specificity, allow < ask < deny), last wins.
  *
  * Replay a failure with the printed seed. Only VITE_-prefixed variables reach tests running inside workerd,

@@ -114,7 +114,7 @@ describe("evaluateGrants: ties on equal specificity", () => {
     expect(check([exactResource, exactAction, denyTie])).toMatchObject({ effect: "deny", winner: denyTie });
   });
 
-  it("lets the later grant win a full tie (same specificity and effect), like the reference's stable sort", () => {
+  it("lets the later grant win a full tie (same specificity and effect), like a stable sort taking the last", () => {
     const first = grant("agent:*", "read", "allow");
     const second = grant("agent:*", "read", "allow");
     expect(check([first, second]).winner).toBe(second);

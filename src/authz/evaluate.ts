@@ -75,7 +75,8 @@ function effectiveEffect(effect: Effect, outcome: ConditionOutcome): Effect | nu
 
 /**
  * Whether a counted grant displaces the current best. On a full tie (same specificity and effect) the later
- * grant wins, as with the reference's stable ascending sort that takes the last element.
+ * grant wins: the same result as a stable ascending sort of the matches that takes the last one, which is
+ * how the naive model in evaluate.property.test.ts states the rule.
  */
 function outranks(specificity: number, effect: Effect, bestSpecificity: number, bestEffect: Effect | null): boolean {
   if (bestEffect === null || specificity > bestSpecificity) return true;

@@ -46,8 +46,8 @@ describe("matchPattern", () => {
     expect(matchPattern("a*aab", "aaab")).toBe(true);
   });
 
-  it("is strict where the reference's separate endsWith check was loose", () => {
-    // The reference accepted these: first piece at 0, last piece via endsWith, overlapping the same characters.
+  it("does not let the literal prefix and suffix overlap on the same characters", () => {
+    // Checking the first piece at 0 and the last with endsWith, separately, would wrongly accept these.
     expect(matchPattern("a*ab", "ab")).toBe(false);
     expect(matchPattern("ab*b", "ab")).toBe(false);
     expect(matchPattern("agent:*agent:", "agent:")).toBe(false);

@@ -1,7 +1,7 @@
 /**
  * Grant patterns: a strict, anchored glob where `*` matches any run of characters (':' included, possibly
- * empty) and every other character is literal. Unlike the reference, the whole target must be consumed in
- * order, so "a*ab" does not match "ab".
+ * empty) and every other character is literal. The pieces must match the target in order without sharing
+ * characters, so "a*ab" does not match "ab".
  */
 
 const STAR = 42; // "*"

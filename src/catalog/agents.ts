@@ -376,9 +376,9 @@ function restoreStatements(
 }
 
 /**
- * Every update, even one that changes nothing (as the reference), records the next version with a
- * snapshot of the resulting content; the previous version becomes inactive. Running instances keep
- * the content they were launched with.
+ * Every update, even one that changes nothing, records the next version with a snapshot of the resulting
+ * content; the previous version becomes inactive. Running instances keep the content they were launched
+ * with.
  */
 export async function updateAgent(
   db: Db,
@@ -448,7 +448,7 @@ export async function rollbackAgent(
 }
 
 /**
- * Stops a definition (the reference's "delete": the row, its versions and its history stay, with
+ * Stops a definition (`DELETE` is a soft delete: the row, its versions and its history stay, with
  * status `stopped`). In one batch: its running instances are stopped, its open sessions ended and the
  * instances' principals deactivated, so they lose access at once. Deleting twice is harmless.
  */

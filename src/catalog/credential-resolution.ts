@@ -1,7 +1,7 @@
 /**
- * Credential resolution (reference §5.8.1): for each of an agent's credential requirements, find the one
- * credential that satisfies it, decrypt its secret, or say precisely why not. The instance launch calls
- * this; each outcome name is also the error code the launch answers with (409) when it is fatal.
+ * Credential resolution: for each of an agent's credential requirements, find the one credential that
+ * satisfies it, decrypt its secret, or say precisely why not. The instance launch calls this; each outcome
+ * name is also the error code the launch answers with (409) when it is fatal.
  *
  * Per requirement:
  * 1. `source: creator` without a creator principal, or `invoker` without an invoker: `skipped`.
@@ -11,13 +11,13 @@
  * 3. The chain is walked again, nearest first. At each tenant the candidates are the credentials of that
  *    exact provider row, owned as the source says (`tenant`: no principal; `creator`/`invoker`: that
  *    principal), with the requirement's `name` if any, whose scopes include every required scope.
- *    Of those, the usable ones (status `active` and not past `expiresAt`; the reference checked neither)
- *    decide: exactly one → `ok`; more than one → `credential_error` (ambiguous); none → the parent.
+ *    Of those, the usable ones (status `active` and not past `expiresAt`) decide: exactly one → `ok`;
+ *    more than one → `credential_error` (ambiguous); none → the parent.
  * 4. Nothing usable anywhere: if a candidate was found but is unusable, the nearest one explains it
  *    (`credential_expired`, `credential_revoked`, or `credential_error` for status `error`); otherwise
  *    `credential_missing`.
- * 5. A requirement marked `optional: true` (an extension of the reference) that ends in `provider_missing`,
- *    `credential_missing`, `credential_expired` or `credential_revoked` is `skipped` instead.
+ * 5. A requirement marked `optional: true` that ends in `provider_missing`, `credential_missing`,
+ *    `credential_expired` or `credential_revoked` is `skipped` instead.
  *
  * Because the provider row is fixed in step 2, a parent's credential only counts for a requirement if it
  * belongs to that same provider row: once a child shadows a provider, the parent's credentials for the

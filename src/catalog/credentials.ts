@@ -82,8 +82,8 @@ export type CredentialInput = {
 };
 
 /**
- * Unlike the reference, the owner principal and the OAuth client are checked: the principal must be of
- * this tenant (404), the OAuth client of this tenant (404) and for the same provider (400).
+ * The owner principal and the OAuth client are checked: the principal must be of this tenant (404), the
+ * OAuth client of this tenant (404) and for the same provider (400).
  */
 export async function createCredential(
   db: Db,

@@ -13,7 +13,7 @@ import { newId } from "../lib/ids";
 
 export type ProviderRow = typeof provider.$inferSelect;
 
-/** How far up the hierarchy inheritance looks (the reference's limit; also stops a corrupted cycle). */
+/** How far up the hierarchy inheritance looks; the bound also stops a corrupted cycle. */
 export const MAX_TENANT_DEPTH = 20;
 
 /** The tenant and its ancestors, nearest first: `[tenantId, parent, grandparent, …]`. */

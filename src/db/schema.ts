@@ -1,5 +1,5 @@
 /**
- * The hub's D1 schema: every table of the reference data model, adapted to SQLite.
+ * The hub's D1 schema: every table of the hub's data model, in SQLite.
  *
  * - Timestamps are integer milliseconds (`timestamp_ms` columns read back as `Date`). Defaults are set in
  *   JS, not with `unixepoch()`, which only has second precision and would break keyset pagination.
@@ -199,7 +199,7 @@ export const role = sqliteTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  // Unlike the reference, role names are unique in a tenant: duplicates are a 409, not a surprise.
+  // Role names are unique in a tenant: duplicates are a 409, not a surprise.
   (t) => [
     uniqueIndex("role_tenant_name_uq").on(t.tenantId, t.name),
     index("role_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
@@ -294,7 +294,7 @@ export const agent = sqliteTable(
   ],
 );
 
-/** The content a version restores on rollback (the reference kept no content at all). */
+/** The content a version restores on rollback. */
 export type AgentSnapshot = {
   name: string;
   description: string | null;
@@ -572,7 +572,7 @@ export const sidecar = sqliteTable(
   "sidecar",
   {
     id: text("id").primaryKey(),
-    /** Unlike the reference, sidecars belong to a tenant and authenticate with a secret. */
+    /** Sidecars belong to a tenant and authenticate with a secret. */
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenant.id, { onDelete: "cascade" }),

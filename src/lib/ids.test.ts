@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { isId, newId } from "./ids";
 
 describe("newId", () => {
-  it("uses the reference prefix and 32 lowercase hex digits", () => {
+  it("uses the kind's prefix and 32 lowercase hex digits", () => {
     expect(newId("tenant")).toMatch(/^tnt_[0-9a-f]{32}$/);
     expect(newId("turnPart")).toMatch(/^tp_[0-9a-f]{32}$/);
     expect(newId("sessionMail")).toMatch(/^sml_[0-9a-f]{32}$/);

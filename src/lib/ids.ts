@@ -1,5 +1,5 @@
 /**
- * The one id generator: `<prefix><32 lowercase hex>` (16 random bytes), with the reference's prefixes.
+ * The one id generator: `<prefix><32 lowercase hex>` (16 random bytes), with a short prefix per kind of row.
  */
 import { bytesToHex } from "./hex";
 

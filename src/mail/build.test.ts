@@ -50,7 +50,7 @@ function headerNames(raw: Uint8Array): string[] {
 }
 
 describe("buildUserMessage", () => {
-  it("writes the headers in the reference order, CRLF only, and a multipart/signed body of two parts", async () => {
+  it("writes the headers in a fixed order, CRLF only, and a multipart/signed body of two parts", async () => {
     const signer = recordingSigner();
     const raw = await buildUserMessage(
       userInput({

@@ -1,6 +1,6 @@
 /**
- * Threading headers for a user message to an instance (reference §5.8 step 3): the session's own
- * history wins; without history, the thread the agent's connector reported; otherwise none.
+ * Threading headers for a user message to an instance: the session's own history wins; without history,
+ * the thread the agent's connector reported; otherwise none.
  */
 
 export interface ConnectorThreadState {

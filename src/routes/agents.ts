@@ -86,7 +86,7 @@ const AgentSchema = z
   })
   .openapi("Agent");
 
-/** Optional JSON fields are left out when unset, as in the reference. */
+/** Optional JSON fields are left out when unset. */
 function formatAgent(a: AgentView) {
   return {
     id: a.id,

@@ -37,7 +37,7 @@ export const MAX_PUSH_BYTES = 64 * 1024 * 1024;
 
 const noCache = { "cache-control": "no-cache", expires: "Fri, 01 Jan 1980 00:00:00 GMT", pragma: "no-cache" };
 
-/** Resolves `:kind/:repo` to the asset's grant resource (`asset:<id>`), with the reference's errors. */
+/** Resolves `:kind/:repo` to the asset's grant resource (`asset:<id>`): unknown is a 404, malformed a 400. */
 async function assetResource(c: Context<AppEnv>): Promise<string | null> {
   const kind = c.req.param("kind") ?? "";
   const segment = c.req.param("repo") ?? "";

@@ -102,7 +102,7 @@ function formatSummary(row: GitTokenRow) {
   };
 }
 
-// Only the shape is checked here; the domain answers the reference's specific codes (`invalid_action`,
+// Only the shape is checked here; the domain answers with the specific codes (`invalid_action`,
 // `invalid_ref_pattern`, `invalid_expires_at`, `invalid_resource`).
 const MintTenantTokenSchema = z
   .object({

@@ -68,7 +68,7 @@ export const tenantRoutes = createRouter()
       responses: { 201: jsonBody(TenantSchema, "The new tenant"), ...errors(400, 401, 403, 404, 409) },
     }),
     async (c) => {
-      // Validation runs first (a bad body is a 400 even when anonymous), as in the reference.
+      // Validation runs first: a bad body is a 400 even when anonymous.
       const user = signedInUser(c);
       const body = c.req.valid("json");
       const db = getDb(c.env);

@@ -1,6 +1,6 @@
 /**
- * The event collector against real D1 (reference §8.14). Tenant, agent, session and instance rows are
- * inserted directly: this tests the domain code, not the launch route.
+ * The event collector against real D1. Tenant, agent, session and instance rows are inserted directly:
+ * this tests the domain code, not the launch route.
  */
 import { env } from "cloudflare:workers";
 import { asc, eq } from "drizzle-orm";

@@ -1,6 +1,6 @@
 /**
- * The event collector (reference §6.5): turns one instance's inference events into `inference_turn` and
- * `turn_part` rows, derives the runtime status and produces the `turn.committed` summary.
+ * The event collector: turns one instance's inference events into `inference_turn` and `turn_part` rows,
+ * derives the runtime status and produces the `turn.committed` summary.
  *
  * The state is plain JSON so the instance's Durable Object can keep it in its storage between events
  * (it may be evicted at any time). `apply` computes the next state on a copy, writes the event's rows in
@@ -19,7 +19,7 @@ export type TurnError = { category: string; message: string };
 export type TurnToolCall = { name: string; arguments: unknown; result: string; isError: boolean };
 export type TurnToolError = { name: string; content: string };
 
-/** The `onTurnFinalized` payload of the reference; the hub sends it as `turn.committed`. */
+/** The summary of a finished turn; the hub records it as a `turn.committed` event. */
 export type TurnCommitted = {
   turnId: string;
   status: "completed" | "failed";
@@ -85,7 +85,10 @@ export const COLLECTED_EVENT_TYPES: ReadonlySet<string> = new Set([
   "reactor.gate.cleared",
 ]);
 
-/** The runtime status after `event` (reference §6.5 table). */
+/**
+ * The runtime status after `event`: busy when inference starts or a gate clears, `waiting_approval` while
+ * a gate waits for approval, idle after a reply, `reactor.done` or a fatal error; otherwise unchanged.
+ */
 export function deriveStatus(current: RuntimeStatus, event: Pick<InferenceEvent, "type" | "data">): RuntimeStatus {
   const data = isRecord(event.data) ? event.data : {};
   switch (event.type) {

@@ -1,8 +1,7 @@
 /**
- * Launching an instance (reference §5.8 `POST /`, §4.6, §4.7): everything is checked and computed in
- * memory first — the definition, credentials, delegated grants — then one D1 batch writes the principal,
- * its roles and grants, the session, the instance and the creator's grant. Nothing is written when any
- * check fails.
+ * Launching an instance (`POST …/agents/instances`): everything is checked and computed in memory first —
+ * the definition, credentials, delegated grants — then one D1 batch writes the principal, its roles and
+ * grants, the session, the instance and the creator's grant. Nothing is written when any check fails.
  */
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
@@ -99,7 +98,7 @@ type Materialized = {
   expiresAt: Date | null;
 };
 
-/** Launch-time delegation (§4.7): a source may only hand on what it is allowed itself. */
+/** Launch-time delegation: a source may only hand on what it is allowed itself. */
 export function delegateGrants(input: {
   requirements: readonly GrantRequirement[];
   invokerGrants: readonly InvokerGrant[];
@@ -221,7 +220,7 @@ function buildStatements(
       createdAt: now,
       updatedAt: now,
     }),
-    // After the instance row, as the reference does: the definition's creator may read its state.
+    // The definition's creator may read the new instance's state.
     db.insert(grant).values({
       id: newId("grant"),
       tenantId: rows.tenantId,
@@ -236,7 +235,7 @@ function buildStatements(
   ];
 }
 
-/** Checks everything and builds the batch; throws the reference's errors. Writes nothing. */
+/** Checks everything and builds the batch; a failed check throws its `ApiError`. Writes nothing. */
 export async function prepareLaunch(db: Db, input: LaunchInput): Promise<PreparedLaunch> {
   const now = input.now ?? new Date();
   const tenantId = input.tenant.id;

@@ -63,8 +63,8 @@ export type ContentBlock =
     };
 
 /**
- * An inference event as the sidecar emits it (reference §6.5). `seq` is the sidecar's own counter; the
- * hub gives every recorded event its own per-instance sequence number (the SSE `id:`).
+ * An inference event as the sidecar emits it (docs/sidecar-protocol.md §4). `seq` is the sidecar's own
+ * counter; the hub gives every recorded event its own per-instance sequence number (the SSE `id:`).
  */
 export type InferenceEvent = { type: string; seq: number; data: Record<string, unknown> };
 

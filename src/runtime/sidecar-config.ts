@@ -1,6 +1,6 @@
 /**
- * What the sidecar is told about an instance's authority (reference §6.2 `deploy`, `grants.update`,
- * `sources.update`): its grants in wire form, and its credentials resolved into inference sources.
+ * What the sidecar is told about an instance's authority (the `deploy`, `grants.update` and
+ * `sources.update` frames): its grants in wire form, and its credentials resolved into inference sources.
  * Shared by launch and by the instance object when it re-sends them, so it imports neither the routes'
  * schemas nor zod (the instance object's Worker stays small, docs/events.md).
  */

@@ -79,7 +79,7 @@ export async function findPrincipalView(db: Db, tenantId: string, principalId: s
   return view;
 }
 
-/** Lists principals; without a status filter, deactivated principals are left out (as the reference). */
+/** Lists principals; without a status filter, deactivated principals are left out. */
 export async function listPrincipals(
   db: Db,
   tenantId: string,

@@ -91,8 +91,8 @@ export async function assignRole(db: Db, tenantId: string, principalId: string, 
 }
 
 /**
- * Removes a role from a principal, scoped to the tenant (the reference was not). Removing `owner` from
- * the last active owner is refused in the same statement.
+ * Removes a role from a principal, scoped to the tenant: both must belong to it, else 404. Removing `owner`
+ * from the last active owner is refused in the same statement.
  */
 export async function unassignRole(db: Db, tenantId: string, principalId: string, roleId: string): Promise<void> {
   await findPrincipal(db, tenantId, principalId);

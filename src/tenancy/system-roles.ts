@@ -1,6 +1,6 @@
 /**
- * The roles every tenant is born with and their grants. Unlike the reference, `admin` also gets
- * `write` (mail to instances, git push); only `owner` holds `*` on everything.
+ * The roles every tenant is born with and their grants. `admin` also gets `write` (mail to instances,
+ * git push); only `owner` holds `*` on everything.
  */
 import type { grantEffects } from "../db/schema";
 

@@ -143,7 +143,7 @@ describe("agent definitions", () => {
       roles: [],
     });
     expect(v2.body).not.toHaveProperty("modelConfig");
-    // A PATCH that changes nothing still records a version (as the reference).
+    // A PATCH that changes nothing still records a version.
     const v3 = await api(path, { method: "PATCH", token: t.owner.token, body: {} });
     expect(v3.body.currentVersion).toBe("3");
 

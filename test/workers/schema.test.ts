@@ -262,7 +262,7 @@ describe("every table", () => {
 
   it("cascade away with their tenant", async () => {
     const { ids } = await seedEverything();
-    // The child tenant references the parent without cascade, like the reference: detach it first.
+    // The child tenant references the parent without cascade: detach it first.
     await db.update(s.tenant).set({ parentId: null }).where(eq(s.tenant.id, ids.child));
     // Principal references from agent/instance/session are deliberately not cascading; the tenant
     // delete removes them all in one statement.

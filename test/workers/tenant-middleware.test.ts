@@ -1,7 +1,6 @@
 /**
- * The tenant middleware as the reference specifies it (§8.2): pass-through when the context is already
- * resolved (git token auth does this), context set for an active member, 401 without a user, 403 for a
- * suspended member.
+ * The tenant middleware: pass-through when the context is already resolved (git token auth does this),
+ * context set for an active member, 401 without a user, 403 for a suspended member.
  */
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";

@@ -97,9 +97,9 @@ export function visibleRefs(refs: readonly AdvertisedRef[], refPattern: string |
 }
 
 /**
- * The `info/refs?service=...` body (reference §7.3, gitprotocol-http "Smart Clients"): the service line, a
- * flush, the ref lines with capabilities after a NUL on the first one, a flush. With no visible ref it is
- * the `capabilities^{}` record on the zero id, so a clone of an empty repository succeeds.
+ * The `info/refs?service=...` body (gitprotocol-http "Smart Clients"): the service line, a flush, the ref
+ * lines with capabilities after a NUL on the first one, a flush. With no visible ref it is the
+ * `capabilities^{}` record on the zero id, so a clone of an empty repository succeeds.
  */
 export function buildAdvertisement(input: AdvertisementInput): Uint8Array {
   const refs = visibleRefs(input.refs, input.refPattern);

@@ -1,7 +1,7 @@
 /**
- * refPattern glob (reference §4.10): literals match themselves, `*` matches any run within one `/` segment,
- * `**` any run including `/` (possibly empty); anchored at both ends. A run of three or more stars counts as
- * `**`. Matching is a linear-space dynamic programme, so no pattern can make it backtrack exponentially.
+ * refPattern glob: literals match themselves, `*` matches any run within one `/` segment, `**` any run
+ * including `/` (possibly empty); anchored at both ends. A run of three or more stars counts as `**`.
+ * Matching is a linear-space dynamic programme, so no pattern can make it backtrack exponentially.
  */
 type Token = { kind: "lit"; ch: string } | { kind: "star" } | { kind: "globstar" };
 

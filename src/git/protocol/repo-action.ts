@@ -1,6 +1,6 @@
 import { ProtocolError } from "./errors";
 
-/** What a git HTTP request does to a repository (reference §4.8/§4.9). */
+/** What a git HTTP request does to a repository. */
 export type RepoAction = "init" | "writeTree" | "receivePack" | "createPack" | "resolveRef";
 export type GitService = "git-upload-pack" | "git-receive-pack";
 export type RepoVerb = "create" | "write" | "read";

@@ -275,7 +275,7 @@ export class TestSidecar {
       return;
     }
     if (frame.type === "instance.assign") {
-      // Assigned again (e.g. the `ready` listing raced a launch): the open channel stays, as in the reference.
+      // Assigned again (e.g. the `ready` listing raced a launch): the open channel stays, as in sidecar/sidecar.ts.
       if (this.instances.has(frame.instanceId)) return;
       const channel = new TestInstanceChannel(
         frame.instanceId,
