@@ -9,68 +9,25 @@
  * each is printed.
  */
 
-import { OFS_DELTA } from "../../src/git/objects/object";
-import { createDelta } from "../../src/git/pack/delta";
-import { deflate, encodeEntryHeader, encodeOfsDistance } from "../../src/git/pack/entry";
 import { indexPack } from "../../src/git/pack/reader";
-import { streamBytes } from "../../src/git/pack/test-support";
-import { type PackWriterInput, writePack } from "../../src/git/pack/writer";
+import { deltaChainPack, type GeneratedPack, mixedBlobPack, smallBlobPack } from "../../src/git/pack/test-support";
 
 const REPETITIONS = 5;
-const encoder = new TextEncoder();
 
 type Case = { name: string; pack: Uint8Array; objects: number; inflatedBytes: number };
 
-async function mixed(): Promise<Case> {
-  const inputs: { type: "blob"; body: Uint8Array }[] = [];
-  for (let i = 0; i < 64; i++) inputs.push({ type: "blob", body: crypto.getRandomValues(new Uint8Array(65536)) });
-  const text = encoder.encode("const line = 'some source code that compresses reasonably';\n".repeat(1000));
-  for (let i = 0; i < 64; i++) inputs.push({ type: "blob", body: Uint8Array.from([...text, i]) });
-  for (let i = 0; i < 2000; i++) inputs.push({ type: "blob", body: encoder.encode(`small file ${i}\n`) });
-  const pack = await streamBytes(writePack(inputs.length, inputs));
-  const inflatedBytes = inputs.reduce((sum, e) => sum + e.body.length, 0);
-  return { name: "mixed blobs", pack, objects: inputs.length, inflatedBytes };
-}
-
-async function smallObjects(): Promise<Case> {
-  const inputs = Array.from({ length: 10_000 }, (_, i) => ({
-    type: "blob" as const,
-    body: encoder.encode(`small file number ${i} with a line of text\n`),
-  }));
-  const pack = await streamBytes(writePack(inputs.length, inputs));
-  const inflatedBytes = inputs.reduce((sum, e) => sum + e.body.length, 0);
-  return { name: "small objects", pack, objects: inputs.length, inflatedBytes };
-}
-
-async function deltaChains(): Promise<Case> {
-  const lines = Array.from({ length: 1500 }, (_, i) => `line ${i}: ${"lorem ipsum dolor sit amet ".repeat(2)}\n`);
-  const inputs: PackWriterInput[] = [];
-  let inflatedBytes = 0;
-  for (let file = 0; file < 20; file++) {
-    let previous = encoder.encode(`file ${file}\n${lines.join("")}`);
-    inputs.push({ type: "blob", body: previous });
-    inflatedBytes += previous.length;
-    for (let version = 1; version <= 10; version++) {
-      lines[(file * 97 + version * 131) % lines.length] = `edited ${file}/${version}\n`;
-      const next = encoder.encode(`file ${file}\n${lines.join("")}`);
-      const delta = createDelta(previous, next);
-      const raw = Uint8Array.from([
-        ...encodeEntryHeader(OFS_DELTA, delta.length),
-        ...encodeOfsDistance(1),
-        ...deflate(delta),
-      ]);
-      inputs.push({ raw, baseIndex: inputs.length - 1 });
-      inflatedBytes += next.length;
-      previous = next;
-    }
-  }
-  const pack = await streamBytes(writePack(inputs.length, inputs));
-  return { name: "delta chains", pack, objects: inputs.length, inflatedBytes };
+async function generated(name: string, made: Promise<GeneratedPack>): Promise<Case> {
+  const { pack, contents } = await made;
+  return { name, pack, objects: contents.length, inflatedBytes: contents.reduce((sum, c) => sum + c.length, 0) };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
-const cases = [await mixed(), await smallObjects(), await deltaChains()];
+const cases = [
+  await generated("mixed blobs", mixedBlobPack()),
+  await generated("small objects", smallBlobPack(10_000)),
+  await generated("delta chains", deltaChainPack(20, 10)),
+];
 const seconds = new Map<string, number[]>(cases.map((c) => [c.name, []]));
 for (let rep = 0; rep < REPETITIONS + 1; rep++) {
   for (const c of cases) {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import { bytesToHex } from "../../lib/hex";
 import { GitFormatError } from "./errors";
-import { bytesToHex, isOid, OID_BYTES, oidToBytes } from "./oid";
+import { isOid, OID_BYTES, oidToBytes } from "./oid";
 
 export type ObjectType = "commit" | "tree" | "blob" | "tag";
 

@@ -9,7 +9,8 @@ export function isOid(value: string): boolean {
   return OID_HEX.test(value);
 }
 
-export { bytesToHex } from "../../lib/hex";
+/** The id git uses for "no object": the old value of a created ref, the new value of a deleted one. */
+export const ZERO_OID = "0".repeat(40);
 
 export function oidToBytes(oid: string): Uint8Array {
   if (!isOid(oid)) throw new GitFormatError(`invalid object id ${JSON.stringify(oid)}`);

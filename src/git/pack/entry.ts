@@ -1,7 +1,8 @@
 import { deflateSync, inflateSync, crc32 as zlibCrc32 } from "node:zlib";
+import { bytesToHex } from "../../lib/hex";
 import { GitFormatError } from "../objects/errors";
 import { type ObjectType, OFS_DELTA, objectTypeFromCode, PackObjectCode, REF_DELTA } from "../objects/object";
-import { bytesToHex, OID_BYTES } from "../objects/oid";
+import { OID_BYTES } from "../objects/oid";
 
 /** Pack entries larger than this (inflated) are refused: a Worker cannot hold them anyway. */
 export const MAX_ENTRY_SIZE = 1 << 30;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import { bytesToHex } from "../../lib/hex";
 import { GitFormatError } from "../objects/errors";
-import { bytesToHex, OID_BYTES, oidToBytes } from "../objects/oid";
+import { OID_BYTES, oidToBytes } from "../objects/oid";
 
 const IDX_MAGIC = 0xff744f63; // "\377tOc"
 const IDX_VERSION = 2;

@@ -4,9 +4,8 @@ import { GitFormatError } from "../objects/errors";
 import { hashObject, parseCommit, parseTree } from "../objects/object";
 import { readPackIndex } from "./index-file";
 import { type GitObject, indexPack } from "./reader";
-import { fixtures } from "./test-support";
+import { deltaChainPack, fixtures, mixedBlobPack, smallBlobPack } from "./test-support";
 import { completeThinPack } from "./thin";
-import type { PackWriterInput } from "./writer";
 
 async function repoObjects(): Promise<Map<string, GitObject>> {
   const objects = new Map<string, GitObject>();
@@ -110,7 +109,7 @@ describe("thin packs", () => {
   });
 });
 
-/** The ids of the objects a pack holds, computed from their contents. */
+/** The ids of blobs with these contents, and of what an index found. */
 const idsOf = (bodies: readonly Uint8Array[]) => new Set(bodies.map((body) => hashObject("blob", body)));
 const indexedIds = (result: { entries: readonly { oid: string }[] }) => new Set(result.entries.map((e) => e.oid));
 
@@ -118,61 +117,23 @@ const indexedIds = (result: { entries: readonly { oid: string }[] }) => new Set(
 // bench/git/index-pack.ts, not here.
 describe("large and deep packs", () => {
   it("indexes a multi-megabyte pack of incompressible, text and small blobs", async () => {
-    const { writePack } = await import("./writer");
-    const { streamBytes } = await import("./test-support");
-    const inputs: { type: "blob"; body: Uint8Array }[] = [];
-    for (let i = 0; i < 64; i++) inputs.push({ type: "blob", body: crypto.getRandomValues(new Uint8Array(65536)) });
-    const text = new TextEncoder().encode("const line = 'some source code that compresses reasonably';\n".repeat(1000));
-    for (let i = 0; i < 64; i++) inputs.push({ type: "blob", body: Uint8Array.from([...text, i]) });
-    for (let i = 0; i < 2000; i++) inputs.push({ type: "blob", body: new TextEncoder().encode(`small file ${i}\n`) });
-    const pack = await streamBytes(writePack(inputs.length, inputs));
+    const { pack, contents } = await mixedBlobPack();
     expect(pack.length).toBeGreaterThan(4_000_000);
-    const result = await indexPack(pack);
-    expect(indexedIds(result)).toEqual(idsOf(inputs.map((e) => e.body)));
+    expect(indexedIds(await indexPack(pack))).toEqual(idsOf(contents));
   });
 
   it("indexes ten thousand small objects", async () => {
-    const { writePack } = await import("./writer");
-    const { streamBytes } = await import("./test-support");
-    const inputs = Array.from({ length: 10_000 }, (_, i) => ({
-      type: "blob" as const,
-      body: new TextEncoder().encode(`small file number ${i} with a line of text\n`),
-    }));
-    const result = await indexPack(await streamBytes(writePack(inputs.length, inputs)));
+    const { pack, contents } = await smallBlobPack(10_000);
+    const result = await indexPack(pack);
     expect(result.entries).toHaveLength(10_000);
-    expect(indexedIds(result)).toEqual(idsOf(inputs.map((e) => e.body)));
+    expect(indexedIds(result)).toEqual(idsOf(contents));
   });
 
   it("resolves ofs-delta chains ten deep to the exact contents of every version", async () => {
-    const { writePack } = await import("./writer");
-    const { streamBytes } = await import("./test-support");
-    const { createDelta } = await import("./delta");
-    const { deflate, encodeEntryHeader, encodeOfsDistance } = await import("./entry");
-    const { OFS_DELTA } = await import("../objects/object");
-    const lines = Array.from({ length: 1500 }, (_, i) => `line ${i}: ${"lorem ipsum dolor sit amet ".repeat(2)}\n`);
-    const inputs: PackWriterInput[] = [];
-    const versions: Uint8Array[] = [];
-    for (let file = 0; file < 20; file++) {
-      let previous = new TextEncoder().encode(`file ${file}\n${lines.join("")}`);
-      inputs.push({ type: "blob", body: previous });
-      versions.push(previous);
-      for (let version = 1; version <= 10; version++) {
-        lines[(file * 97 + version * 131) % lines.length] = `edited ${file}/${version}\n`;
-        const next = new TextEncoder().encode(`file ${file}\n${lines.join("")}`);
-        const delta = createDelta(previous, next);
-        const raw = Uint8Array.from([
-          ...encodeEntryHeader(OFS_DELTA, delta.length),
-          ...encodeOfsDistance(1),
-          ...deflate(delta),
-        ]);
-        inputs.push({ raw, baseIndex: inputs.length - 1 });
-        versions.push(next);
-        previous = next;
-      }
-    }
-    const result = await indexPack(await streamBytes(writePack(inputs.length, inputs)));
+    const { pack, contents } = await deltaChainPack(20, 10);
+    const result = await indexPack(pack);
     expect(result.entries).toHaveLength(220);
-    expect(indexedIds(result)).toEqual(idsOf(versions));
+    expect(indexedIds(result)).toEqual(idsOf(contents));
   });
 });
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
+import { bytesToHex } from "../../lib/hex";
 import { GitFormatError } from "../objects/errors";
 import { hashObject, type ObjectType, objectTypeFromCode } from "../objects/object";
-import { bytesToHex } from "../objects/oid";
 import { applyDelta, readDeltaHeader } from "./delta";
 import { crc32, type EntryBase, inflateAt, readEntryHeader } from "./entry";
 

@@ -1,4 +1,4 @@
-import { ZERO_OID } from "./capabilities";
+import { ZERO_OID } from "../objects/oid";
 import { concatBytes, encodeLine, FLUSH_PKT } from "./pkt-line";
 import { compileRefPattern } from "./ref-pattern";
 import type { GitService } from "./repo-action";

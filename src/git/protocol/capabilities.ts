@@ -22,15 +22,6 @@ export function capabilityValue(caps: readonly string[], name: string): string |
   return null;
 }
 
-const OID = /^[0-9a-f]{40}$/;
-
-/** A SHA-1 object id as the protocol sends it: 40 lowercase hex digits. */
-export function isOid(value: string): boolean {
-  return OID.test(value);
-}
-
-export const ZERO_OID = "0000000000000000000000000000000000000000";
-
 /** True when `text` has a C0 control character or DEL (and, with `orSpace`, a space). */
 export function hasControlChar(text: string, orSpace = false): boolean {
   for (let i = 0; i < text.length; i++) {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ZERO_OID } from "./capabilities";
+import { ZERO_OID } from "../objects/oid";
 import { ProtocolError } from "./errors";
 import { concatBytes, readAllBytes } from "./pkt-line";
 import { parseReceiveRequest, parseReceiveRequestBytes } from "./receive-request";

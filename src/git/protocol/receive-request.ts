@@ -1,5 +1,6 @@
+import { isOid, ZERO_OID } from "../objects/oid";
 import { RECEIVE_PACK_PARSEABLE_CAPABILITIES } from "./advertisement";
-import { capabilityName, hasControlChar, isOid, ZERO_OID } from "./capabilities";
+import { capabilityName, hasControlChar } from "./capabilities";
 import { ProtocolError } from "./errors";
 import { PktLineReader, payloadText, readAllBytes } from "./pkt-line";
 import { refNameProblem } from "./ref-name";

@@ -1,5 +1,6 @@
+import { isOid } from "../objects/oid";
 import { UPLOAD_PACK_PARSEABLE_CAPABILITIES } from "./advertisement";
-import { capabilityName, hasControlChar, isOid } from "./capabilities";
+import { capabilityName, hasControlChar } from "./capabilities";
 import { ProtocolError } from "./errors";
 import { type Packet, PktLineReader, payloadText } from "./pkt-line";
 

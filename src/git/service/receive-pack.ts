@@ -11,9 +11,9 @@
  */
 import { GitFormatError } from "../objects/errors";
 import { type ObjectType, parseCommit, parseTag, parseTree, treeEntryType } from "../objects/object";
+import { ZERO_OID } from "../objects/oid";
 import { readPackIndex, writePackIndex } from "../pack/index-file";
 import { indexPack } from "../pack/reader";
-import { ZERO_OID } from "../protocol/capabilities";
 import type { RefCommand } from "../protocol/receive-request";
 import type { RefStatus } from "../protocol/report-status";
 import type { ObjectStore } from "../storage/object-store";

@@ -9,8 +9,7 @@
 import { and, asc, desc, eq, isNull, lt, or } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { gitPack, gitRef, gitRepository } from "../../db/schema";
-
-export const ZERO_OID = "0".repeat(40);
+import { ZERO_OID } from "../objects/oid";
 
 /** How long a push may hold the repository before another writer may take over. */
 export const PUSH_LEASE_MS = 120_000;
