@@ -12,7 +12,15 @@ export function startHub(opts?: {
   persistTo?: string;
   vars?: Record<string, string>;
   quiet?: boolean;
-}): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void>; output: () => string }>;
+  testScheduled?: boolean;
+  detached?: boolean;
+}): Promise<{
+  url: string;
+  child: ChildProcess;
+  stop: () => Promise<void>;
+  kill: () => Promise<void>;
+  output: () => string;
+}>;
 export function startHubInWorkerd(opts: {
   port: number;
   persistTo: string;

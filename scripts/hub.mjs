@@ -32,12 +32,13 @@ export function freePort() {
   });
 }
 
-function wrangler(args, { env = {}, stdio = "pipe" } = {}) {
+function wrangler(args, { env = {}, stdio = "pipe", detached = false } = {}) {
   // process.execPath is the Node that runs this script: Node 22 from the `node` devDependency under npm.
   return spawn(process.execPath, [wranglerBin, ...args], {
     cwd: root,
     env: { ...process.env, ...offlineEnv, ...env },
     stdio,
+    detached,
   });
 }
 
@@ -91,16 +92,26 @@ export async function waitForStatus(baseUrl, { timeoutMs = 30_000, child } = {})
 }
 
 /**
- * Runs `wrangler dev` and resolves once /status answers. `vars` become Worker variables.
- * Returns { url, child, stop, output() }.
+ * Runs `wrangler dev` and resolves once /status answers. `vars` become Worker variables; `testScheduled`
+ * serves `/__scheduled`; `detached` puts wrangler and workerd in a process group of their own, which `kill`
+ * ends with SIGKILL. Returns { url, child, stop, kill, output() }.
  */
-export async function startHub({ port = 8787, persistTo, vars = {}, quiet = false } = {}) {
+export async function startHub({
+  port = 8787,
+  persistTo,
+  vars = {},
+  quiet = false,
+  testScheduled = false,
+  detached = false,
+} = {}) {
   const inspectorPort = await freePort();
   const args = ["dev", ...workerConfigs.flatMap((c) => ["-c", c])];
   args.push("--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort));
   if (persistTo) args.push("--persist-to", persistTo);
+  // `GET /__scheduled?cron=…` runs the scheduled handler (the cron triggers) on demand.
+  if (testScheduled) args.push("--test-scheduled");
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-  const child = wrangler(args, { stdio: quiet ? "pipe" : "inherit" });
+  const child = wrangler(args, { stdio: quiet ? "pipe" : "inherit", detached });
   let output = "";
   child.stdout?.on("data", (d) => (output += d));
   child.stderr?.on("data", (d) => (output += d));
@@ -112,7 +123,15 @@ export async function startHub({ port = 8787, persistTo, vars = {}, quiet = fals
     await stop();
     throw new Error(`${err.message}\n--- wrangler output ---\n${output}`);
   }
-  return { url, child, stop, output: () => output };
+  // A crash, for tests: SIGKILL to wrangler and its workerd processes at once (they share the group of a
+  // `detached` start).
+  const kill = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      process.kill(detached ? -child.pid : child.pid, "SIGKILL");
+    });
+  return { url, child, stop, kill, output: () => output };
 }
 
 /**

@@ -1,4 +1,6 @@
 import { createApp } from "./app";
+import { getDb } from "./db/client";
+import { sweepOrphanPacks } from "./git/service/sweep";
 
 // Deployed, INSTANCE is bound to the instances Worker's class (src/instances-worker.ts); this export lets
 // the Workers test pool run both in one Worker.
@@ -9,4 +11,12 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
+  /** The cleanup passes (wrangler.toml `triggers.crons`). */
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(
+      sweepOrphanPacks(getDb(env), env.BLOBS).then((report) => {
+        if (report.deleted.length > 0 || report.busy.length > 0) console.log("git pack sweep", JSON.stringify(report));
+      }),
+    );
+  },
 } satisfies ExportedHandler<Env>;

@@ -12,15 +12,15 @@
  * Run: npm run bench:git   (loopback only; everything lives in temp dirs removed at the end)
  * Knobs: BENCH_GIT_REPS (3), BENCH_GIT_COMMITS (2000).
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
 import { generateRepository } from "./generate";
 import { type HttpBackendServer, startHttpBackendServer } from "./http-backend-server";
+import { backendRepository, gitRunner, hubAccount, hubRepository, mb, median, ms, pad, type Side } from "./support";
 
 const REPS = Number(process.env.BENCH_GIT_REPS ?? 3);
 const COMMITS = Number(process.env.BENCH_GIT_COMMITS ?? 2000);
@@ -33,52 +33,6 @@ const OPS = [
   `fetch (${NEXT_COMMITS} commits)`,
 ] as const;
 type Op = (typeof OPS)[number];
-type Side = "hub" | "backend";
-
-const execFileP = promisify(execFile);
-let work = "";
-const gitEnv = (): NodeJS.ProcessEnv => ({
-  ...process.env,
-  HOME: work,
-  GIT_CONFIG_NOSYSTEM: "1",
-  GIT_TERMINAL_PROMPT: "0",
-  GIT_AUTHOR_NAME: "Bench",
-  GIT_AUTHOR_EMAIL: "bench@example.test",
-  GIT_COMMITTER_NAME: "Bench",
-  GIT_COMMITTER_EMAIL: "bench@example.test",
-});
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const { stdout } = await execFileP("git", args, { cwd, env: gitEnv(), maxBuffer: 64 * 1024 * 1024 });
-  return stdout.trim();
-}
-
-/** Runs git and returns its wall time in ms; a failure carries git's stderr. */
-function timedGit(cwd: string, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn("git", args, {
-      cwd,
-      env: gitEnv(),
-      stdio: ["ignore", "ignore", "pipe"],
-      timeout: OP_TIMEOUT_MS,
-      killSignal: "SIGKILL",
-    });
-    let stderr = "";
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      const ms = performance.now() - t0;
-      if (code === 0) resolve(ms);
-      else
-        reject(
-          new Error(`git ${args.join(" ")} failed (${signal ?? `exit ${code}`}) after ${ms.toFixed(0)} ms\n${stderr}`),
-        );
-    });
-  });
-}
 
 /** Bytes `git pack-objects` writes for these rev-list arguments (what a push of them sends). */
 function packBytes(gitDir: string, revs: string[]): Promise<number> {
@@ -150,22 +104,6 @@ function resetPeak(pid: number): boolean {
   }
 }
 
-// --- hub REST -----------------------------------------------------------------------------------------
-
-async function hubCall<T>(url: string, method: string, path: string, token?: string, body?: unknown) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-  return { body: (text ? JSON.parse(text) : null) as T, headers: res.headers };
-}
-
 /**
  * git's probe for a large push: when the request does not fit in http.postBuffer (1 MiB by default), git
  * first POSTs a bare flush ("0000") to git-receive-pack and streams the real request only after a 200.
@@ -191,16 +129,11 @@ async function probeReceivePack(repoUrl: string): Promise<number> {
   return res.status;
 }
 
-// --- formatting ---------------------------------------------------------------------------------------
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-const ms = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x)} ms`);
-const pad = (s: string, n: number) => s.padEnd(n);
+let work = "";
+const runner = () => gitRunner(work);
+const git = (cwd: string, ...args: string[]) => runner().git(cwd, ...args);
+const gitEnv = () => runner().env();
+const timedGit = async (cwd: string, args: string[]) => (await runner().timed(cwd, args, {}, OP_TIMEOUT_MS)).ms;
 
 async function main() {
   work = await mkdtemp(join(tmpdir(), "agent-hub-bench-git-"));
@@ -307,37 +240,12 @@ async function main() {
     const reloads: string[] = [];
 
     const hubUrl = hub.url;
-    const hubPort = new URL(hubUrl).port;
-    const signUp = await hubCall<{ user: { id: string } }>(hubUrl, "POST", "/api/auth/sign-up/email", undefined, {
-      name: "Bench",
-      email: `bench-${Date.now()}@example.test`,
-      password: "bench password 123",
-    });
-    const token = signUp.headers.get("set-auth-token") as string;
-    const slug = `bench-git-${Date.now()}`;
-    const tenant = (await hubCall<{ id: string }>(hubUrl, "POST", "/api/tenants", token, { name: "Bench git", slug }))
-      .body;
-
+    const account = await hubAccount(hubUrl);
     const newTarget = async (side: Side, rep: number): Promise<string> => {
       const name = `bench-${rep}-${Math.random().toString(36).slice(2, 8)}`;
-      if (side === "backend") {
-        const dir = join(projectRoot, `${name}.git`);
-        await git(projectRoot, "init", "-q", "--bare", "-b", "main", dir);
-        await git(dir, "config", "http.receivepack", "true");
-        return `${backend?.url.replace("http://", "http://git:unused@")}/${name}.git`;
-      }
-      const asset = (
-        await hubCall<{ id: string }>(hubUrl, "POST", `/api/tenants/${tenant.id}/assets`, token, { kind: "repo", name })
-      ).body;
-      const minted = await hubCall<{ secret: string }>(hubUrl, "POST", "/api/me/git-tokens", token, {
-        name: `bench-${name}`,
-        tenantId: tenant.id,
-        resource: `asset:${asset.id}`,
-        refPattern: "refs/**",
-        actions: ["can_read", "can_push"],
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      });
-      return `http://git:${minted.body.secret}@127.0.0.1:${hubPort}/api/tenants/${tenant.id}/assets/repo/${name}.git`;
+      return side === "backend"
+        ? backendRepository(git, projectRoot, backend?.url as string, name)
+        : hubRepository(hubUrl, account, name);
     };
 
     // git's large-push probe against both servers. If the hub refuses it, every push over 1 MiB fails with

@@ -125,8 +125,8 @@ const WORDS = [
 const MODULES = ["core", "api", "auth", "billing", "catalog", "storage", "ui", "util", "workers", "jobs"];
 const SUBDIRS = ["model", "service", "routes", "internal", "helpers", "views", "adapters"];
 
-export async function generateRepository(gitDir: string, options: GenerateOptions, env: NodeJS.ProcessEnv) {
-  const rnd = prng(options.seed ?? 20261125);
+/** Seeded lines of source-like text. */
+function textSource(rnd: ReturnType<typeof prng>) {
   const line = () => {
     const indent = "  ".repeat(rnd.int(0, 3));
     const n = rnd.int(3, 10);
@@ -134,18 +134,21 @@ export async function generateRepository(gitDir: string, options: GenerateOption
     for (let i = 0; i < n; i++) words.push(rnd.pick(WORDS));
     return `${indent}${words.join(" ")}`;
   };
+  const paths = (count: number) => {
+    const out: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const mod = MODULES[i % MODULES.length];
+      const sub = SUBDIRS[Math.floor(i / MODULES.length) % SUBDIRS.length];
+      const deep = i % 3 === 0 ? `/v${i % 4}` : "";
+      out.push(`src/${mod}/${sub}${deep}/file-${i}.ts`);
+    }
+    return out;
+  };
+  return { line, paths };
+}
 
-  const textPaths: string[] = [];
-  for (let i = 0; i < options.textFiles; i++) {
-    const mod = MODULES[i % MODULES.length];
-    const sub = SUBDIRS[Math.floor(i / MODULES.length) % SUBDIRS.length];
-    const deep = i % 3 === 0 ? `/v${i % 4}` : "";
-    textPaths.push(`src/${mod}/${sub}${deep}/file-${i}.ts`);
-  }
-  const binaryPaths: string[] = [];
-  for (let i = 0; i < options.binaryFiles; i++) binaryPaths.push(`assets/${MODULES[i % 5]}/blob-${i}.bin`);
-  const texts = new Map<string, string[]>();
-
+/** A `git fast-import` process and the commands the generators write to it. */
+function fastImport(gitDir: string, env: NodeJS.ProcessEnv, rnd: ReturnType<typeof prng>) {
   const child = spawn("git", ["fast-import", "--quiet", "--done"], {
     cwd: gitDir,
     env,
@@ -176,20 +179,59 @@ export async function generateRepository(gitDir: string, options: GenerateOption
     await write(`M 100644 inline ${path}\n`);
     await data(content);
   };
-
   let time = 1_700_000_000;
   let mark = 0;
-  const commit = async (ref: string, message: string, from: string | null, body: () => Promise<void>) => {
+  const people = ["Ada <ada@example.test>", "Lin <lin@example.test>", "Sam <sam@example.test>"];
+  /** A commit on `ref`; `from` starts the ref there, `merges` adds parents. Returns its mark. */
+  const commit = async (
+    ref: string,
+    message: string,
+    from: string | null,
+    body: () => Promise<void>,
+    merges: readonly string[] = [],
+  ) => {
     mark++;
     time += rnd.int(60, 7200);
-    const who = rnd.pick(["Ada <ada@example.test>", "Lin <lin@example.test>", "Sam <sam@example.test>"]);
+    const who = rnd.pick(people);
     await write(`commit ${ref}\nmark :${mark}\nauthor ${who} ${time} +0000\ncommitter ${who} ${time} +0000\n`);
     await data(message);
     if (from) await write(`from ${from}\n`);
+    for (const parent of merges) await write(`merge ${parent}\n`);
     await body();
     await write("\n");
     return `:${mark}`;
   };
+  /** An annotated tag on a commit mark. */
+  const tag = async (name: string, target: string, message: string) => {
+    time += 1;
+    await write(`tag ${name}\nfrom ${target}\ntagger ${rnd.pick(people)} ${time} +0000\n`);
+    await data(message);
+  };
+  /** Forgets a branch (a merged topic): a ref reset to nothing is not written. */
+  const drop = async (ref: string) => {
+    await write(`reset ${ref}\n\n`);
+  };
+  const done = async () => {
+    await write("done\n");
+    out.end();
+    await exited;
+  };
+  return { modify, commit, tag, drop, done };
+}
+
+/** Text files edited a few lines at a time, binaries replaced now and then, written through fast-import. */
+function repositoryWriter(
+  gitDir: string,
+  env: NodeJS.ProcessEnv,
+  options: Omit<GenerateOptions, "commits" | "nextCommits">,
+) {
+  const rnd = prng(options.seed ?? 20261125);
+  const { line, paths } = textSource(rnd);
+  const textPaths = paths(options.textFiles);
+  const binaryPaths: string[] = [];
+  for (let i = 0; i < options.binaryFiles; i++) binaryPaths.push(`assets/${MODULES[i % 5]}/blob-${i}.bin`);
+  const texts = new Map<string, string[]>();
+  const importer = fastImport(gitDir, env, rnd);
 
   const editText = async (path: string) => {
     const lines = texts.get(path) ?? [];
@@ -202,33 +244,103 @@ export async function generateRepository(gitDir: string, options: GenerateOption
       else lines.splice(at, rnd.int(1, 3));
     }
     texts.set(path, lines);
-    await modify(path, `${lines.join("\n")}\n`);
+    await importer.modify(path, `${lines.join("\n")}\n`);
   };
+  /** A few text edits and, by chance, a new binary. */
   const changeSet = async () => {
     const n = rnd.int(1, 4);
     for (let i = 0; i < n; i++) await editText(rnd.pick(textPaths));
-    if (rnd.next() < options.binaryChance) {
-      await modify(rnd.pick(binaryPaths), rnd.bytes(rnd.int(...options.binaryBytes)));
+    if (binaryPaths.length > 0 && rnd.next() < options.binaryChance) {
+      await importer.modify(rnd.pick(binaryPaths), rnd.bytes(rnd.int(...options.binaryBytes)));
     }
   };
+  /** The first commit: every file. */
+  const initialImport = (ref: string) =>
+    importer.commit(ref, "Initial import", null, async () => {
+      for (const path of textPaths) {
+        const lines = Array.from({ length: rnd.int(40, 160) }, line);
+        texts.set(path, lines);
+        await importer.modify(path, `${lines.join("\n")}\n`);
+      }
+      for (const path of binaryPaths) await importer.modify(path, rnd.bytes(rnd.int(4096, 16384)));
+    });
+  return { ...importer, rnd, changeSet, initialImport };
+}
 
-  let tip = await commit("refs/heads/main", "Initial import", null, async () => {
-    for (const path of textPaths) {
-      const lines = Array.from({ length: rnd.int(40, 160) }, line);
-      texts.set(path, lines);
-      await modify(path, `${lines.join("\n")}\n`);
-    }
-    for (const path of binaryPaths) await modify(path, rnd.bytes(rnd.int(4096, 16384)));
-  });
-  for (let i = 1; i < options.commits; i++) {
-    tip = await commit("refs/heads/main", `Change ${i}`, null, changeSet);
-  }
+/** `main` (the history) and `next` (`main` plus `nextCommits` more, for the incremental push). */
+export async function generateRepository(gitDir: string, options: GenerateOptions, env: NodeJS.ProcessEnv) {
+  const w = repositoryWriter(gitDir, env, options);
+  let tip = await w.initialImport("refs/heads/main");
+  for (let i = 1; i < options.commits; i++) tip = await w.commit("refs/heads/main", `Change ${i}`, null, w.changeSet);
   let nextFrom: string | null = tip;
   for (let i = 0; i < options.nextCommits; i++) {
-    await commit("refs/heads/next", `Follow-up ${i + 1}`, nextFrom, changeSet);
+    await w.commit("refs/heads/next", `Follow-up ${i + 1}`, nextFrom, w.changeSet);
     nextFrom = null;
   }
-  await write("done\n");
-  out.end();
-  await exited;
+  await w.done();
+}
+
+export type TaggedOptions = {
+  commits: number;
+  /** An annotated tag every this many commits on main (a release). */
+  tagEvery: number;
+  /** A topic branch merged into main (with a merge commit) every this many commits. */
+  mergeEvery: number;
+  /** Long-lived branches besides main, each a few commits off main. */
+  branches: number;
+  textFiles: number;
+  /** Commits after main's tip, on `refs/heads/step-<n>` for each n: what incremental fetches bring. */
+  steps: readonly number[];
+  seed?: number;
+};
+
+/**
+ * A repository shaped like a real project's: a main line with topic branches merged back, an annotated
+ * release tag every few commits, a few long-lived branches, text only. Also `refs/heads/step-<n>`: main
+ * plus n more commits, one ref per step (each step continues the previous one).
+ */
+export async function generateTaggedRepository(gitDir: string, options: TaggedOptions, env: NodeJS.ProcessEnv) {
+  const w = repositoryWriter(gitDir, env, {
+    textFiles: options.textFiles,
+    binaryFiles: 0,
+    binaryChance: 0,
+    binaryBytes: [0, 0],
+    seed: options.seed ?? 20261202,
+  });
+  let tip = await w.initialImport("refs/heads/main");
+  let release = 0;
+  for (let i = 1; i < options.commits; i++) {
+    if (i % options.mergeEvery === 0) {
+      // A topic branch of a few commits from main, merged back with a merge commit.
+      const topic = `refs/heads/topic-${i}`;
+      let topicTip = await w.commit(topic, `Start topic ${i}`, tip, w.changeSet);
+      for (let j = w.rnd.int(1, 4); j > 0; j--) topicTip = await w.commit(topic, `Topic ${i} work`, null, w.changeSet);
+      tip = await w.commit("refs/heads/main", `Merge topic ${i}`, tip, w.changeSet, [topicTip]);
+      await w.drop(topic);
+    } else {
+      tip = await w.commit("refs/heads/main", `Change ${i}`, tip, w.changeSet);
+    }
+    if (i % options.tagEvery === 0) {
+      release++;
+      await w.tag(
+        `v${Math.floor(release / 100)}.${Math.floor(release / 10) % 10}.${release % 10}`,
+        tip,
+        `Release ${release}\n`,
+      );
+    }
+  }
+  for (let b = 0; b < options.branches; b++) {
+    let from: string | null = tip;
+    for (let j = w.rnd.int(1, 5); j > 0; j--) {
+      await w.commit(`refs/heads/maint-${b}`, `Maintenance ${b}`, from, w.changeSet);
+      from = null;
+    }
+  }
+  let stepTip = tip;
+  let made = 0;
+  for (const step of [...options.steps].sort((a, b) => a - b)) {
+    for (; made < step; made++)
+      stepTip = await w.commit(`refs/heads/step-${step}`, `Step ${made + 1}`, stepTip, w.changeSet);
+  }
+  await w.done();
 }

@@ -530,7 +530,7 @@ function printPhase(label: string, r: PhaseResult): void {
 
 async function main() {
   const persistTo = await mkdtemp(join(tmpdir(), "agent-hub-bench-sse-"));
-  let hub: Awaited<ReturnType<typeof startHub>> | null = null;
+  let hub: Awaited<ReturnType<typeof startHubInWorkerd>> | null = null;
   let sidecar: SidecarProcess | null = null;
   let openSubs: Subscriber[] = [];
   let cleaned = false;

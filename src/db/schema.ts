@@ -789,6 +789,11 @@ export const gitRepository = sqliteTable(
     /** The push lease: whoever holds it may add packs and move refs until it expires. */
     leaseToken: text("lease_token"),
     leaseExpiresAt: timestamp("lease_expires_at"),
+    /**
+     * Set when a push may have left pack files in R2 that no catalog row names (its lease expired under it,
+     * or it died holding it); the cleanup pass sweeps the repository and clears it.
+     */
+    sweepRequestedAt: timestamp("sweep_requested_at"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -803,6 +808,12 @@ export const gitRef = sqliteTable(
       .references(() => gitRepository.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
     oid: text("oid").notNull(),
+    /**
+     * What `oid` peels to: the commit (or tree, blob) at the end of its chain of annotated tags, or `oid`
+     * itself when it is not a tag. Kept at push time so an advertisement reads no objects; null for refs
+     * written before it was kept.
+     */
+    peeled: text("peeled"),
     updatedAt: updatedAt(),
   },
   (t) => [primaryKey({ columns: [t.repositoryId, t.name] })],

@@ -28,7 +28,6 @@ import { pushToRepository } from "../git/service/push";
 import { advertise, HUB_VERSION, listRefs, servePack } from "../git/service/repository";
 import { fetchV2, uploadPack } from "../git/service/upload-pack";
 import type { AppEnv } from "../http/context";
-import { errorResponse } from "../http/error-envelope";
 import { gitTokenAuth } from "../http/middleware/git-token";
 import { isAllowed } from "../http/middleware/require-grant";
 
@@ -138,7 +137,7 @@ export const gitHttpRoutes = new Hono<AppEnv>()
     if (!request.packExpected) await request.pack.cancel().catch(() => {});
 
     const { db, bucket, id, refPattern } = target(c);
-    const result = await pushToRepository(
+    const report = await pushToRepository(
       db,
       bucket,
       id,
@@ -150,9 +149,5 @@ export const gitHttpRoutes = new Hono<AppEnv>()
         validateTip: assetContentRule(c.get("gitRepository").kind),
       },
     );
-    if (result.busy) {
-      c.header("retry-after", "2");
-      return errorResponse(c, 503, "push_in_progress", "Another push to this repository is in progress; retry shortly");
-    }
-    return gitResponse(result.report, "git-receive-pack", "result");
+    return gitResponse(report, "git-receive-pack", "result");
   });

@@ -204,6 +204,54 @@ describe.each(["2", "0"])("git over smart HTTP, fetching with protocol v%s", (ve
     expect(unknown).toMatch(/not our ref/);
   });
 
+  it("with many tags and branches, advertises peeled tags and fetches a new commit in one round", async () => {
+    const repo = await createRepo(owner, tenantId);
+    const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);
+    const writer = join(work, uniqueName("w"));
+    await git(work, "clone", "-q", repo.url(secret), writer);
+    // 120 commits, an annotated tag on every second one, a lightweight tag and a few branches.
+    for (let i = 0; i < 120; i++) {
+      await commitFile(writer, `f${i % 7}.txt`, `line ${i}\n`.repeat(20));
+      if (i % 2 === 1) await git(writer, "tag", "-a", `v0.${i}`, "-m", `release ${i}`);
+      if (i % 30 === 0) await git(writer, "branch", `maint-${i}`);
+    }
+    await git(writer, "tag", "light");
+    await git(writer, "push", "-q", "origin", "--all");
+    await git(writer, "push", "-q", "origin", "--tags");
+
+    // Every annotated tag is advertised with the commit it peels to; the lightweight one is not peeled.
+    const remote = await git(work, "ls-remote", "--tags", repo.url(secret));
+    const lines = remote.split("\n");
+    expect(lines.filter((l) => l.endsWith("^{}"))).toHaveLength(60);
+    const peeledV1 = lines.find((l) => l.endsWith("refs/tags/v0.1^{}"))?.split("\t")[0];
+    expect(peeledV1).toBe(await git(writer, "rev-parse", "v0.1^{commit}"));
+    expect(lines.some((l) => l.endsWith("refs/tags/light^{}"))).toBe(false);
+
+    const reader = join(work, uniqueName("r"));
+    await git(work, "clone", "-q", repo.url(secret), reader);
+    expect((await git(reader, "tag")).split("\n")).toHaveLength(61);
+    const tip = await commitFile(writer, "new.txt", "brand new\n");
+    await git(writer, "push", "-q", "origin", "main");
+
+    // The client has 60 tags and 5 branches to offer as haves; the first round already shows the server
+    // that the new commit's parent is common, so it answers ready (v2) or ACK … ready (v0) with the pack.
+    const traced = await run("git", ["-c", "fetch.unpackLimit=1000000", "fetch", "origin"], {
+      cwd: reader,
+      env: { ...gitEnv(), GIT_TRACE_PACKET: "1" },
+    });
+    const rounds = traced.stderr.split("\n").filter((l) => /> (command=fetch|want [0-9a-f]{40})/.test(l));
+    if (version === "2") {
+      expect(traced.stderr).toMatch(/fetch< ready/);
+      expect(rounds.filter((l) => l.includes("command=fetch"))).toHaveLength(1);
+    } else {
+      expect(traced.stderr).toMatch(/< ACK [0-9a-f]{40} ready/);
+    }
+    expect(await git(reader, "rev-parse", "origin/main")).toBe(tip);
+    // Exactly what is new: the commit, its tree and the new blob.
+    expect((await git(reader, "count-objects")).split(" ")[0]).toBe("3");
+    await git(reader, "fsck", "--full");
+  });
+
   it("serves a shallow clone", async () => {
     const repo = await createRepo(owner, tenantId);
     const secret = await hub.gitToken(owner, tenantId, `asset:${repo.assetId}`);

@@ -6,7 +6,7 @@
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { hashObject, serializeCommit, serializeTree } from "../../src/git/objects/object";
+import { hashObject, serializeCommit, serializeTag, serializeTree } from "../../src/git/objects/object";
 import { bytes, pkt } from "../../src/git/protocol/test-support";
 import { buildSmallPack, STANDARD_GITIGNORE } from "../../src/git/service/genesis";
 import { concatBytes } from "../../src/lib/bytes";
@@ -368,6 +368,80 @@ describe("smart HTTP endpoints", () => {
     expect(created).toBe("000eunpack ok\n0017ok refs/heads/copy\n0000");
   });
 
+  it("keeps what each pushed ref peels to, so advertisements read no tag objects", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const rows = async () =>
+      (
+        await env.DB.prepare("select name, oid, peeled from git_ref where repository_id = ? order by name")
+          .bind(`asset/${a.id}`)
+          .all<{ name: string; oid: string; peeled: string | null }>()
+      ).results;
+    const genesis = (await rows())[0]?.oid as string;
+    const who = { name: "T", email: "t@example.test", timestamp: 1_700_000_000, timezone: "+0000" };
+    const tree = serializeTree([]);
+    const commit = serializeCommit({
+      tree: hashObject("tree", tree),
+      parents: [genesis],
+      author: who,
+      committer: who,
+      extraHeaders: [],
+      message: "release\n",
+    });
+    const tip = hashObject("commit", commit);
+    const tag = serializeTag({
+      object: tip,
+      type: "commit",
+      tag: "v1",
+      tagger: who,
+      extraHeaders: [],
+      message: "v1\n",
+    });
+    const v1 = hashObject("tag", tag);
+    // A tag of a tag: it peels through both to the commit.
+    const outer = serializeTag({
+      object: v1,
+      type: "tag",
+      tag: "v1-signed",
+      tagger: who,
+      extraHeaders: [],
+      message: "x\n",
+    });
+    const v1Signed = hashObject("tag", outer);
+    const { pack } = await buildSmallPack([
+      { type: "commit", body: commit },
+      { type: "tree", body: tree },
+      { type: "tag", body: tag },
+      { type: "tag", body: outer },
+    ]);
+    const zero = "0".repeat(40);
+    const commands = [
+      `${genesis} ${tip} refs/heads/main`,
+      `${zero} ${v1} refs/tags/v1`,
+      `${zero} ${v1Signed} refs/tags/v1-signed`,
+      `${zero} ${tip} refs/tags/light`,
+    ];
+    const head = commands.map((c, i) => pkt(i === 0 ? `${c}\0report-status\n` : `${c}\n`)).join("");
+    const res = await git(`${a.cloneUrl}/git-receive-pack`, await gitToken(t, a.id), {
+      method: "POST",
+      body: concatBytes([bytes(`${head}0000`), pack]),
+      type: "application/x-git-receive-pack-request",
+    });
+    expect(await bodyText(res)).toContain("ok refs/tags/v1-signed");
+    expect(await rows()).toEqual([
+      { name: "refs/heads/main", oid: tip, peeled: tip },
+      { name: "refs/tags/light", oid: tip, peeled: tip },
+      { name: "refs/tags/v1", oid: v1, peeled: tip },
+      { name: "refs/tags/v1-signed", oid: v1Signed, peeled: tip },
+    ]);
+    const advertised = await bodyText(
+      await git(`${a.cloneUrl}/info/refs?service=git-upload-pack`, await gitToken(t, a.id)),
+    );
+    expect(advertised).toContain(`${tip} refs/tags/v1^{}`);
+    expect(advertised).toContain(`${tip} refs/tags/v1-signed^{}`);
+    expect(advertised).not.toContain("refs/tags/light^{}");
+  });
+
   it("answers random and truncated request bodies with a client error, never a 500, and moves no ref", async () => {
     const t = await createTenant();
     const a = await createAsset(t);
@@ -410,20 +484,48 @@ describe("smart HTTP endpoints", () => {
     expect(refsAfter.results).toEqual(refsBefore.results);
   });
 
-  it("refuses a push while another holds the repository's lease, with 503 and Retry-After", async () => {
+  it("refuses a push while another holds the repository's lease, in a report git prints, with when to retry", async () => {
     const t = await createTenant();
     const a = await createAsset(t);
     const secret = await gitToken(t, a.id);
     await env.DB.prepare("update git_repository set lease_token = 'held', lease_expires_at = ? where id = ?")
-      .bind(Date.now() + 60_000, `asset/${a.id}`)
+      .bind(Date.now() + 8_000, `asset/${a.id}`)
       .run();
     const res = await git(`${a.cloneUrl}/git-receive-pack`, secret, {
       method: "POST",
       body: pktLine(`${"1".repeat(40)} ${"0".repeat(40)} refs/heads/gone\0report-status delete-refs\n`),
       type: "application/x-git-receive-pack-request",
     });
-    expect(res.status).toBe(503);
-    expect(res.headers.get("retry-after")).toBe("2");
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("push_in_progress");
+    // git only reads a report from a 200; each ref is refused with the reason it shows the user.
+    expect(res.status).toBe(200);
+    const report = await bodyText(res);
+    expect(report).toMatch(
+      /^000eunpack ok\n[0-9a-f]{4}ng refs\/heads\/gone another push to this repository is in progress; retry in [78] s\n0000$/,
+    );
+    const rows = await env.DB.prepare("select lease_token from git_repository where id = ?")
+      .bind(`asset/${a.id}`)
+      .first<{ lease_token: string }>();
+    expect(rows?.lease_token).toBe("held");
+  });
+
+  it("takes over an expired lease at once and marks the repository for the cleanup pass", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const secret = await gitToken(t, a.id);
+    // A push that died holding the lease: it stopped renewing, and the lease ran out.
+    await env.DB.prepare("update git_repository set lease_token = 'dead', lease_expires_at = ? where id = ?")
+      .bind(Date.now() - 1, `asset/${a.id}`)
+      .run();
+    const res = await git(`${a.cloneUrl}/git-receive-pack`, secret, {
+      method: "POST",
+      body: pktLine(`${"1".repeat(40)} ${"0".repeat(40)} refs/heads/gone\0report-status delete-refs\n`),
+      type: "application/x-git-receive-pack-request",
+    });
+    expect(await bodyText(res)).toContain("ng refs/heads/gone stale info");
+    const row = await env.DB.prepare("select lease_token, sweep_requested_at from git_repository where id = ?")
+      .bind(`asset/${a.id}`)
+      .first<{ lease_token: string | null; sweep_requested_at: number | null }>();
+    expect(row?.lease_token).toBeNull();
+    expect(row?.sweep_requested_at).toBeGreaterThan(Date.now() - 60_000);
   });
 });

@@ -153,15 +153,17 @@ export function parseFetchArgs(args: readonly string[]): UploadRequest {
 }
 
 /**
- * The `acknowledgments` section of a round that does not end in a pack: `ACK` for each have we have, or
- * `NAK` when none is; then the flush that ends the response. Never `ready`: the client negotiates until
- * it sends `done`.
+ * The `acknowledgments` section of a round without `done`: `ACK` for each have we have, or `NAK` when none
+ * is. Not ready, a flush ends the response and the client negotiates on; `ready`, a delimiter follows and
+ * then the rest of the response with the pack.
  */
-export function formatAcknowledgments(commons: readonly string[]): Uint8Array {
+export function formatAcknowledgments(commons: readonly string[], ready = false): Uint8Array {
   const lines = [encodeLine("acknowledgments")];
   if (commons.length === 0) lines.push(encodeLine("NAK"));
   for (const oid of commons) lines.push(encodeLine(`ACK ${oid}`));
-  lines.push(FLUSH_PKT);
+  // `ready`: the pack follows in this response, after a delimiter; otherwise the response ends here.
+  if (ready) lines.push(encodeLine("ready"), DELIM_PKT);
+  else lines.push(FLUSH_PKT);
   return concatBytes(lines);
 }
 

@@ -4,7 +4,7 @@
  * serves).
  */
 import type { HubSigningKey } from "../../secrets/hub-signing-key";
-import { type Commit, hashObject, serializeCommit, serializeTree } from "../objects/object";
+import { type Commit, hashObject, type ObjectType, serializeCommit, serializeTree } from "../objects/object";
 import { sshSign } from "../objects/sshsig";
 import { type IndexEntry, writePackIndex } from "../pack/index-file";
 import { writePack } from "../pack/writer";
@@ -36,7 +36,7 @@ export type BuiltPack = {
 };
 
 /** Writes whole objects into a pack and its index, in memory (only for small hub-made packs). */
-export async function buildSmallPack(objects: readonly { type: "commit" | "tree" | "blob"; body: Uint8Array }[]) {
+export async function buildSmallPack(objects: readonly { type: ObjectType; body: Uint8Array }[]) {
   const entries: IndexEntry[] = [];
   let checksum = "";
   const stream = writePack(objects.length, objects, {

@@ -1,15 +1,24 @@
 /**
- * The push transaction: one writer at a time holds the repository's lease while the pushed pack is
- * checked (`preparePush`), then the pack is published and the accepted refs move in one guarded batch.
- * The answer is git's report-status; a repository another push holds is `busy`.
+ * The push transaction: one writer at a time holds the repository's lease (renewed while the push runs)
+ * while the pushed pack is checked (`preparePush`), then the pack is published and the accepted refs move
+ * in one guarded batch. The answer is always git's report-status: a repository another push holds is
+ * refused ref by ref with the reason and when to retry, which git prints.
  */
 import type { Db } from "../../db/client";
 import { RECEIVE_PACK_CAPABILITIES } from "../protocol/advertisement";
 import { negotiatedCapabilities } from "../protocol/capabilities";
 import type { RefCommand } from "../protocol/receive-request";
-import { buildReportStatus } from "../protocol/report-status";
+import { buildReportStatus, type RefStatus } from "../protocol/report-status";
 import { negotiatedSideBand } from "../protocol/side-band";
-import { acquirePushLease, publishPush, releasePushLease } from "../storage/repositories";
+import {
+  acquirePushLease,
+  PUSH_LEASE_RENEW_MS,
+  publishPush,
+  pushLeaseExpiry,
+  releasePushLease,
+  renewPushLease,
+  requestSweep,
+} from "../storage/repositories";
 import { type PushPolicy, preparePush } from "./receive-pack";
 import { openRepository } from "./repository";
 
@@ -21,20 +30,33 @@ export type PushRequest = {
   pack: Uint8Array | null;
 };
 
-export type PushResult = { busy: true } | { busy: false; report: Uint8Array };
-
 export async function pushToRepository(
   db: Db,
   bucket: R2Bucket,
   repositoryId: string,
   request: PushRequest,
   policy: PushPolicy,
-): Promise<PushResult> {
+): Promise<Uint8Array> {
+  const caps = negotiatedCapabilities(request.capabilities, RECEIVE_PACK_CAPABILITIES);
+  const report = (unpackError: string | null, refs: RefStatus[]) =>
+    buildReportStatus({ unpackError, refs }, negotiatedSideBand(caps));
+
   const lease = await acquirePushLease(db, repositoryId);
-  if (!lease) return { busy: true };
+  if (!lease) {
+    const expiry = await pushLeaseExpiry(db, repositoryId);
+    const seconds = Math.max(1, Math.ceil(((expiry ?? Date.now()) - Date.now()) / 1000));
+    const reason = `another push to this repository is in progress; retry in ${seconds} s`;
+    return report(
+      null,
+      request.commands.map((c) => ({ ref: c.ref, ok: false, reason })),
+    );
+  }
+  // Renewed while the push runs; a push that dies stops renewing and frees the repository.
+  const renewal = setInterval(() => {
+    renewPushLease(db, repositoryId, lease).catch(() => {});
+  }, PUSH_LEASE_RENEW_MS);
   try {
     const { refs, store } = await openRepository(db, bucket, repositoryId);
-    const caps = negotiatedCapabilities(request.capabilities, RECEIVE_PACK_CAPABILITIES);
     const outcome = await preparePush({
       bucket,
       repositoryId,
@@ -49,14 +71,14 @@ export async function pushToRepository(
     if (outcome.publish) {
       const published = await publishPush(db, repositoryId, lease, outcome.publish.pack, outcome.publish.updates);
       if (!published) {
+        // The pack's files may be in R2 without a catalog row: the cleanup pass removes them.
+        await requestSweep(db, repositoryId);
         statuses = statuses.map((s) => (s.ok ? { ref: s.ref, ok: false, reason: "push lease lost; retry" } : s));
       }
     }
-    return {
-      busy: false,
-      report: buildReportStatus({ unpackError: outcome.unpackError, refs: statuses }, negotiatedSideBand(caps)),
-    };
+    return report(outcome.unpackError, statuses);
   } finally {
+    clearInterval(renewal);
     await releasePushLease(db, repositoryId, lease);
   }
 }

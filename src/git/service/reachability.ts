@@ -241,3 +241,54 @@ export async function planFetch(source: ObjectSource, plan: FetchPlan): Promise<
       : commitsToSend.filter(({ oid }) => clientShallows.has(oid) && !shallow.includes(oid)).map(({ oid }) => oid);
   return { objects, clientHas, shallow, unshallow };
 }
+
+/** Commits a readiness check reads at most before it answers "not ready" (the client then negotiates on). */
+const READY_WALK_LIMIT = 2_000;
+
+/**
+ * Whether the commons found so far close the pack: every want (peeled to its commit) reaches one of them
+ * through its parents. The server can then stop negotiating and send the pack (`ready`), as git's
+ * upload-pack does. The walk from each want goes newest first and stops at commits older than the oldest
+ * common (none of their ancestors can be one) or after READY_WALK_LIMIT commits in all.
+ */
+export async function wantsReachCommons(
+  source: ObjectSource,
+  wants: readonly string[],
+  commons: readonly string[],
+): Promise<boolean> {
+  if (commons.length === 0 || wants.length === 0) return false;
+  const common = new Set(commons);
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const oid of commons) {
+    const object = await source.read(oid);
+    if (object?.type === "commit") oldest = Math.min(oldest, parseCommit(object.body).committer.timestamp);
+  }
+  const { commits, tags, others } = await peelWants(source, wants);
+  if (others.length > 0 || tags.length + commits.length === 0) return false;
+  let budget = READY_WALK_LIMIT;
+  for (const want of commits) {
+    if (common.has(want)) continue;
+    const parsed = new Map<string, Commit>([[want, await readCommit(source, want)]]);
+    const queue = new CommitQueue();
+    queue.push(want, Number.POSITIVE_INFINITY);
+    let found = false;
+    while (queue.size > 0 && !found) {
+      if (--budget < 0) return false;
+      const commit = parsed.get((queue.pop() as { oid: string }).oid) as Commit;
+      for (const parent of commit.parents) {
+        if (common.has(parent)) {
+          found = true;
+          break;
+        }
+        if (parsed.has(parent) || !source.has(parent)) continue;
+        const object = await source.read(parent);
+        if (object?.type !== "commit") continue;
+        const next = parseCommit(object.body);
+        parsed.set(parent, next);
+        if (next.committer.timestamp >= oldest) queue.push(parent, next.committer.timestamp);
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}

@@ -89,6 +89,17 @@ async function typeOf(store: ObjectStore, oid: string): Promise<ObjectType | nul
   return (await store.read(oid))?.type ?? null;
 }
 
+/** What an object peels to: the end of its chain of annotated tags, or itself when it is not a tag. */
+async function peel(store: ObjectStore, oid: string): Promise<string> {
+  let current = oid;
+  for (let hops = 0; hops < 16; hops++) {
+    const object = await store.read(current);
+    if (object?.type !== "tag") return current;
+    current = parseTag(object.body).object;
+  }
+  throw new GitFormatError(`tag chain at ${oid} is too long`);
+}
+
 /** Whether `ancestor` is reachable from `descendant` through parents. */
 export async function isAncestor(store: ObjectStore, ancestor: string, descendant: string): Promise<boolean> {
   const seen = new Set<string>([descendant]);
@@ -160,7 +171,8 @@ export async function preparePush(input: PushInput): Promise<PushOutcome> {
     if (reason) statuses.push({ ref: command.ref, ok: false, reason });
     else {
       statuses.push({ ref: command.ref, ok: true });
-      updates.push({ name: command.ref, oldOid: command.oldOid, newOid: command.newOid });
+      const peeled = command.newOid === ZERO_OID ? ZERO_OID : await peel(store, command.newOid);
+      updates.push({ name: command.ref, oldOid: command.oldOid, newOid: command.newOid, peeled });
     }
   }
   if (input.atomic && statuses.some((s) => !s.ok)) {

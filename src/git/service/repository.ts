@@ -8,6 +8,7 @@ import { notFound } from "../../errors";
 import { GitFormatError } from "../objects/errors";
 import { parseTag } from "../objects/object";
 import {
+  type AdvertisedRef,
   buildAdvertisement,
   RECEIVE_PACK_CAPABILITIES,
   UPLOAD_PACK_CAPABILITIES,
@@ -38,14 +39,17 @@ export async function openRepository(db: Db, bucket: R2Bucket, id: string): Prom
   return { repository, ...state, store };
 }
 
-/** Annotated tags are advertised with the commit they peel to. */
-export async function advertisedRefs(store: ObjectStore, refs: readonly { name: string; oid: string }[]) {
+/**
+ * Refs as advertised: an annotated tag with what it peels to. Pushes keep the peeled id beside the ref, so
+ * this reads no objects; only a tag ref written before that was kept is peeled from its object.
+ */
+export async function advertisedRefs(store: ObjectStore, refs: readonly RefRow[]): Promise<AdvertisedRef[]> {
   return Promise.all(
-    refs.map(async (ref) => {
-      if (!ref.name.startsWith("refs/tags/")) return ref;
-      const object = await store.read(ref.oid);
-      if (object?.type !== "tag") return ref;
-      return { ...ref, peeled: parseTag(object.body).object };
+    refs.map(async ({ name, oid, peeled }) => {
+      if (peeled) return peeled === oid ? { name, oid } : { name, oid, peeled };
+      if (!name.startsWith("refs/tags/")) return { name, oid };
+      const object = await store.read(oid);
+      return object?.type === "tag" ? { name, oid, peeled: parseTag(object.body).object } : { name, oid };
     }),
   );
 }

@@ -25,7 +25,7 @@ import { formatAcknowledgments, formatShallowInfo, PACKFILE_SECTION } from "../p
 import type { ObjectStore } from "../storage/object-store";
 import { streamPack } from "../storage/pack-files";
 import type { PackRow } from "../storage/repositories";
-import { planFetch } from "./reachability";
+import { planFetch, wantsReachCommons } from "./reachability";
 
 export type UploadPackInput = {
   bucket: R2Bucket;
@@ -253,11 +253,14 @@ export async function uploadPack(input: UploadPackInput): Promise<ReadableStream
   // section: git's upload-pack stops at the end of the request before answering ACK/NAK.
   if (request.haves.length === 0 && !request.done) return bytesStream(parts);
 
+  const shallowRequest = request.depth !== null || request.shallows.length > 0;
   const negotiation = await negotiate({
     haves: request.haves,
     done: request.done,
     capabilities: caps,
     isCommon: async (oid) => store.has(oid),
+    // Deepening moves the boundary past the commons: such a client negotiates until it says done.
+    isReady: shallowRequest ? undefined : (commons) => wantsReachCommons(store, request.wants, commons),
   });
   parts.push(negotiation.bytes);
   if (!negotiation.sendPack) return bytesStream(parts);
@@ -280,10 +283,17 @@ export async function fetchV2(input: UploadPackInput): Promise<ReadableStream<Ui
   const check = await checkWants(input);
   if ("error" in check) return uploadPackError(check.error);
   const commons = [...new Set(request.haves)].filter((oid) => store.has(oid));
-  if (!request.done) return bytesStream([formatAcknowledgments(commons)]);
-
+  const shallowRequest = request.depth !== null || request.shallows.length > 0;
   const parts: Uint8Array[] = [];
-  const shallowPlan = request.depth !== null || request.shallows.length > 0 ? await planShallow(input) : null;
+  if (!request.done) {
+    // Ready when every want reaches a common: the pack follows in this response and the client stops
+    // sending haves (with many refs, that saves it round after round). A deepening client negotiates on.
+    const ready = !shallowRequest && (await wantsReachCommons(store, request.wants, commons));
+    parts.push(formatAcknowledgments(commons, ready));
+    if (!ready) return bytesStream(parts);
+  }
+
+  const shallowPlan = shallowRequest ? await planShallow(input) : null;
   if (shallowPlan) parts.push(formatShallowInfo({ shallow: shallowPlan.shallow, unshallow: shallowPlan.unshallow }));
   const pack = await buildPack(input, check, caps, commons, shallowPlan);
   const framed = pack.pipeThrough(

@@ -30,6 +30,27 @@ export async function putPackFiles(
   await bucket.put(indexKey(repositoryId, packId), index);
 }
 
+/** The ids of the packs that have a file (pack or index) in R2. */
+export async function storedPackIds(bucket: R2Bucket, repositoryId: string): Promise<Set<string>> {
+  const found = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const listed = await bucket.list({ prefix: `git/${repositoryId}/pack-`, cursor });
+    for (const object of listed.objects) {
+      const id = /\/pack-([0-9a-f]{40})\.(?:pack|idx)$/.exec(object.key)?.[1];
+      if (id) found.add(id);
+    }
+    cursor = listed.truncated ? listed.cursor : undefined;
+  } while (cursor);
+  return found;
+}
+
+/** Deletes one pack's files (the index first: an index is never visible without its pack). */
+export async function deletePack(bucket: R2Bucket, repositoryId: string, packId: string): Promise<void> {
+  await bucket.delete(indexKey(repositoryId, packId));
+  await bucket.delete(packKey(repositoryId, packId));
+}
+
 export async function deletePackFiles(bucket: R2Bucket, repositoryId: string): Promise<void> {
   let cursor: string | undefined;
   do {

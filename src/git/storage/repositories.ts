@@ -5,16 +5,24 @@
  * isolates at once: a push takes the lease with one conditional UPDATE, and the statements that publish
  * its pack and move its refs only apply while that same lease is still held (they run in one batch, so
  * they land together or not at all).
+ *
+ * The lease is short and renewed while its push is alive: a push that dies (its isolate or machine gone)
+ * stops renewing, and the repository takes the next push within PUSH_LEASE_MS. Taking over an expired
+ * lease, or losing one, marks the repository for the cleanup pass, which removes any pack files in R2
+ * that no catalog row names.
  */
-import { and, asc, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { and, asc, desc, eq, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { gitPack, gitRef, gitRepository } from "../../db/schema";
 import { ZERO_OID } from "../objects/oid";
 
-/** How long a push may hold the repository before another writer may take over. */
-export const PUSH_LEASE_MS = 120_000;
+/** How long a lease lasts without renewal: after a crash, the repository takes pushes again this soon. */
+export const PUSH_LEASE_MS = 10_000;
+/** A live push renews its lease this often. */
+export const PUSH_LEASE_RENEW_MS = 3_000;
 
-export type RefRow = { name: string; oid: string };
+/** A ref; `peeled` as kept in D1 (see the schema), absent or null when not known. */
+export type RefRow = { name: string; oid: string; peeled?: string | null };
 export type PackRow = {
   id: string;
   objectCount: number;
@@ -37,7 +45,7 @@ export async function getRepository(db: Db, id: string): Promise<RepositoryRow |
 export async function readRepositoryState(db: Db, id: string): Promise<{ refs: RefRow[]; packs: PackRow[] }> {
   const [refs, packs] = await db.batch([
     db
-      .select({ name: gitRef.name, oid: gitRef.oid })
+      .select({ name: gitRef.name, oid: gitRef.oid, peeled: gitRef.peeled })
       .from(gitRef)
       .where(eq(gitRef.repositoryId, id))
       .orderBy(asc(gitRef.name)),
@@ -57,12 +65,19 @@ export async function readRepositoryState(db: Db, id: string): Promise<{ refs: R
   return { refs, packs };
 }
 
-/** Takes the push lease; null when another push holds it. */
+/**
+ * Takes the push lease; null when another writer holds it. Taking over a lease that expired held means its
+ * writer died: the repository is marked for the cleanup pass.
+ */
 export async function acquirePushLease(db: Db, id: string, now = Date.now()): Promise<string | null> {
   const token = crypto.randomUUID();
   const taken = await db
     .update(gitRepository)
-    .set({ leaseToken: token, leaseExpiresAt: new Date(now + PUSH_LEASE_MS) })
+    .set({
+      leaseToken: token,
+      leaseExpiresAt: new Date(now + PUSH_LEASE_MS),
+      sweepRequestedAt: sql`case when ${gitRepository.leaseToken} is not null then ${now} else ${gitRepository.sweepRequestedAt} end`,
+    })
     .where(
       and(
         eq(gitRepository.id, id),
@@ -73,6 +88,64 @@ export async function acquirePushLease(db: Db, id: string, now = Date.now()): Pr
   return taken.length === 1 ? token : null;
 }
 
+/** Extends a lease its holder still has; false when it was lost (expired and taken over). */
+export async function renewPushLease(db: Db, id: string, token: string, now = Date.now()): Promise<boolean> {
+  const renewed = await db
+    .update(gitRepository)
+    .set({ leaseExpiresAt: new Date(now + PUSH_LEASE_MS) })
+    .where(and(eq(gitRepository.id, id), eq(gitRepository.leaseToken, token)))
+    .returning({ id: gitRepository.id });
+  return renewed.length === 1;
+}
+
+/** When the lease held by someone else frees up at the latest (it may be renewed); null when it is free. */
+export async function pushLeaseExpiry(db: Db, id: string, now = Date.now()): Promise<number | null> {
+  const [row] = await db
+    .select({ expiresAt: gitRepository.leaseExpiresAt })
+    .from(gitRepository)
+    .where(and(eq(gitRepository.id, id), isNotNull(gitRepository.leaseToken)));
+  const expiresAt = row?.expiresAt?.getTime() ?? null;
+  return expiresAt !== null && expiresAt >= now ? expiresAt : null;
+}
+
+/** Marks the repository for the cleanup pass (a push's pack files may be left without a catalog row). */
+export async function requestSweep(db: Db, id: string, now = Date.now()): Promise<void> {
+  await db
+    .update(gitRepository)
+    .set({ sweepRequestedAt: new Date(now) })
+    .where(eq(gitRepository.id, id));
+}
+
+/** Repositories the cleanup pass should look at: marked, or held by a lease that expired (a dead writer). */
+export async function repositoriesToSweep(db: Db, limit: number, now = Date.now()): Promise<string[]> {
+  const rows = await db
+    .select({ id: gitRepository.id })
+    .from(gitRepository)
+    .where(
+      or(
+        isNotNull(gitRepository.sweepRequestedAt),
+        and(isNotNull(gitRepository.leaseToken), lt(gitRepository.leaseExpiresAt, new Date(now))),
+      ),
+    )
+    .orderBy(asc(gitRepository.id))
+    .limit(limit);
+  return rows.map((r) => r.id);
+}
+
+/** The swept repository: the mark is cleared, unless a newer one came after `sweptFrom`. */
+export async function clearSweepRequest(db: Db, id: string, sweptFrom: number): Promise<void> {
+  await db
+    .update(gitRepository)
+    .set({ sweepRequestedAt: null })
+    .where(and(eq(gitRepository.id, id), lt(gitRepository.sweepRequestedAt, new Date(sweptFrom + 1))));
+}
+
+/** The ids of the packs in the repository's catalog. */
+export async function catalogedPackIds(db: Db, id: string): Promise<Set<string>> {
+  const rows = await db.select({ id: gitPack.id }).from(gitPack).where(eq(gitPack.repositoryId, id));
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function releasePushLease(db: Db, id: string, token: string): Promise<void> {
   await db
     .update(gitRepository)
@@ -80,7 +153,8 @@ export async function releasePushLease(db: Db, id: string, token: string): Promi
     .where(and(eq(gitRepository.id, id), eq(gitRepository.leaseToken, token)));
 }
 
-export type RefUpdate = { name: string; oldOid: string; newOid: string };
+/** A ref move; `peeled` is what `newOid` peels to (itself when it is not a tag). */
+export type RefUpdate = { name: string; oldOid: string; newOid: string; peeled: string };
 
 /**
  * Publishes a pushed pack and moves refs, all or nothing, provided `leaseToken` still holds the lease.
@@ -122,10 +196,11 @@ export async function publishPush(
             .bind(id, leaseToken, now, u.name)
         : d1
             .prepare(
-              `insert into git_ref (repository_id, name, oid, updated_at) select ?1, ?4, ?5, ?3 where ${held}
-               on conflict (repository_id, name) do update set oid = excluded.oid, updated_at = excluded.updated_at`,
+              `insert into git_ref (repository_id, name, oid, peeled, updated_at) select ?1, ?4, ?5, ?6, ?3 where ${held}
+               on conflict (repository_id, name) do update
+               set oid = excluded.oid, peeled = excluded.peeled, updated_at = excluded.updated_at`,
             )
-            .bind(id, leaseToken, now, u.name, u.newOid),
+            .bind(id, leaseToken, now, u.name, u.newOid, u.peeled),
     );
   }
   const [first] = await d1.batch(statements);
@@ -145,7 +220,9 @@ export function createRepositoryWithContent(
     db.insert(gitRepository).values({ id, tenantId, createdAt: new Date(now), updatedAt: new Date(now) }),
     db.insert(gitPack).values({ ...pack, repositoryId: id, createdAt: new Date(now) }),
     ...refs.map((r) =>
-      db.insert(gitRef).values({ repositoryId: id, name: r.name, oid: r.oid, updatedAt: new Date(now) }),
+      db
+        .insert(gitRef)
+        .values({ repositoryId: id, name: r.name, oid: r.oid, peeled: r.peeled ?? null, updatedAt: new Date(now) }),
     ),
   ] as const;
 }
