@@ -24,7 +24,9 @@ const mail = (mailId: string): InstanceHubFrame => ({
 function received(client: WebSocket): { type: string; [key: string]: unknown }[] {
   const frames: { type: string }[] = [];
   client.accept();
-  client.addEventListener("message", (e) => frames.push(JSON.parse(String(e.data))));
+  client.addEventListener("message", (e) => {
+    frames.push(JSON.parse(String(e.data)));
+  });
   return frames;
 }
 
