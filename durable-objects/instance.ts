@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { getDb } from "../src/db/client";
 import { conflict } from "../src/errors";
 import { type InstanceSetup, InstanceState, type Phase } from "../src/runtime/instance-state";
 import { LiveEvents, resumeCursor } from "../src/runtime/live-events";
@@ -14,10 +15,12 @@ import type {
 } from "../src/runtime/protocol";
 import { ReplyWaiters } from "../src/runtime/reply-waiters";
 import { type RpcResult, rpcResult, sidecarUnavailable } from "../src/runtime/rpc-result";
+import { resolveCurrentSources } from "../src/runtime/sidecar-config";
 import { type InstanceParts, onSidecarFrame } from "../src/runtime/sidecar-frames";
 import { SidecarSocket } from "../src/runtime/sidecar-socket";
 import { sidecarObject } from "../src/runtime/stubs";
 import { TurnRecorder } from "../src/runtime/turn-recorder";
+import { secretBox } from "../src/secrets/encryption";
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const UNDEPLOY_TIMEOUT_MS = 10_000;
@@ -100,8 +103,7 @@ export class InstanceObject extends DurableObject<Env> {
     await this.inOrder(async () => {
       const setup = await state.liveSetup();
       if (!setup) return;
-      const turnId = await turns.abandon("sidecar_disconnected", "The sidecar disconnected during the turn");
-      if (turnId) events.record("turn.failed", { turnId, reason: "sidecar_disconnected" });
+      await turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");
       events.record("sidecar.disconnected", { instanceId: setup.instanceId });
       replies.settle("launch", new Error("The sidecar disconnected"));
     }, "disconnect");
@@ -177,13 +179,17 @@ export class InstanceObject extends DurableObject<Env> {
     if (setup) await this.parts.mailbox.fromAgent(setup, raw);
   }
 
-  /** The kill switch: the sidecar stops the current turn. */
+  /**
+   * The kill switch: the turn in flight ends now, failed with the reason (whatever the sidecar sends about
+   * it afterwards), and the sidecar is told to stop it.
+   */
   async abort(reason: AbortReason): Promise<RpcResult<void>> {
-    const { socket, replies, events } = this.parts;
+    const { socket, replies, events, turns } = this.parts;
     return rpcResult(async () => {
       const { agentAddress } = (await this.requireLive()).config;
       const ws = socket.trusted();
       if (!ws) throw sidecarUnavailable("The sidecar is not connected");
+      await this.inOrder(() => turns.end(reason, `The turn was aborted (${reason})`), "abort");
       const requestId = crypto.randomUUID();
       const answered = replies.wait(requestId, REQUEST_TIMEOUT_MS);
       socket.send(ws, { type: "session.abort", requestId, agentAddress, reason });
@@ -210,8 +216,18 @@ export class InstanceObject extends DurableObject<Env> {
     await this.deliverIfLive((agentAddress) => ({ type: "grants.update", requestId, agentAddress, grants }));
   }
 
-  async pushSources(sources: InferenceSource[], defaultSource: string): Promise<void> {
+  /**
+   * A credential changed (rotated, revoked, expired): when the sidecar's sources came from it, they are
+   * resolved again and sent at once (or on its return). An empty list means no usable credential is left.
+   */
+  async refreshSources(credentialId: string): Promise<boolean> {
+    const { state } = this.parts;
+    const setup = await state.liveSetup();
+    if (!setup || !(await state.credentialIds()).has(credentialId)) return false;
+    const sources = await resolveCurrentSources(getDb(this.env), secretBox(this.env), setup);
+    await state.setSources(sources);
     const requestId = crypto.randomUUID();
+    const defaultSource = sources[0]?.id ?? setup.config.defaultSource;
     await this.deliverIfLive((agentAddress) => ({
       type: "sources.update",
       requestId,
@@ -219,6 +235,7 @@ export class InstanceObject extends DurableObject<Env> {
       sources,
       defaultSource,
     }));
+    return true;
   }
 
   /**

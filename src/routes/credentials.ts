@@ -26,6 +26,7 @@ import {
   Timestamp,
 } from "../http/responses";
 import { createRouter } from "../http/router";
+import { pushCredentialChange } from "../runtime/credential-updates";
 import { secretBox } from "../secrets/encryption";
 import { Scopes } from "./providers";
 
@@ -227,13 +228,12 @@ export const credentialRoutes = createRouter()
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const row = await updateCredential(
-        getDb(c.env),
-        secretBox(c.env),
-        c.get("tenant").id,
-        c.req.valid("param").credentialId,
-        { ...body, expiresAt: toDate(body.expiresAt) },
-      );
+      const db = getDb(c.env);
+      const row = await updateCredential(db, secretBox(c.env), c.get("tenant").id, c.req.valid("param").credentialId, {
+        ...body,
+        expiresAt: toDate(body.expiresAt),
+      });
+      await pushCredentialChange(c.env, db, row);
       return c.json(formatCredential(row), 200);
     },
   )
@@ -249,7 +249,11 @@ export const credentialRoutes = createRouter()
       responses: { ...noContent, ...errors(401, 403, 404) },
     }),
     async (c) => {
-      await deleteCredential(getDb(c.env), c.get("tenant").id, c.req.valid("param").credentialId);
+      const db = getDb(c.env);
+      const tenantId = c.get("tenant").id;
+      const { credentialId } = c.req.valid("param");
+      await deleteCredential(db, tenantId, credentialId);
+      await pushCredentialChange(c.env, db, { id: credentialId, tenantId });
       return c.body(null, 204);
     },
   );

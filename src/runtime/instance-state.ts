@@ -5,7 +5,7 @@
  * kept in memory between events and saved when it moved.
  */
 import { EventCollector } from "./collector";
-import type { ConnectorState, HarnessConfig } from "./protocol";
+import type { ConnectorState, HarnessConfig, InferenceSource } from "./protocol";
 
 /** Everything a launch hands the instance object. */
 export type InstanceSetup = {
@@ -62,6 +62,28 @@ export class InstanceState {
 
   async setPublicKey(publicKey: string): Promise<void> {
     await this.storage.put("publicKey", publicKey);
+  }
+
+  /** The sources the sidecar was last given (at launch, then by `sources.update`). */
+  async sources(): Promise<InferenceSource[]> {
+    return (await this.storage.get<InferenceSource[]>("sources")) ?? (await this.setup())?.config.sources ?? [];
+  }
+
+  /** Keeps the sources sent, and remembers their credentials among those the instance depends on. */
+  async setSources(sources: InferenceSource[]): Promise<void> {
+    const credentials = await this.credentialIds();
+    for (const source of sources) if (source.credentialId) credentials.add(source.credentialId);
+    await this.storage.put({ sources, credentialIds: [...credentials] });
+  }
+
+  /**
+   * Every credential the instance's sources have come from since launch: a change to any of them may change
+   * its sources (one revoked and then restored comes back).
+   */
+  async credentialIds(): Promise<Set<string>> {
+    const kept = await this.storage.get<string[]>("credentialIds");
+    if (kept) return new Set(kept);
+    return new Set((await this.sources()).flatMap((s) => (s.credentialId ? [s.credentialId] : [])));
   }
 
   async connectorState(): Promise<ConnectorState> {

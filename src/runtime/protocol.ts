@@ -16,6 +16,8 @@ export type InferenceSource = {
   baseURL: string;
   apiKey: string;
   model: string;
+  /** The credential the key came from: the hub sends `sources.update` when it changes. */
+  credentialId?: string;
 };
 
 /** A grant as the hub evaluates it, serialized (`expiresAt` as ISO or null). */

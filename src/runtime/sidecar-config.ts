@@ -30,19 +30,17 @@ export function toWireGrants(rules: readonly GrantRule[]): WireGrantRule[] {
   }));
 }
 
-/** Resolves the definition's credentials into inference sources (launch step 7–8). */
-export async function resolveSources(
-  db: Db,
-  secrets: SecretBox,
-  input: {
-    tenantId: string;
-    requirements: CredentialRequirement[];
-    creatorPrincipalId: string;
-    invokerPrincipalId: string;
-    model: string;
-    now: Date;
-  },
-): Promise<InferenceSource[]> {
+type SourceInput = {
+  tenantId: string;
+  requirements: CredentialRequirement[];
+  creatorPrincipalId: string;
+  invokerPrincipalId: string;
+  model: string;
+  now: Date;
+};
+
+/** The usable credentials as sources; `strict`: a requirement that fails throws, else it is left out. */
+async function sourcesOf(db: Db, secrets: SecretBox, input: SourceInput, strict: boolean): Promise<InferenceSource[]> {
   const outcomes = await resolveCredentials(db, {
     tenantId: input.tenantId,
     requirements: input.requirements,
@@ -54,43 +52,68 @@ export async function resolveSources(
   const sources: InferenceSource[] = [];
   for (const outcome of outcomes) {
     if (outcome.outcome === "skipped") continue;
-    if (outcome.outcome !== "ok") throw credentialFailure(outcome);
+    if (outcome.outcome !== "ok") {
+      if (strict) throw credentialFailure(outcome);
+      continue;
+    }
     sources.push({
       id: `${outcome.provider.plugin}:${input.model}`,
       provider: outcome.provider.plugin,
       baseURL: outcome.provider.baseURL,
       apiKey: outcome.secret,
       model: input.model,
+      credentialId: outcome.credentialId,
     });
   }
   return sources;
 }
 
-/** Grants as they are now, and the sources re-resolved (fail-open: null keeps the sidecar's). */
+/** Resolves the definition's credentials into inference sources (at launch: any failure is a 409). */
+export function resolveSources(db: Db, secrets: SecretBox, input: SourceInput): Promise<InferenceSource[]> {
+  return sourcesOf(db, secrets, input, true);
+}
+
+/**
+ * A running instance's sources as they are now: its definition's requirements resolved again for its
+ * invoker, leaving out any that no longer resolve (a credential revoked, expired or deleted).
+ */
+export async function resolveCurrentSources(
+  db: Db,
+  secrets: SecretBox,
+  instance: { tenantId: string; config: HarnessConfig },
+): Promise<InferenceSource[]> {
+  const { config } = instance;
+  const [definition, session] = await Promise.all([
+    db.query.agent.findFirst({ where: eq(agent.id, config.agentId) }),
+    db.query.agentSession.findFirst({ where: eq(agentSession.id, config.sessionId) }),
+  ]);
+  if (!definition || !session) return [];
+  const model = String((definition.modelConfig as { defaultModel?: string } | null)?.defaultModel ?? "");
+  return sourcesOf(
+    db,
+    secrets,
+    {
+      tenantId: instance.tenantId,
+      requirements: definition.credentialRequirements ?? [],
+      creatorPrincipalId: definition.creatorPrincipalId,
+      invokerPrincipalId: session.principalId,
+      model,
+      now: new Date(),
+    },
+    false,
+  );
+}
+
+/** Grants as they are now, and the sources re-resolved (null when that failed: the sidecar keeps its own). */
 export async function currentGrantsAndSources(
   db: Db,
   secrets: SecretBox,
   instance: { tenantId: string; config: HarnessConfig },
 ): Promise<{ grants: WireGrantRule[]; sources: InferenceSource[] | null }> {
-  const { config } = instance;
-  const grants = toWireGrants(await collectGrants(db, instance.tenantId, config.principalId));
+  const grants = toWireGrants(await collectGrants(db, instance.tenantId, instance.config.principalId));
   let sources: InferenceSource[] | null = null;
   try {
-    const [definition, session] = await Promise.all([
-      db.query.agent.findFirst({ where: eq(agent.id, config.agentId) }),
-      db.query.agentSession.findFirst({ where: eq(agentSession.id, config.sessionId) }),
-    ]);
-    if (definition && session) {
-      const model = String((definition.modelConfig as { defaultModel?: string } | null)?.defaultModel ?? "");
-      sources = await resolveSources(db, secrets, {
-        tenantId: instance.tenantId,
-        requirements: definition.credentialRequirements ?? [],
-        creatorPrincipalId: definition.creatorPrincipalId,
-        invokerPrincipalId: session.principalId,
-        model,
-        now: new Date(),
-      });
-    }
+    sources = await resolveCurrentSources(db, secrets, instance);
   } catch (err) {
     console.error("re-resolving sources failed; keeping the sidecar's", err);
   }

@@ -94,6 +94,7 @@ async function answerChallenge(parts: InstanceParts, ws: WebSocket, setup: Insta
   const current = await currentGrantsAndSources(getDb(parts.env), secretBox(parts.env), setup);
   socket.send(ws, { type: "grants.update", requestId: crypto.randomUUID(), agentAddress, grants: current.grants });
   if (current.sources) {
+    await state.setSources(current.sources);
     socket.send(ws, {
       type: "sources.update",
       requestId: crypto.randomUUID(),

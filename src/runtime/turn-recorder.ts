@@ -45,6 +45,17 @@ export class TurnRecorder {
     return collector.ended ? "idle" : collector.status;
   }
 
+  /**
+   * Ends the turn in flight, if any, as failed with `reason`, whatever the sidecar sends about it later
+   * (its parts find no open turn), and tells the stream: `turn.failed`, then `runtime.status` idle.
+   */
+  async end(reason: string, message: string): Promise<void> {
+    const wasIdle = (await this.runtimeStatus()) === "idle";
+    const turnId = await this.abandon(reason, message);
+    if (turnId) this.events.record("turn.failed", { turnId, reason });
+    if (turnId && !wasIdle) this.events.record("runtime.status", { status: "idle" });
+  }
+
   /** Fails the turn in flight, if any, with `reason`; returns its id. */
   async abandon(reason: string, message: string): Promise<string | null> {
     const collector = await this.state.collector();
