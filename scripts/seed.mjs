@@ -68,6 +68,14 @@ export async function seedDemoRuntime(baseUrl, { token, tenantId }, stateFile) {
     metadata: { baseURL: "http://127.0.0.1/echo", models: [{ id: "echo", name: "Echo (offline)" }] },
   });
   await ensure("credentials", "echo-key", { type: "api_key", providerId: provider.id, secret: "not-a-real-key" });
+  // Model calls are charged to the tenant's default wallet; the echo model is free, but a launch needs one.
+  const wallet = await ensure("wallets", "Demo credits", { backendType: "credits", currency: "USD", isDefault: true });
+  if (wallet.balance === "0") {
+    await call(baseUrl, `${base}/wallets/${wallet.id}/transactions`, {
+      token,
+      body: { direction: "inbound", amount: "100", senderId: "demo-seed", requestId: "demo-seed-credit" },
+    });
+  }
   const agent = await ensure("agents/definitions", "Echo", {
     description: "Replies with what you send it (offline, deterministic)",
     systemPrompt: "You are a helpful agent. Reply briefly.",

@@ -144,7 +144,8 @@ describe("OpenAI-compatible model", () => {
     };
     const result = await collect(openaiBackend.stream(messages, source(), new AbortController().signal));
     expect(result.tokens).toEqual(["Hel", "lo, ", "world"]);
-    expect(result.usage).toEqual({ input: 12, output: 3, cacheRead: 4, cacheWrite: 0, thinking: 1 });
+    // Each token counted once: 12 prompt tokens of which 4 cached, 3 completion tokens of which 1 reasoning.
+    expect(result.usage).toEqual({ input: 8, output: 2, cacheRead: 4, cacheWrite: 0, thinking: 1 });
 
     const request = requests.at(-1);
     expect(request?.path).toBe("/v1/chat/completions");

@@ -140,13 +140,19 @@ type OpenAIChunk = {
   error?: { message?: string };
 };
 
+/**
+ * The hub counts each kind of token once (docs/sidecar-protocol.md, "Usage"): OpenAI's prompt tokens include
+ * the cached ones and its completion tokens the reasoning ones, so those are taken out.
+ */
 function toUsage(u: NonNullable<OpenAIChunk["usage"]>): TokenUsage {
+  const cached = u.prompt_tokens_details?.cached_tokens ?? 0;
+  const reasoning = u.completion_tokens_details?.reasoning_tokens ?? 0;
   return {
-    input: u.prompt_tokens ?? 0,
-    output: u.completion_tokens ?? 0,
-    cacheRead: u.prompt_tokens_details?.cached_tokens ?? 0,
+    input: Math.max(0, (u.prompt_tokens ?? 0) - cached),
+    output: Math.max(0, (u.completion_tokens ?? 0) - reasoning),
+    cacheRead: cached,
     cacheWrite: 0,
-    thinking: u.completion_tokens_details?.reasoning_tokens ?? 0,
+    thinking: reasoning,
   };
 }
 

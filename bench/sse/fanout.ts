@@ -595,6 +595,7 @@ async function main() {
       providerId: provider.id,
       secret: "unused-offline",
     });
+    await api.ok("POST", `${base}/wallets`, token, { name: "Budget", backendType: "credits", currency: "USD" });
     const agentDef = await api.ok("POST", `${base}/agents/definitions`, token, {
       name: "Echo",
       systemPrompt: "You repeat what you are told.",

@@ -24,9 +24,14 @@ export const ModelPricingSchema = z
     output: Price.optional(),
     cacheRead: Price.optional(),
     cacheWrite: Price.optional(),
+    thinking: Price.optional(),
     currency: z.string().trim().min(1).max(16).optional().openapi({ example: "USD" }),
   })
-  .openapi({ description: "Prices per million tokens, exact decimal strings" });
+  .openapi({
+    description:
+      "Prices per million tokens, exact decimal strings. Cache reads and writes cost the input price and " +
+      "thinking the output price unless priced themselves.",
+  });
 
 export const ModelLimitsSchema = z
   .object({ context: TokenCount.optional(), output: TokenCount.optional() })

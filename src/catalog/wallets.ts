@@ -3,7 +3,7 @@
  * compare-and-set batched with its transaction row, so the two land together or not at all, and a debit
  * never takes a balance below zero, however many run at once.
  */
-import { and, eq, gte, lt, type SQL, sql } from "drizzle-orm";
+import { and, eq, gte, lt, ne, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { type PageQuery, paginate } from "../db/pagination";
 import { agent, transaction, type transactionDirections, type transactionStatuses, wallet } from "../db/schema";
@@ -52,38 +52,90 @@ export function listWallets(db: Db, tenantId: string, page: PageQuery) {
   );
 }
 
+/** The wallet a launch charges when it names none, or null when the tenant has no default wallet. */
+export async function getDefaultWallet(db: Db, tenantId: string): Promise<WalletRow | null> {
+  const [row] = await db
+    .select()
+    .from(wallet)
+    .where(and(eq(wallet.tenantId, tenantId), eq(wallet.isDefault, true)))
+    .limit(1);
+  return row ?? null;
+}
+
+/** Statements that make `walletId` the tenant's only default wallet (run them in one batch). */
+function becomeDefault(db: Db, tenantId: string, walletId: string) {
+  return [
+    db
+      .update(wallet)
+      .set({ isDefault: false })
+      .where(and(eq(wallet.tenantId, tenantId), eq(wallet.isDefault, true), ne(wallet.id, walletId))),
+    db.update(wallet).set({ isDefault: true, updatedAt: new Date() }).where(eq(wallet.id, walletId)),
+  ] as const;
+}
+
+/**
+ * A new wallet with a zero balance. `isDefault: true` makes it the tenant's default wallet; without the
+ * field, the tenant's first wallet becomes its default.
+ */
 export async function createWallet(
   db: Db,
   tenantId: string,
-  input: { name: string; backendType: Backend; currency: string; config?: Record<string, unknown> | null | undefined },
+  input: {
+    name: string;
+    backendType: Backend;
+    currency: string;
+    config?: Record<string, unknown> | null | undefined;
+    isDefault?: boolean | undefined;
+  },
 ): Promise<WalletRow> {
-  const [row] = await db
-    .insert(wallet)
-    .values({
-      id: newId("wallet"),
-      tenantId,
-      name: input.name,
-      backendType: input.backendType,
-      currency: input.currency,
-      balance: "0",
-      config: input.config ?? null,
-    })
-    .returning();
-  if (!row) throw new Error("Wallet insert returned no row");
-  return row;
+  const id = newId("wallet");
+  const insert = db.insert(wallet).values({
+    id,
+    tenantId,
+    name: input.name,
+    backendType: input.backendType,
+    currency: input.currency,
+    balance: "0",
+    config: input.config ?? null,
+    isDefault: false,
+  });
+  if (input.isDefault === true) await db.batch([insert, ...becomeDefault(db, tenantId, id)]);
+  else await insert;
+  if (input.isDefault === undefined) {
+    // Only while no wallet is the default; the unique index settles two first wallets created at once.
+    await db
+      .update(wallet)
+      .set({ isDefault: true })
+      .where(
+        and(
+          eq(wallet.id, id),
+          sql`not exists (select 1 from ${wallet} w where w.tenant_id = ${tenantId} and w.is_default = 1)`,
+        ),
+      )
+      .catch((err: unknown) => {
+        if (!/UNIQUE constraint failed/.test(String((err as Error)?.message))) throw err;
+      });
+  }
+  return findWallet(db, tenantId, id);
 }
 
 export async function updateWallet(
   db: Db,
   tenantId: string,
   walletId: string,
-  patch: { name?: string | undefined; config?: Record<string, unknown> | null | undefined },
+  patch: {
+    name?: string | undefined;
+    config?: Record<string, unknown> | null | undefined;
+    isDefault?: boolean | undefined;
+  },
 ): Promise<WalletRow> {
   await findWallet(db, tenantId, walletId);
+  if (patch.isDefault === true) await db.batch(becomeDefault(db, tenantId, walletId));
   // Never touches `balance`: only credits and debits do, through compare-and-set.
   const values: Partial<typeof wallet.$inferInsert> = { updatedAt: new Date() };
   if (patch.name !== undefined) values.name = patch.name;
   if (patch.config !== undefined) values.config = patch.config;
+  if (patch.isDefault === false) values.isDefault = false;
   const [row] = await db
     .update(wallet)
     .set(values)
@@ -143,6 +195,8 @@ export async function listTransactions(
 
 /** Who and what a balance change is about; stored on its transaction row. */
 export type TransactionMeta = {
+  /** What was paid for (for metering: the instance, turn, model and usage). */
+  metadata?: Record<string, unknown> | null | undefined;
   agentId?: string | null | undefined;
   recipientId?: string | null | undefined;
   senderId?: string | null | undefined;
@@ -219,6 +273,7 @@ async function changeBalance(
                 senderId: sql<string | null>`${meta.senderId ?? null}`.as("sender_id"),
                 requestId: sql<string | null>`${meta.requestId ?? null}`.as("request_id"),
                 status: sql<Status>`'completed'`.as("status"),
+                metadata: sql<string | null>`${meta.metadata ? JSON.stringify(meta.metadata) : null}`.as("metadata"),
                 createdAt: sql<number>`${now.getTime()}`.as("created_at"),
               })
               .from(wallet)

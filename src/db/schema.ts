@@ -463,10 +463,15 @@ export const wallet = sqliteTable(
     /** Exact decimal string; arithmetic is done on scaled integers, never floats. */
     balance: text("balance").notNull().default("0"),
     config: json<Record<string, unknown>>("config"),
+    /** The wallet a launch charges when it names none; at most one per tenant. */
+    isDefault: integer("is_default", { mode: "boolean" }).notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index("wallet_tenant_created_idx").on(t.tenantId, t.createdAt, t.id)],
+  (t) => [
+    index("wallet_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
+    uniqueIndex("wallet_tenant_default_uq").on(t.tenantId).where(sql`${t.isDefault} = 1`),
+  ],
 );
 
 export const transaction = sqliteTable(
@@ -484,6 +489,8 @@ export const transaction = sqliteTable(
     senderId: text("sender_id"),
     requestId: text("request_id"),
     status: text("status", { enum: transactionStatuses }).notNull().default("pending"),
+    /** What the transaction paid for, e.g. a model call's instance, turn, model and token usage. */
+    metadata: json<Record<string, unknown>>("metadata"),
     createdAt: createdAt(),
   },
   (t) => [
@@ -687,8 +694,12 @@ export const inferenceTurn = sqliteTable(
       .references(() => tenant.id, { onDelete: "cascade" }),
     model: text("model").notNull(),
     status: text("status", { enum: turnStatuses }).notNull().default("running"),
+    /** The model call's usage, as settled when it ended (docs/sidecar-protocol.md, "Usage"). */
     inputTokens: integer("input_tokens").notNull().default(0),
     outputTokens: integer("output_tokens").notNull().default(0),
+    cacheReadTokens: integer("cache_read_tokens").notNull().default(0),
+    cacheWriteTokens: integer("cache_write_tokens").notNull().default(0),
+    thinkingTokens: integer("thinking_tokens").notNull().default(0),
     /** Exact decimal string in the wallet's currency. */
     cost: text("cost").notNull().default("0"),
     startedAt: timestamp("started_at").notNull(),

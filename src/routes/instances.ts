@@ -112,6 +112,13 @@ const TurnSchema = z
     status: z.enum(["running", "completed", "failed"]),
     inputTokens: z.number(),
     outputTokens: z.number(),
+    cacheReadTokens: z.number(),
+    cacheWriteTokens: z.number(),
+    thinkingTokens: z.number(),
+    cost: z.string().openapi({
+      description: "What the turn's model call was charged, exact decimal in the wallet's currency",
+      example: "0.006",
+    }),
     startedAt: Timestamp,
     endedAt: Timestamp.nullable(),
     parts: z.array(
@@ -129,6 +136,10 @@ const TurnSchema = z
 const LaunchSchema = z
   .object({
     agentId: z.string().min(1).max(128),
+    walletId: z.string().min(1).max(128).optional().openapi({
+      description:
+        "The wallet model calls are charged to (needs `wallet:<id>` write); the tenant's default wallet when absent",
+    }),
     invokerGrants: z
       .array(
         z.object({
@@ -187,7 +198,9 @@ export const instanceRoutes = createRouter()
         "its principal and session in one batch, assigns an online sidecar of the tenant (least loaded first) and " +
         "waits until the sidecar has deployed and started it. 409 with the credential outcome as code " +
         "(`credential_missing`, `credential_expired`, …) or `not_launchable`; 403 `insufficient_grants`; 502 " +
-        "`sidecar_unavailable` when no sidecar runs it.",
+        "`sidecar_unavailable` when no sidecar runs it. Model calls are charged to `walletId`, or to the tenant's " +
+        "default wallet: 409 `wallet_required` when there is none, 403 without `wallet:<id>` write, 409 " +
+        "`currency_mismatch` when a model is priced in another currency than the wallet's.",
       middleware: [requireGrant("instance:*", "create")] as const,
       request: { params: TenantParams, ...jsonRequest(LaunchSchema) },
       responses: { 201: jsonBody(InstanceSchema, "The running instance"), ...errors(400, 401, 403, 404, 409, 502) },
@@ -201,6 +214,8 @@ export const instanceRoutes = createRouter()
         agentId: body.agentId,
         invokerPrincipalId: c.get("principal").id,
         invokerGrants: body.invokerGrants ?? [],
+        walletId: body.walletId,
+        mayCharge: (walletId) => isAllowed(c, `wallet:${walletId}`, "write"),
       });
       const row = await findInstance(db, tenant.id, instanceId);
       return c.json(formatInstance(row, "idle"), 201);
@@ -507,6 +522,10 @@ export const instanceRoutes = createRouter()
           status: t.status,
           inputTokens: t.inputTokens,
           outputTokens: t.outputTokens,
+          cacheReadTokens: t.cacheReadTokens,
+          cacheWriteTokens: t.cacheWriteTokens,
+          thinkingTokens: t.thinkingTokens,
+          cost: t.cost,
           startedAt: iso(t.startedAt),
           endedAt: isoOrNull(t.endedAt),
           parts: t.parts.map((p) => ({

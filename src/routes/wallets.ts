@@ -42,6 +42,7 @@ export const WalletSchema = z
     currency: z.string(),
     balance: z.string().openapi({ description: "Exact decimal string", example: "42.5" }),
     config: Config.optional().openapi({ description: "Omitted when not set" }),
+    isDefault: z.boolean().openapi({ description: "The wallet a launch charges when it names none" }),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   })
@@ -59,6 +60,10 @@ export const TransactionSchema = z
     senderId: z.string().nullable(),
     requestId: z.string().nullable(),
     status: z.enum(transactionStatuses),
+    metadata: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .openapi({ description: "What was paid for: a model call's instanceId, turnId, model and usage" }),
     createdAt: Timestamp,
   })
   .openapi("Transaction");
@@ -72,6 +77,7 @@ function formatWallet(w: WalletRow) {
     currency: w.currency,
     balance: w.balance,
     ...(w.config ? { config: w.config } : {}),
+    isDefault: w.isDefault,
     createdAt: iso(w.createdAt),
     updatedAt: iso(w.updatedAt),
   };
@@ -89,6 +95,7 @@ function formatTransaction(t: TransactionRow) {
     senderId: t.senderId,
     requestId: t.requestId,
     status: t.status,
+    metadata: t.metadata ?? null,
     createdAt: iso(t.createdAt),
   };
 }
@@ -101,11 +108,20 @@ const Currency = z
   .max(16)
   .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' or '-'")
   .openapi({ example: "USD" });
+const IsDefault = z.boolean().openapi({
+  description: "Make this the tenant's default wallet (the one a launch charges when it names none)",
+});
 const CreateWalletSchema = z
-  .object({ name: WalletName, backendType: z.enum(walletBackends), currency: Currency, config: Config.optional() })
+  .object({
+    name: WalletName,
+    backendType: z.enum(walletBackends),
+    currency: Currency,
+    config: Config.optional(),
+    isDefault: IsDefault.optional().openapi({ description: "Defaults to true for the tenant's first wallet" }),
+  })
   .openapi("CreateWallet");
 const UpdateWalletSchema = z
-  .object({ name: WalletName.optional(), config: Config.nullable().optional() })
+  .object({ name: WalletName.optional(), config: Config.nullable().optional(), isDefault: IsDefault.optional() })
   .openapi("UpdateWallet");
 const Reference = z.string().min(1).max(128);
 const CreateTransactionSchema = z

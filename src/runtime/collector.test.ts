@@ -289,16 +289,49 @@ describe("collector: turns and parts", () => {
     });
   });
 
-  it("adds inference.usage and inference.done usage to the turn's token counts", async () => {
+  it("settles each model call's usage once: reports are cumulative, the final one wins, later ones change nothing", async () => {
     const c = await newCollector();
-    await applyAll(c, [
+    const results = await applyAll(c, [
       start(),
       ev("inference.usage", { usage: { input: 10, output: 2, cacheRead: 0, cacheWrite: 0, thinking: 0 } }),
-      done([{ type: "text", text: "x" }], { input: 5, output: 7, cacheRead: 0, cacheWrite: 0, thinking: 0 }),
-      ev("inference.usage", { usage: { input: -4, output: "many" } }),
+      ev("inference.usage", { usage: { input: 10, output: 5, cacheRead: 3, cacheWrite: 0, thinking: 1 } }),
+      done([{ type: "text", text: "x" }], { input: 10, output: 7, cacheRead: 3, cacheWrite: 2, thinking: 4 }),
+      ev("inference.usage", { usage: { input: 99, output: 99 } }),
+      // A replayed inference.done: no second usage, no second set of parts.
+      done([{ type: "text", text: "x" }], { input: 10, output: 7, cacheRead: 3, cacheWrite: 2, thinking: 4 }),
     ]);
     const [turn] = await turnsOf(c.serializeState().instanceId);
-    expect(turn).toMatchObject({ inputTokens: 15, outputTokens: 9 });
+    expect(turn).toMatchObject({
+      inputTokens: 10,
+      outputTokens: 7,
+      cacheReadTokens: 3,
+      cacheWriteTokens: 2,
+      thinkingTokens: 4,
+    });
+    expect(results.map((r) => r.settled?.usage ?? null)).toEqual([
+      null,
+      null,
+      null,
+      { input: 10, output: 7, cacheRead: 3, cacheWrite: 2, thinking: 4 },
+      null,
+      null,
+    ]);
+    expect(results[3]?.settled).toMatchObject({ turnId: turn?.id, model: "echo:echo" });
+    expect((await partsOf(turn?.id as string)).map((p) => p.type)).toEqual(["step-start", "text", "step-finish"]);
+  });
+
+  it("a call without a final report settles at its last interim one, also when it fails or is cut off", async () => {
+    const c = await newCollector();
+    const failed = await applyAll(c, [
+      start(),
+      ev("inference.usage", { usage: { input: 8, output: 3 } }),
+      ev("inference.error", { error: { category: "timeout", message: "slow" } }),
+    ]);
+    expect(failed[2]?.settled?.usage).toEqual({ input: 8, output: 3, cacheRead: 0, cacheWrite: 0, thinking: 0 });
+    const untold = await applyAll(c, [start(), ev("inference.usage", { usage: { input: 4, output: 1 } })]);
+    expect(untold[0]?.settled?.usage).toBeUndefined(); // the first call settled already, at its error
+    const cut = await c.abandon(db, "sidecar_disconnected");
+    expect(cut?.settled?.usage).toEqual({ input: 4, output: 1, cacheRead: 0, cacheWrite: 0, thinking: 0 });
   });
 });
 
@@ -308,7 +341,7 @@ describe("collector: abandon", () => {
     await applyAll(c, [start(), ev("inference.text.delta", { token: "half" })]);
     const turnId = c.currentTurnId as string;
     expect(c.status).toBe("busy");
-    expect(await c.abandon(db, "sidecar_disconnected", "The sidecar disconnected")).toBe(true);
+    expect(await c.abandon(db, "sidecar_disconnected", "The sidecar disconnected")).not.toBeNull();
     const [turn] = await turnsOf(c.serializeState().instanceId);
     expect(turn).toMatchObject({ id: turnId, status: "failed" });
     expect(turn?.endedAt).toBeInstanceOf(Date);
@@ -327,13 +360,13 @@ describe("collector: abandon", () => {
 
   it("is a no-op without an open turn and after finalization", async () => {
     const fresh = await newCollector();
-    expect(await fresh.abandon(db, "sidecar_disconnected")).toBe(false);
+    expect(await fresh.abandon(db, "sidecar_disconnected")).toBeNull();
     expect(await turnsOf(fresh.serializeState().instanceId)).toEqual([]);
 
     const c = await newCollector();
     await applyAll(c, [start(), done([{ type: "text", text: "hi" }]), reply("hi")]);
     const [before] = await turnsOf(c.serializeState().instanceId);
-    expect(await c.abandon(db, "sidecar_disconnected")).toBe(false);
+    expect(await c.abandon(db, "sidecar_disconnected")).toBeNull();
     const [after] = await turnsOf(c.serializeState().instanceId);
     expect(after).toEqual(before);
     expect(after?.status).toBe("completed");
@@ -513,7 +546,7 @@ describe("collector: runtime status and resumability", () => {
         texts.push(c.accumulatedText);
       }
       if (resume) c = EventCollector.restoreState(JSON.parse(JSON.stringify(c.serializeState())) as CollectorState);
-      const abandoned = await c.abandon(db, "sidecar_disconnected");
+      const abandoned = (await c.abandon(db, "sidecar_disconnected")) !== null;
       const turns = await turnsOf(instanceId);
       const rows = [];
       for (const t of turns) {
@@ -535,7 +568,8 @@ describe("collector: runtime status and resumability", () => {
     expect(straight.rows.map((r) => r.status)).toEqual(["completed", "failed", "failed"]);
     expect(straight.commits).toHaveLength(2);
     expect(straight.abandoned).toBe(true);
-    expect(straight.rows[0]?.tokens).toEqual([12, 4]);
+    // The final report of the first call ({1, 1}) settles it, not the sum with the interim one.
+    expect(straight.rows[0]?.tokens).toEqual([1, 1]);
   });
 
   it("keeps its state when a write fails", async () => {

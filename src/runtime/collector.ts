@@ -6,12 +6,12 @@
  * (it may be evicted at any time). `apply` computes the next state on a copy, writes the event's rows in
  * one `db.batch`, and only then adopts the new state: a failed write leaves the collector where it was.
  */
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { inferenceTurn, turnPart, type turnPartTypes } from "../db/schema";
 import { newId } from "../lib/ids";
-import type { InferenceEvent } from "./protocol";
+import type { InferenceEvent, TokenUsage } from "./protocol";
 
 export type RuntimeStatus = "idle" | "busy" | "waiting_approval";
 
@@ -56,7 +56,16 @@ export type CollectorState = {
   calls: Record<string, { name: string; arguments: unknown }>;
   toolCalls: TurnToolCall[];
   toolErrors: TurnToolError[];
+  /** The model call in flight: its usage as last reported (cumulative); absent in states saved before. */
+  callUsage?: TokenUsage;
+  /** The open turn's model call has ended (done, failed) and its usage is settled: later reports change nothing. */
+  callSettled?: boolean;
+  /** The model the call's `inference.start` named. */
+  callModel?: string;
 };
+
+/** The usage of one model call (one turn), settled once when the call ends: what metering charges. */
+export type SettledUsage = { turnId: string; model: string; source: string | null; usage: TokenUsage };
 
 export type ApplyResult = {
   status: RuntimeStatus;
@@ -65,6 +74,8 @@ export type ApplyResult = {
   committed: TurnCommitted | null;
   /** Whether rows were written to D1: the saved state must then be brought up to date at once. */
   wrote: boolean;
+  /** Set when the event ended a model call: its usage, recorded on the turn, to charge. */
+  settled: SettledUsage | null;
 };
 
 type Statement = BatchItem<"sqlite">;
@@ -173,7 +184,9 @@ export class EventCollector {
   /** Applies one event: writes its rows (one batch) and returns the status and any finalized turn. */
   async apply(db: Db, event: InferenceEvent, now: Date = new Date()): Promise<ApplyResult> {
     const before = this.state;
-    if (before.ended) return { status: before.status, statusChanged: false, committed: null, wrote: false };
+    if (before.ended) {
+      return { status: before.status, statusChanged: false, committed: null, wrote: false, settled: null };
+    }
     const step = new Step(db, structuredClone(before), now);
     step.s.status = deriveStatus(before.status, event);
     collect(step, event);
@@ -184,6 +197,7 @@ export class EventCollector {
       statusChanged: step.s.status !== before.status,
       committed: step.committed,
       wrote,
+      settled: step.settled,
     };
   }
 
@@ -196,15 +210,15 @@ export class EventCollector {
     category: string,
     message = "The turn was abandoned",
     now: Date = new Date(),
-  ): Promise<boolean> {
-    if (!this.state.turnId) return false;
+  ): Promise<{ settled: SettledUsage | null } | null> {
+    if (!this.state.turnId) return null;
     const step = new Step(db, structuredClone(this.state), now);
     step.error(category, message);
     step.finalize("failed", false, false);
     step.s.status = "idle";
     await step.flush();
     this.state = step.s;
-    return true;
+    return { settled: step.settled };
   }
 }
 
@@ -212,6 +226,7 @@ export class EventCollector {
 class Step {
   readonly writes: Statement[] = [];
   committed: TurnCommitted | null = null;
+  settled: SettledUsage | null = null;
 
   constructor(
     readonly db: Db,
@@ -245,6 +260,9 @@ class Step {
     s.calls = {};
     s.toolCalls = [];
     s.toolErrors = [];
+    s.callUsage = emptyUsage();
+    s.callSettled = false;
+    s.callModel = model;
   }
 
   /** Inserts a part into the open turn; without one the part is dropped. */
@@ -272,27 +290,43 @@ class Step {
     this.s.hadError = true;
   }
 
-  addUsage(usage: unknown): void {
+  /** An interim report: the call's usage so far, replacing the previous one (reports are cumulative). */
+  reportUsage(usage: unknown): void {
     const s = this.s;
-    if (!s.turnId || !isRecord(usage)) return;
-    const input = tokenCount(usage.input);
-    const output = tokenCount(usage.output);
-    if (input === 0 && output === 0) return;
+    if (!s.turnId || s.callSettled || !isRecord(usage)) return;
+    s.callUsage = usageOf(usage);
+  }
+
+  /**
+   * The call ended: its usage (the final report if given, else the last interim one) is written to the turn,
+   * once, and handed to metering.
+   */
+  settleUsage(final: unknown, source: string | null): void {
+    const s = this.s;
+    if (!s.turnId || s.callSettled) return;
+    const usage = isRecord(final) ? usageOf(final) : (s.callUsage ?? emptyUsage());
+    s.callSettled = true;
+    s.callUsage = usage;
     this.writes.push(
       this.db
         .update(inferenceTurn)
         .set({
-          inputTokens: sql`${inferenceTurn.inputTokens} + ${input}`,
-          outputTokens: sql`${inferenceTurn.outputTokens} + ${output}`,
+          inputTokens: usage.input,
+          outputTokens: usage.output,
+          cacheReadTokens: usage.cacheRead,
+          cacheWriteTokens: usage.cacheWrite,
+          thinkingTokens: usage.thinking,
         })
         .where(eq(inferenceTurn.id, s.turnId)),
     );
+    this.settled = { turnId: s.turnId, model: s.callModel ?? "unknown", source, usage };
   }
 
   /** Closes the open turn; `notify` produces the `turn.committed` summary. */
   finalize(status: "completed" | "failed", hadReply: boolean, notify = true): void {
     const s = this.s;
     if (!s.turnId) return;
+    this.settleUsage(null, null);
     this.writes.push(
       this.db.update(inferenceTurn).set({ status, endedAt: this.now }).where(eq(inferenceTurn.id, s.turnId)),
     );
@@ -338,16 +372,17 @@ function collect(step: Step, event: InferenceEvent): void {
       if (s.turnId) s.streamingText += str(data.token);
       return;
     case "inference.usage":
-      step.addUsage(data.usage);
+      step.reportUsage(data.usage);
       return;
     case "inference.done": {
-      if (!s.turnId) return;
+      // Once per call: a repeated `inference.done` (a replayed frame) adds nothing.
+      if (!s.turnId || s.callSettled) return;
       const turn = isRecord(data.turn) ? data.turn : {};
       const blocks = Array.isArray(turn.content) ? turn.content : [];
       for (const block of blocks) if (isRecord(block)) collectBlock(step, block);
       step.part("step-finish", null);
       s.streamingText = "";
-      step.addUsage(data.usage);
+      step.settleUsage(data.usage, str(data.source) || null);
       return;
     }
     case "tool.done": {
@@ -370,6 +405,8 @@ function collect(step: Step, event: InferenceEvent): void {
       const statusCode = typeof error.statusCode === "number" ? error.statusCode : undefined;
       step.error(str(error.category) || "fatal", str(error.message), statusCode);
       s.pendingError = true;
+      // The call failed: what it used so far is what it cost.
+      step.settleUsage(null, null);
       return;
     }
     case "connector.reply": {
@@ -445,6 +482,21 @@ function errorMessage(error: unknown): string {
   if (typeof error === "string") return error;
   if (isRecord(error) && typeof error.message === "string") return error.message;
   return error === undefined ? "Reactor error" : JSON.stringify(error);
+}
+
+export function emptyUsage(): TokenUsage {
+  return { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, thinking: 0 };
+}
+
+/** A reported usage with every count a non-negative integer (anything else counts 0). */
+function usageOf(usage: Record<string, unknown>): TokenUsage {
+  return {
+    input: tokenCount(usage.input),
+    output: tokenCount(usage.output),
+    cacheRead: tokenCount(usage.cacheRead),
+    cacheWrite: tokenCount(usage.cacheWrite),
+    thinking: tokenCount(usage.thinking),
+  };
 }
 
 function tokenCount(value: unknown): number {

@@ -4,6 +4,7 @@
  * The setup is written once and then read by every frame, so it is also kept in memory; the collector is
  * kept in memory between events and saved when it moved.
  */
+import type { ModelPricing } from "../catalog/pricing";
 import { EventCollector } from "./collector";
 import type { ConnectorState, HarnessConfig, InferenceSource } from "./protocol";
 
@@ -14,6 +15,10 @@ export type InstanceSetup = {
   instanceId: string;
   sidecarId: string | null;
   hubPublicKey: string;
+  /** The wallet model calls are charged to. */
+  walletId: string;
+  /** Each source's price per million tokens, from the catalog at launch (null: unpriced). */
+  pricing: Record<string, ModelPricing | null>;
 };
 
 /** The lifecycle as the instance object sees it. */

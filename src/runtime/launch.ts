@@ -3,13 +3,16 @@
  * the definition, credentials, delegated grants — then one D1 batch writes the principal, its roles and
  * grants, the session, the instance and the creator's grant. Nothing is written when any check fails.
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import { defaultConditionRegistry } from "../authz/conditions";
 import { evaluateGrants } from "../authz/evaluate";
 import { collectGrants } from "../authz/grant-store";
 import { assertValidConditions } from "../authz/grants";
 import type { GrantRule } from "../authz/types";
+import { modelsOf } from "../catalog/models";
+import type { ModelPricing } from "../catalog/pricing";
+import { findWallet, getDefaultWallet, type WalletRow } from "../catalog/wallets";
 import type { Db } from "../db/client";
 import {
   agent,
@@ -17,20 +20,22 @@ import {
   agentRole,
   agentSession,
   type CredentialRequirement,
+  credential,
   type GrantRequirement,
   grant,
   principal,
   principalRole,
+  provider,
   role,
 } from "../db/schema";
-import { ApiError, notFound } from "../errors";
+import { ApiError, forbidden, notFound } from "../errors";
 import { bytesToHex } from "../lib/hex";
 import { newId } from "../lib/ids";
 import { type SecretBox, secretBox } from "../secrets/encryption";
 import { hubSigningKey } from "../secrets/hub-signing-key";
 import type { TenantRow } from "../tenancy/tenants";
 import { markLaunchFailed } from "./instances";
-import type { HarnessConfig } from "./protocol";
+import type { HarnessConfig, InferenceSource } from "./protocol";
 import { unwrap } from "./rpc-result";
 import { resolveSources, toWireGrants } from "./sidecar-config";
 import { pickSidecar } from "./sidecars";
@@ -48,6 +53,10 @@ export type LaunchInput = {
   agentId: string;
   invokerPrincipalId: string;
   invokerGrants: readonly InvokerGrant[];
+  /** The wallet model calls are charged to; the tenant's default wallet when absent. */
+  walletId?: string | undefined;
+  /** Whether the invoker may spend from a wallet (`wallet:<id>` write). */
+  mayCharge: (walletId: string) => boolean;
   secrets: SecretBox;
   sidecarId: string | null;
   now?: Date;
@@ -60,6 +69,9 @@ export type PreparedLaunch = {
   address: string;
   agentName: string;
   config: HarnessConfig;
+  walletId: string;
+  /** What each source's model costs (per million tokens), at the catalog's price at launch. */
+  pricing: Record<string, ModelPricing | null>;
   statements: ReturnType<typeof buildStatements>;
 };
 
@@ -169,6 +181,7 @@ function buildStatements(
     roleIds: string[];
     grants: Materialized[];
     sidecarId: string | null;
+    walletId: string;
     now: Date;
   },
 ) {
@@ -217,6 +230,7 @@ function buildStatements(
       sessionId: rows.sessionId,
       status: "deployed",
       sidecarId: rows.sidecarId,
+      walletId: rows.walletId,
       createdAt: now,
       updatedAt: now,
     }),
@@ -233,6 +247,55 @@ function buildStatements(
       updatedAt: now,
     }),
   ];
+}
+
+/**
+ * The wallet a launch charges: the one it names (404 when not the tenant's), else the tenant's default
+ * (409 `wallet_required` when there is none); the invoker must be allowed to spend from it (403).
+ */
+async function walletToCharge(db: Db, input: LaunchInput): Promise<WalletRow> {
+  const chosen = input.walletId
+    ? await findWallet(db, input.tenant.id, input.walletId)
+    : await getDefaultWallet(db, input.tenant.id);
+  if (!chosen) {
+    throw new ApiError(
+      409,
+      "wallet_required",
+      "This tenant has no default wallet: name one with walletId, or create one (POST …/wallets)",
+    );
+  }
+  if (!input.mayCharge(chosen.id)) {
+    throw forbidden(`Launching charges wallet ${chosen.id}, which needs write on wallet:${chosen.id}`);
+  }
+  return chosen;
+}
+
+/** Each source's model price from its provider's catalog (`metadata.models`), or null when unpriced. */
+async function priceSources(db: Db, sources: readonly InferenceSource[]): Promise<Record<string, ModelPricing | null>> {
+  const credentialIds = [...new Set(sources.flatMap((s) => (s.credentialId ? [s.credentialId] : [])))];
+  const rows =
+    credentialIds.length === 0
+      ? []
+      : await db
+          .select({
+            credentialId: credential.id,
+            providerId: provider.id,
+            name: provider.name,
+            metadata: provider.metadata,
+          })
+          .from(credential)
+          .innerJoin(provider, eq(provider.id, credential.providerId))
+          .where(inArray(credential.id, credentialIds));
+  const byCredential = new Map(rows.map((r) => [r.credentialId, r]));
+  const pricing: Record<string, ModelPricing | null> = {};
+  for (const source of sources) {
+    const row = source.credentialId ? byCredential.get(source.credentialId) : undefined;
+    const model = row
+      ? modelsOf({ id: row.providerId, name: row.name, metadata: row.metadata }).find((m) => m.id === source.model)
+      : undefined;
+    pricing[source.id] = model?.pricing ?? null;
+  }
+  return pricing;
 }
 
 /** Checks everything and builds the batch; a failed check throws its `ApiError`. Writes nothing. */
@@ -267,6 +330,17 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
   const defaultSource = sources[0];
   if (!defaultSource) {
     throw notLaunchable("Agent has no credential requirements; cannot resolve any inference sources");
+  }
+  const chargedWallet = await walletToCharge(db, input);
+  const pricing = await priceSources(db, sources);
+  for (const [sourceId, price] of Object.entries(pricing)) {
+    if (price?.currency && price.currency !== chargedWallet.currency) {
+      throw new ApiError(
+        409,
+        "currency_mismatch",
+        `The model of ${sourceId} is priced in ${price.currency}; wallet ${chargedWallet.id} holds ${chargedWallet.currency}`,
+      );
+    }
   }
 
   const grantRequirements = GrantRequirementsSchema.safeParse(definition.grantRequirements ?? []);
@@ -308,6 +382,7 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
     roleIds,
     grants: materialized,
     sidecarId: input.sidecarId,
+    walletId: chargedWallet.id,
     now,
   });
   const config: HarnessConfig = {
@@ -324,7 +399,17 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
     sources,
     defaultSource: defaultSource.id,
   };
-  return { instanceId, sessionId, principalId, address, agentName: definition.name, config, statements };
+  return {
+    instanceId,
+    sessionId,
+    principalId,
+    address,
+    agentName: definition.name,
+    config,
+    walletId: chargedWallet.id,
+    pricing,
+    statements,
+  };
 }
 
 export type LaunchResult = { instanceId: string };
@@ -354,6 +439,8 @@ export async function launchInstance(
       instanceId: prepared.instanceId,
       sidecarId: sidecar.id,
       hubPublicKey: bytesToHex((await hubSigningKey(env.SECRETS_KEY)).publicKey),
+      walletId: prepared.walletId,
+      pricing: prepared.pricing,
     },
     input.timeoutMs,
   );

@@ -64,9 +64,11 @@ export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame:
     case "agent.undeploy.ack":
       replies.settle("undeploy", null, frame.statePushed);
       return;
-    case "agent.event":
-      await parts.turns.record(setup, frame.event);
+    case "agent.event": {
+      const charge = await parts.turns.record(setup, frame.event);
+      if (charge?.outcome === "exhausted") await exhausted(parts, setup, charge);
       return;
+    }
     case "connector.state.changed":
       await state.setConnectorState(frame.connectorState);
       return;
@@ -106,4 +108,29 @@ async function answerChallenge(parts: InstanceParts, ws: WebSocket, setup: Insta
   await parts.mailbox.markDelivered(socket.flushOutbox(ws));
   await state.setPhase("running");
   parts.events.record("sidecar.reconnected", { instanceId: setup.instanceId });
+}
+
+/**
+ * The wallet could not pay for a model call: the stream says why, the turn ends failed with
+ * `wallet_exhaustion`, and the sidecar is told to stop it (it gets no more model calls paid for).
+ */
+async function exhausted(
+  parts: InstanceParts,
+  setup: InstanceSetup,
+  charge: { amount: string; balance: string; currency: string },
+): Promise<void> {
+  const { agentAddress } = setup.config;
+  parts.events.record("wallet.exhausted", {
+    walletId: setup.walletId,
+    required: charge.amount,
+    balance: charge.balance,
+    currency: charge.currency,
+  });
+  await parts.turns.end("wallet_exhaustion", `The wallet could not pay ${charge.amount} ${charge.currency}`);
+  parts.socket.deliver({
+    type: "session.abort",
+    requestId: crypto.randomUUID(),
+    agentAddress,
+    reason: "wallet_exhaustion",
+  });
 }

@@ -4,9 +4,10 @@
  * A turn the sidecar can no longer finish (it left, the instance stopped) is failed, never left running.
  */
 import { getDb } from "../db/client";
-import { COLLECTED_EVENT_TYPES, type RuntimeStatus } from "./collector";
+import { COLLECTED_EVENT_TYPES, type RuntimeStatus, type SettledUsage } from "./collector";
 import type { InstanceSetup, InstanceState } from "./instance-state";
 import type { LiveEvents, TurnInFlight } from "./live-events";
+import { type Charge, chargeModelCall } from "./metering";
 import type { InferenceEvent } from "./protocol";
 
 export class TurnRecorder {
@@ -16,19 +17,38 @@ export class TurnRecorder {
     private readonly events: LiveEvents,
   ) {}
 
-  async record(setup: InstanceSetup, event: InferenceEvent): Promise<void> {
-    if (typeof event !== "object" || event === null || typeof event.type !== "string") return;
+  /** Returns what the model call that the event ended cost, when it ended one. */
+  async record(setup: InstanceSetup, event: InferenceEvent): Promise<Charge | null> {
+    if (typeof event !== "object" || event === null || typeof event.type !== "string") return null;
     const current = await this.state.collector();
     const collector = !current || current.ended ? this.state.newCollector(setup) : current;
     // Streamed to subscribers first: the D1 write of a part must not delay the token on the wire.
     this.events.record(event.type, event.data ?? {});
-    if (!COLLECTED_EVENT_TYPES.has(event.type)) return;
-    const result = await collector.apply(getDb(this.env), event);
+    if (!COLLECTED_EVENT_TYPES.has(event.type)) return null;
+    const db = getDb(this.env);
+    const result = await collector.apply(db, event);
     // State that matches rows just written to D1 is saved at once; a text delta waits for the tick.
     if (result.wrote) await this.state.saveCollector();
     else this.state.markCollectorDirty();
+    const charge = result.settled ? await this.charge(setup, result.settled) : null;
     if (result.committed) this.events.record("turn.committed", result.committed);
     if (result.statusChanged) this.events.record("runtime.status", { status: result.status });
+    return charge;
+  }
+
+  /** Debits a settled model call and tells the stream what it cost. */
+  private async charge(setup: InstanceSetup, settled: SettledUsage): Promise<Charge> {
+    const charge = await chargeModelCall(getDb(this.env), setup, settled);
+    if (charge.outcome === "charged") {
+      this.events.record("usage.charged", {
+        turnId: settled.turnId,
+        walletId: setup.walletId,
+        amount: charge.amount,
+        transactionId: charge.transactionId,
+        usage: settled.usage,
+      });
+    }
+    return charge;
   }
 
   /** The turn a subscriber joining now comes in the middle of, with its text so far. */
@@ -56,13 +76,15 @@ export class TurnRecorder {
     if (turnId && !wasIdle) this.events.record("runtime.status", { status: "idle" });
   }
 
-  /** Fails the turn in flight, if any, with `reason`; returns its id. */
+  /** Fails the turn in flight, if any, with `reason`, and charges what its model call used; returns its id. */
   async abandon(reason: string, message: string): Promise<string | null> {
     const collector = await this.state.collector();
     const turnId = collector?.currentTurnId;
     if (!collector || !turnId) return null;
-    await collector.abandon(getDb(this.env), reason, message);
+    const abandoned = await collector.abandon(getDb(this.env), reason, message);
     await this.state.saveCollector();
+    const setup = await this.state.setup();
+    if (abandoned?.settled && setup) await this.charge(setup, abandoned.settled);
     return turnId;
   }
 }

@@ -44,6 +44,8 @@ async function setUpTenant(): Promise<Setup> {
     providerId: provider.id,
     secret: "unused-offline",
   });
+  // The tenant's first wallet is its default: launches charge it.
+  await hub.ok("POST", `${base}/wallets`, owner.token, { name: "Budget", backendType: "credits", currency: "USD" });
   const agent = await hub.ok("POST", `${base}/agents/definitions`, owner.token, {
     name: "Echo",
     systemPrompt: "You repeat what you are told.",

@@ -230,6 +230,13 @@ describe("launching an instance", SLOW, () => {
       action: "create",
       effect: "allow",
     });
+    // Launching charges the tenant's default wallet: the launcher must be allowed to spend from it.
+    await ok(`${tenantBase(r.t.id)}/grants`, r.token, {
+      principalId: launcher.principalId,
+      resource: `wallet:${r.walletId}`,
+      action: "write",
+      effect: "allow",
+    });
     const agent = await createAgent(r);
     const res = await api(instancesOf(r.t.id), {
       token: launcher.token,

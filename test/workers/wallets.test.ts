@@ -17,7 +17,7 @@ async function createWallet(t: TestTenant, body: Record<string, unknown> = {}) {
     body: { name: "Budget", backendType: "credits", currency: "USD", ...body },
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body as { id: string; balance: string };
+  return res.body as { id: string; balance: string; isDefault: boolean };
 }
 
 function move(t: TestTenant, walletId: string, body: Record<string, unknown>, token = t.owner.token) {
@@ -53,6 +53,8 @@ describe("wallets CRUD", () => {
       backendType: "fiat",
       currency: "EUR",
       balance: "0",
+      // The tenant's first wallet becomes its default.
+      isDefault: true,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
@@ -101,6 +103,46 @@ describe("wallets CRUD", () => {
     expectError(patchGone, 404, "not_found");
   });
 
+  it("keeps one default wallet per tenant: the first one, or the one made default", async () => {
+    const t = await createTenant();
+    const first = await createWallet(t, { name: "First", backendType: "credits", currency: "USD" });
+    const second = await createWallet(t, { name: "Second", backendType: "credits", currency: "USD" });
+    expect([first.isDefault, second.isDefault]).toEqual([true, false]);
+    const third = await createWallet(t, { name: "Third", backendType: "credits", currency: "USD", isDefault: true });
+    expect(third.isDefault).toBe(true);
+    const isDefault = async (id: string) =>
+      (await api(`${wallets(t.id)}/${id}`, { token: t.owner.token })).body.isDefault;
+    expect([await isDefault(first.id), await isDefault(third.id)]).toEqual([false, true]);
+    const made = await api(`${wallets(t.id)}/${second.id}`, {
+      method: "PATCH",
+      token: t.owner.token,
+      body: { isDefault: true },
+    });
+    expect(made.body.isDefault).toBe(true);
+    const defaults = (await api(wallets(t.id), { token: t.owner.token })).body.data.filter(
+      (w: { isDefault: boolean }) => w.isDefault,
+    );
+    expect(defaults.map((w: { id: string }) => w.id)).toEqual([second.id]);
+    // Another tenant's wallets are untouched by this tenant's default.
+    const other = await createTenant(t.owner);
+    expect((await createWallet(other, { name: "Own", backendType: "credits", currency: "USD" })).isDefault).toBe(true);
+    const unset = await api(`${wallets(t.id)}/${second.id}`, {
+      method: "PATCH",
+      token: t.owner.token,
+      body: { isDefault: false },
+    });
+    expect(unset.body.isDefault).toBe(false);
+    expectError(
+      await api(`${wallets(t.id)}/${second.id}`, {
+        method: "PATCH",
+        token: t.owner.token,
+        body: { isDefault: "yes" },
+      }),
+      400,
+      "validation_failed",
+    );
+  });
+
   it("validates wallet bodies and list queries", async () => {
     const t = await createTenant();
     const bad = [
@@ -138,6 +180,7 @@ describe("wallet transactions", () => {
       senderId: "bank",
       requestId: "r-1",
       status: "completed",
+      metadata: null,
       createdAt: expect.any(String),
     });
     expect(await balanceOf(t, w.id)).toBe("10.1");

@@ -38,6 +38,7 @@ export type Runtime = {
   agentId: string;
   sidecarId: string;
   secret: string;
+  walletId: string;
 };
 
 export async function ok(path: string, token: string, body?: unknown, method?: string) {
@@ -74,6 +75,12 @@ export async function setUpRuntime(): Promise<Runtime> {
   });
   const agent = await createAgent({ t, token });
   const sidecar = await ok(`${base}/sidecars`, token, { name: unique("host-"), capacity: 50 });
+  // The tenant's first wallet is its default one: launches charge it (the echo model is unpriced here).
+  const wallet = await ok(`${base}/wallets`, token, {
+    name: "Runtime budget",
+    backendType: "credits",
+    currency: "USD",
+  });
   return {
     t,
     token,
@@ -82,11 +89,12 @@ export async function setUpRuntime(): Promise<Runtime> {
     agentId: agent.id,
     sidecarId: sidecar.id,
     secret: sidecar.secret,
+    walletId: wallet.id,
   };
 }
 
-export async function launch(r: Runtime, sidecar: TestSidecar, agentId = r.agentId) {
-  const res = await api(instancesOf(r.t.id), { token: r.token, body: { agentId } });
+export async function launch(r: Runtime, sidecar: TestSidecar, agentId = r.agentId, walletId?: string) {
+  const res = await api(instancesOf(r.t.id), { token: r.token, body: { agentId, ...(walletId ? { walletId } : {}) } });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   const channel = await sidecar.instance(res.body.id);
   return { instance: res.body as Record<string, any> & { id: string; address: string }, channel };
