@@ -1,26 +1,24 @@
 import { DurableObject } from "cloudflare:workers";
-import { getDb } from "../src/db/client";
 import { conflict } from "../src/errors";
+import type { ApprovalView } from "../src/runtime/gates";
 import { type InstanceSetup, InstanceState, type Phase } from "../src/runtime/instance-state";
 import { LiveEvents, resumeCursor } from "../src/runtime/live-events";
+import {
+  announceApprovalDecision,
+  announceApprovalRequest,
+  deliverIfLive,
+  pushGrants,
+  refreshSources,
+} from "../src/runtime/live-updates";
 import { type InstanceMail, InstanceMailbox, type UserMailInput } from "../src/runtime/mailbox";
 import { Outbox } from "../src/runtime/outbox";
-import type {
-  AbortReason,
-  ConnectorState,
-  InferenceSource,
-  InstanceHubFrame,
-  InstanceSidecarFrame,
-  WireGrantRule,
-} from "../src/runtime/protocol";
+import type { AbortReason, InstanceSidecarFrame, WireGrantRule } from "../src/runtime/protocol";
 import { ReplyWaiters } from "../src/runtime/reply-waiters";
 import { type RpcResult, rpcResult, sidecarUnavailable } from "../src/runtime/rpc-result";
-import { resolveCurrentSources } from "../src/runtime/sidecar-config";
 import { type InstanceParts, onSidecarFrame } from "../src/runtime/sidecar-frames";
 import { SidecarSocket } from "../src/runtime/sidecar-socket";
 import { sidecarObject } from "../src/runtime/stubs";
 import { TurnRecorder } from "../src/runtime/turn-recorder";
-import { secretBox } from "../src/secrets/encryption";
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const UNDEPLOY_TIMEOUT_MS = 10_000;
@@ -116,13 +114,6 @@ export class InstanceObject extends DurableObject<Env> {
     return setup;
   }
 
-  /** Sends a frame for a live instance now, or keeps it for the sidecar's return; nothing once it stopped. */
-  private async deliverIfLive(frame: (agentAddress: string) => InstanceHubFrame): Promise<"sent" | "queued" | null> {
-    const setup = await this.parts.state.liveSetup();
-    if (!setup) return null;
-    return this.parts.socket.deliver(frame(setup.config.agentAddress)) === "sent" ? "sent" : "queued";
-  }
-
   // RPC from the Worker -----------------------------------------------------------------------
 
   /** Starts serving a launched instance and waits until the sidecar has started it. */
@@ -154,10 +145,6 @@ export class InstanceObject extends DurableObject<Env> {
       runtimeStatus: await this.parts.turns.runtimeStatus(),
       lastEventSeq: this.parts.events.lastSeq(),
     };
-  }
-
-  async connectorState(): Promise<ConnectorState> {
-    return this.parts.state.connectorState();
   }
 
   async mailPublicKey(): Promise<string> {
@@ -204,7 +191,11 @@ export class InstanceObject extends DurableObject<Env> {
   async sync(): Promise<RpcResult<"sent" | "queued">> {
     return rpcResult(async () => {
       const transferId = `sync-${Date.now()}`;
-      const outcome = await this.deliverIfLive((agentAddress) => ({ type: "sync.request", agentAddress, transferId }));
+      const outcome = await deliverIfLive(this.parts, (agentAddress) => ({
+        type: "sync.request",
+        agentAddress,
+        transferId,
+      }));
       if (!outcome) throw conflict("The instance is not live");
       return outcome;
     });
@@ -212,30 +203,18 @@ export class InstanceObject extends DurableObject<Env> {
 
   /** New grants for a running instance, at once (or on its return). */
   async pushGrants(grants: WireGrantRule[]): Promise<void> {
-    const requestId = crypto.randomUUID();
-    await this.deliverIfLive((agentAddress) => ({ type: "grants.update", requestId, agentAddress, grants }));
+    await pushGrants(this.parts, grants);
   }
 
-  /**
-   * A credential changed (rotated, revoked, expired): when the sidecar's sources came from it, they are
-   * resolved again and sent at once (or on its return). An empty list means no usable credential is left.
-   */
+  /** An approval of this instance's agent: created by its API request (pending), or decided or expired. */
+  async approvalChanged(approval: ApprovalView, gateRequestId: string | null): Promise<void> {
+    if (approval.status === "pending") announceApprovalRequest(this.parts, approval);
+    else await announceApprovalDecision(this.parts, approval, gateRequestId);
+  }
+
+  /** A credential changed: sources that came from it are resolved again and sent. */
   async refreshSources(credentialId: string): Promise<boolean> {
-    const { state } = this.parts;
-    const setup = await state.liveSetup();
-    if (!setup || !(await state.credentialIds()).has(credentialId)) return false;
-    const sources = await resolveCurrentSources(getDb(this.env), secretBox(this.env), setup);
-    await state.setSources(sources);
-    const requestId = crypto.randomUUID();
-    const defaultSource = sources[0]?.id ?? setup.config.defaultSource;
-    await this.deliverIfLive((agentAddress) => ({
-      type: "sources.update",
-      requestId,
-      agentAddress,
-      sources,
-      defaultSource,
-    }));
-    return true;
+    return refreshSources(this.parts, credentialId);
   }
 
   /**

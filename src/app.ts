@@ -11,6 +11,7 @@ import { resolveTenant } from "./http/middleware/tenant";
 import { mountOpenApi } from "./http/openapi";
 import { createRouter } from "./http/router";
 import { agentRoutes } from "./routes/agents";
+import { approvalRoutes } from "./routes/approvals";
 import { assetRoutes } from "./routes/assets";
 import { authRoutes } from "./routes/auth";
 import { credentialRoutes } from "./routes/credentials";
@@ -80,6 +81,7 @@ export function createApp() {
   app.route("/", modelRoutes);
   app.route("/", assetRoutes);
   app.route("/", instanceRoutes);
+  app.route("/", approvalRoutes);
   app.route("/", sidecarRoutes);
   mountOpenApi(app);
 

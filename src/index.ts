@@ -1,6 +1,7 @@
 import { createApp } from "./app";
 import { getDb } from "./db/client";
 import { sweepOrphanPacks } from "./git/service/sweep";
+import { expireAndAnnounce } from "./runtime/approval-updates";
 
 // Deployed, INSTANCE is bound to the instances Worker's class (src/instances-worker.ts); this export lets
 // the Workers test pool run both in one Worker.
@@ -13,10 +14,12 @@ export default {
   fetch: app.fetch,
   /** The cleanup passes (wrangler.toml `triggers.crons`). */
   async scheduled(_controller, env, ctx) {
+    const db = getDb(env);
     ctx.waitUntil(
-      sweepOrphanPacks(getDb(env), env.BLOBS).then((report) => {
+      sweepOrphanPacks(db, env.BLOBS).then((report) => {
         if (report.deleted.length > 0 || report.busy.length > 0) console.log("git pack sweep", JSON.stringify(report));
       }),
     );
+    ctx.waitUntil(expireAndAnnounce(env, db));
   },
 } satisfies ExportedHandler<Env>;

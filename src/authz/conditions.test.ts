@@ -4,10 +4,12 @@ import {
   ipRangeCondition,
   maxSpendPerDayCondition,
   parseIpAddress,
+  requireApprovalAboveCondition,
   timeWindowCondition,
   validateConditions,
 } from "./conditions";
-import type { ConditionEvaluator, RequestContext } from "./types";
+import { evaluateGrants, explainGrants } from "./evaluate";
+import type { ConditionEvaluator, GrantRule, RequestContext } from "./types";
 
 const base: RequestContext = { now: Date.UTC(2026, 5, 1, 12, 0), principalId: "prn_1", tenantId: "tnt_1" };
 const at = (iso: string): RequestContext => ({ ...base, now: Date.parse(iso) });
@@ -320,8 +322,39 @@ describe("validateConditions", () => {
       'Unknown condition "geo_fence"',
       'time_window: "after" and "before" must differ (the window would be empty)',
       'ip_range: cidrs[0]: "10.0.0.1/8" has host bits set below /8',
-      'Unknown condition "require_approval_above"',
+      'require_approval_above: must be an object { amount: "<decimal>", currency? }',
     ]);
+  });
+
+  it("require_approval_above holds under the amount and asks above it, or when the spend is unknown", () => {
+    const evaluate = (value: unknown, spentToday: string | null | undefined, cost?: string | null) =>
+      requireApprovalAboveCondition.evaluate(value, { now: 0, principalId: "p", tenantId: "t", spentToday, cost });
+    expect(evaluate({ amount: "10" }, "4", "6")).toBe(true);
+    expect(evaluate({ amount: "10" }, "4", "6.000000000000000001")).toBe("ask");
+    expect(evaluate({ amount: "10", currency: "USD" }, "12")).toBe("ask");
+    expect(evaluate({ amount: "10" }, undefined)).toBe("ask");
+    expect(evaluate({ amount: "10" }, "1", "-5")).toBe("ask");
+    expect(evaluate({ amount: "ten" }, "1")).toBe(false);
+    expect(requireApprovalAboveCondition.validate({ amount: "1", extra: true })).toMatch(/unknown field "extra"/);
+  });
+
+  it("an allow grant under require_approval_above becomes ask above the amount; deny stays deny", () => {
+    const grant = (effect: "allow" | "deny"): GrantRule => ({
+      id: `g-${effect}`,
+      resource: "tool:pay",
+      action: "invoke",
+      effect,
+      conditions: { require_approval_above: { amount: "5" } },
+      expiresAt: null,
+    });
+    const ctx = (spentToday: string) => ({ now: 0, principalId: "p", tenantId: "t", spentToday });
+    const decide = (g: GrantRule, spent: string) =>
+      evaluateGrants([g], "tool:pay", "invoke", ctx(spent), defaultConditionRegistry).effect;
+    expect(decide(grant("allow"), "1")).toBe("allow");
+    expect(decide(grant("allow"), "9")).toBe("ask");
+    expect(decide(grant("deny"), "9")).toBe("deny");
+    const explained = explainGrants([grant("allow")], "tool:pay", "invoke", ctx("9"), defaultConditionRegistry);
+    expect(explained.matching[0]).toMatchObject({ conditions: "ask", effective: "ask" });
   });
 
   it("turns a throwing validator into an issue instead of an error", () => {

@@ -1,5 +1,6 @@
 /**
- * Grant conditions: the default registry (time_window, ip_range, max_spend_per_day) and write-time validation.
+ * Grant conditions: the default registry (time_window, ip_range, max_spend_per_day, require_approval_above) and
+ * write-time validation.
  * Each evaluator parses its value with the same function in validate() and evaluate(), so a value accepted at
  * grant creation is exactly a value the evaluator understands, and evaluate() fails closed on anything else.
  */
@@ -266,12 +267,29 @@ function withinSpendLimit(limit: SpendLimit, ctx: RequestContext): boolean {
 
 export const maxSpendPerDayCondition: ConditionEvaluator = conditionFrom(parseSpendLimit, withinSpendLimit);
 
+// require_approval_above: { amount: "<decimal>", currency?: string }. Holds while spentToday + cost stays at or
+// under the amount; above it, it holds only with a person's approval (an allow grant asks instead). Unknown
+// spending data asks too: approval is the safe answer, not a refusal.
+
+export const requireApprovalAboveCondition: ConditionEvaluator = {
+  validate(value) {
+    const parsed = parseSpendLimit(value);
+    return typeof parsed === "string" ? parsed : null;
+  },
+  evaluate(value, ctx) {
+    const parsed = parseSpendLimit(value);
+    if (typeof parsed === "string") return false;
+    return withinSpendLimit(parsed, ctx) ? true : "ask";
+  },
+};
+
 // ---------------------------------------------------------------------------------------------------------
 
 export const defaultConditionRegistry: ConditionRegistry = new Map<string, ConditionEvaluator>([
   ["time_window", timeWindowCondition],
   ["ip_range", ipRangeCondition],
   ["max_spend_per_day", maxSpendPerDayCondition],
+  ["require_approval_above", requireApprovalAboveCondition],
 ]);
 
 /** Issues that make `conditions` unacceptable on a new grant; empty when valid. null means unconditional. */

@@ -56,13 +56,15 @@ function naiveEffective(grant: GrantRule, ctx: RequestContext, registry?: Condit
     if (!evaluator) return "invalid";
     try {
       if (evaluator.validate(conditions[key]) !== null) return "invalid";
-      return evaluator.evaluate(conditions[key], ctx) === true ? "met" : "unmet";
+      const result = evaluator.evaluate(conditions[key], ctx);
+      return result === "ask" ? "ask" : result === true ? "met" : "unmet";
     } catch {
       return "invalid";
     }
   });
   if (outcomes.includes("invalid")) return "deny";
-  return outcomes.includes("unmet") ? null : grant.effect;
+  if (outcomes.includes("unmet")) return null;
+  return outcomes.includes("ask") && grant.effect === "allow" ? "ask" : grant.effect;
 }
 
 interface NaiveMatch {
@@ -126,6 +128,8 @@ const conditionsArb = fc.oneof(
           ["ip_range", { cidrs: ["10.0.0.0/8", "2001:db8::/32"] }],
           ["ip_range", { cidrs: [] }],
           ["max_spend_per_day", { amount: "5" }],
+          ["require_approval_above", { amount: "5" }],
+          ["require_approval_above", { amount: "-1" }],
           ["max_spend_per_day", { amount: "5e0" }],
           ["time_window", { after: "08:00", before: "09:00", timezone: "UTC" }],
           ["time_window", { after: "22:00", before: "08:15", timezone: "Europe/Paris" }],

@@ -59,7 +59,10 @@ function runChecks(checks: readonly [ConditionEvaluator, unknown][], ctx: Reques
   let outcome: ConditionOutcome = "met";
   for (const [evaluator, value] of checks) {
     try {
-      if (evaluator.evaluate(value, ctx) !== true) outcome = "unmet";
+      const result = evaluator.evaluate(value, ctx);
+      if (result === "ask") {
+        if (outcome === "met") outcome = "ask";
+      } else if (result !== true) outcome = "unmet";
     } catch {
       return "invalid";
     }
@@ -70,7 +73,9 @@ function runChecks(checks: readonly [ConditionEvaluator, unknown][], ctx: Reques
 /** The effect a matching grant contributes, or null when it does not count. */
 function effectiveEffect(effect: Effect, outcome: ConditionOutcome): Effect | null {
   if (outcome === "unmet") return null;
-  return outcome === "invalid" ? "deny" : effect;
+  if (outcome === "invalid") return "deny";
+  // Approval only ever tightens: an allow asks, an ask or deny stays what it is.
+  return outcome === "ask" && effect === "allow" ? "ask" : effect;
 }
 
 /**

@@ -35,8 +35,11 @@ export interface RequestContext {
 export interface ConditionEvaluator {
   /** null when the value is well-formed, else a human message (used to reject grant creation with 400). */
   validate(value: unknown): string | null;
-  /** true when the condition holds. Must not throw; the engine also guards against throws. */
-  evaluate(value: unknown, ctx: RequestContext): boolean;
+  /**
+   * true when the condition holds; "ask" when it holds only with a person's approval (the grant then asks
+   * instead of allowing). Must not throw; the engine also guards against throws.
+   */
+  evaluate(value: unknown, ctx: RequestContext): boolean | "ask";
 }
 
 export type ConditionRegistry = ReadonlyMap<string, ConditionEvaluator>;
@@ -44,10 +47,11 @@ export type ConditionRegistry = ReadonlyMap<string, ConditionEvaluator>;
 /**
  * - "none": no conditions;
  * - "met": every condition holds;
+ * - "ask": every condition holds, some only with approval (an allow grant asks instead);
  * - "unmet": some condition does not hold, or conditions cannot be evaluated (no registry) on a non-deny grant;
  * - "invalid": unknown key, malformed value, throwing evaluator, or no registry on a deny grant.
  */
-export type ConditionOutcome = "none" | "met" | "unmet" | "invalid";
+export type ConditionOutcome = "none" | "met" | "ask" | "unmet" | "invalid";
 
 export interface MatchedGrant {
   grant: GrantRule;

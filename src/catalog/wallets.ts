@@ -324,6 +324,27 @@ async function replayOf(
   return earlier;
 }
 
+/** What the wallet paid out since 00:00 UTC today: the spend that `max_spend_per_day` and
+ * `require_approval_above` compare with. */
+export async function walletSpentToday(db: Db, walletId: string, now = Date.now()): Promise<string> {
+  const midnight = new Date(now);
+  midnight.setUTCHours(0, 0, 0, 0);
+  const rows = await db
+    .select({ amount: transaction.amount })
+    .from(transaction)
+    .where(
+      and(
+        eq(transaction.walletId, walletId),
+        eq(transaction.direction, "outbound"),
+        eq(transaction.status, "completed"),
+        gte(transaction.createdAt, midnight),
+      ),
+    );
+  let spent = 0n;
+  for (const row of rows) spent += toUnits(row.amount);
+  return fromUnits(spent);
+}
+
 /** Checks that an agent definition belongs to the tenant before it is named on a transaction. */
 export async function assertAgentInTenant(db: Db, tenantId: string, agentId: string): Promise<void> {
   const [row] = await db

@@ -32,7 +32,8 @@ const bytes = (name: string) => blob(name, { mode: "buffer" }).$type<Uint8Array>
 export const principalKinds = ["user", "agent"] as const;
 export const principalStatuses = ["active", "suspended", "invited", "deactivated"] as const;
 export const grantEffects = ["allow", "deny", "ask"] as const;
-export const grantOrigins = ["system", "role", "creator", "invoker"] as const;
+/** `approval`: made by approving an approval with scope `always`. */
+export const grantOrigins = ["system", "role", "creator", "invoker", "approval"] as const;
 export const federationDirections = ["inbound", "outbound", "bilateral"] as const;
 export const agentStatuses = ["deployed", "stopped"] as const;
 export const agentVersionStatuses = ["active", "inactive", "failed"] as const;
@@ -61,7 +62,7 @@ export const turnPartTypes = [
 export const mailDirections = ["inbound", "outbound"] as const;
 export const mailStatuses = ["pending", "delivered"] as const;
 export const gitTokenKinds = ["pat", "svc"] as const;
-export const approvalStatuses = ["pending", "approved", "rejected"] as const;
+export const approvalStatuses = ["pending", "approved", "rejected", "expired"] as const;
 export const approvalScopes = ["once", "always"] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -774,12 +775,22 @@ export const approval = sqliteTable(
       onDelete: "set null",
     }),
     message: text("message"),
+    /** An agent's API request waiting for it: method, path and body digest, so its retry finds it. */
+    requestKey: text("request_key"),
+    /** The sidecar's `gate.request` id, answered by `approval.decision`. */
+    gateRequestId: text("gate_request_id"),
+    /** A `once` approval of an API request is used by the first retry. */
+    consumedAt: timestamp("consumed_at"),
     createdAt: createdAt(),
+    /** Undecided by then, it is expired. */
+    expiresAt: timestamp("expires_at"),
     resolvedAt: timestamp("resolved_at"),
   },
   (t) => [
     index("approval_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
     index("approval_instance_idx").on(t.instanceId),
+    index("approval_request_idx").on(t.principalId, t.requestKey),
+    index("approval_pending_expiry_idx").on(t.status, t.expiresAt),
   ],
 );
 

@@ -21,6 +21,10 @@ export const tags = [
   { name: "Discovery", description: "Offerings of agents, searchable here and across trusting tenants" },
   { name: "Wallets", description: "Wallets, balances and their transactions" },
   { name: "Instances", description: "Running agent instances: launch, mail, live events, turns, stop" },
+  {
+    name: "Approvals",
+    description: "What agents asked for when a grant said `ask`: approve once or always, or reject with a message",
+  },
   { name: "Assets", description: "Git repositories for skills and other content, and their attachment to agents" },
   { name: "Git Tokens", description: "Tokens for git over HTTP: one repository, ref pattern, actions, expiry" },
   { name: "Providers", description: "Service definitions (LLM APIs, OAuth providers), inherited by child tenants" },

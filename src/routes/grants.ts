@@ -33,7 +33,8 @@ const Pattern = z
   .max(256)
   .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 const Conditions = z.record(z.string(), z.unknown()).openapi({
-  description: "All must hold. Keys: `time_window`, `ip_range`, `max_spend_per_day` (see docs/authorization.md)",
+  description:
+    "All must hold. Keys: `time_window`, `ip_range`, `max_spend_per_day`, `require_approval_above` (docs/authorization.md)",
   example: { time_window: { after: "08:00", before: "18:00", timezone: "Europe/Paris" } },
 });
 const IsoDateTime = z.iso.datetime({ offset: true }).openapi({ example: "2027-01-01T00:00:00.000Z" });
@@ -138,7 +139,7 @@ const EvaluationSchema = z
         conditions: Conditions.nullable(),
         expiresAt: Timestamp.nullable(),
         specificity: z.number().int(),
-        conditionOutcome: z.enum(["none", "met", "unmet", "invalid"]),
+        conditionOutcome: z.enum(["none", "met", "ask", "unmet", "invalid"]),
         counted: z.boolean().openapi({ description: "False when its conditions do not hold" }),
         winner: z.boolean(),
       }),

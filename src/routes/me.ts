@@ -1,29 +1,23 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { listApprovals, tenantsDecidedBy } from "../authz/approvals";
 import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
-import {
-  agentStatuses,
-  approvalScopes,
-  approvalStatuses,
-  instanceStatuses,
-  principalKinds,
-  principalStatuses,
-  sessionStatuses,
-} from "../db/schema";
+import { agentStatuses, instanceStatuses, principalKinds, principalStatuses, sessionStatuses } from "../db/schema";
 import { iso, isoOrNull } from "../http/format";
 import { requireUser, signedInUser } from "../http/middleware/session";
 import { errors, jsonBody, noContent, PageQuerySchema, pageOf, pathParam, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
+import { approvalView } from "../runtime/gates";
 import {
   acceptInvitation,
   declineInvitation,
   findMyMembership,
   listMyAgents,
-  listMyApprovals,
   listMyInstances,
   listMyPrincipals,
   listMySessions,
 } from "../tenancy/me";
+import { ApprovalSchema } from "./approvals";
 import { RoleRefSchema } from "./principals";
 
 const UserProfileSchema = z
@@ -82,25 +76,6 @@ const SessionSummarySchema = z
     endedAt: Timestamp.nullable(),
   })
   .openapi("SessionSummary");
-export const ApprovalSchema = z
-  .object({
-    id: z.string(),
-    tenantId: z.string(),
-    principalId: z.string(),
-    agentId: z.string(),
-    instanceId: z.string().nullable(),
-    sessionId: z.string().nullable(),
-    resource: z.string(),
-    action: z.string(),
-    context: z.record(z.string(), z.unknown()).optional(),
-    status: z.enum(approvalStatuses),
-    scope: z.enum(approvalScopes).nullable(),
-    message: z.string().nullable(),
-    createdAt: Timestamp,
-    resolvedAt: Timestamp.nullable(),
-  })
-  .openapi("Approval");
-
 const InvitationParams = z.object({
   principalId: pathParam("principalId", "prn_0123456789abcdef0123456789abcdef"),
 });
@@ -266,26 +241,10 @@ export const meRoutes = createRouter()
     ),
     async (c) => {
       const user = signedInUser(c);
-      const ip = c.req.header("cf-connecting-ip") ?? null;
-      const page = await listMyApprovals(getDb(c.env), user.id, c.req.valid("query"), ip);
-      return c.json(
-        mapPage(page, (a) => ({
-          id: a.id,
-          tenantId: a.tenantId,
-          principalId: a.principalId,
-          agentId: a.agentId,
-          instanceId: a.instanceId,
-          sessionId: a.sessionId,
-          resource: a.resource,
-          action: a.action,
-          ...(a.context ? { context: a.context } : {}),
-          status: a.status,
-          scope: a.scope,
-          message: a.message,
-          createdAt: iso(a.createdAt),
-          resolvedAt: isoOrNull(a.resolvedAt),
-        })),
-        200,
-      );
+      const db = getDb(c.env);
+      const deciding = await tenantsDecidedBy(db, user.id, c.req.header("cf-connecting-ip") ?? null);
+      if (deciding.length === 0) return c.json({ data: [], nextCursor: null }, 200);
+      const page = await listApprovals(db, deciding, { status: "pending" }, c.req.valid("query"));
+      return c.json({ data: page.data.map((row) => approvalView(row)), nextCursor: page.nextCursor }, 200);
     },
   );

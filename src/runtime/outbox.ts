@@ -14,6 +14,7 @@ const KEPT_TYPES: ReadonlySet<InstanceHubFrame["type"]> = new Set([
   "sources.update",
   "sync.request",
   "session.abort",
+  "approval.decision",
 ]);
 
 /** Whether a frame is worth keeping for the sidecar's return (the handshake frames are not). */

@@ -121,6 +121,28 @@ export type InstanceHubFrame =
       defaultSource: string;
     }
   | { type: "sync.request"; agentAddress: string; transferId: string }
+  /** The answer to `gate.request`: go ahead, do not, or wait for `approval.decision` (a person decides). */
+  | {
+      type: "gate.decision";
+      requestId: string;
+      agentAddress: string;
+      decision: "allow" | "deny" | "pending";
+      reason?: string;
+      approvalId?: string;
+      /** When `pending`: the approval expires then if nobody decides it. */
+      expiresAt?: string;
+    }
+  /** A person decided an approval the agent waits for (a gated tool call, or an API request). */
+  | {
+      type: "approval.decision";
+      agentAddress: string;
+      approvalId: string;
+      /** The `gate.request` it answers; null for an API request's approval. */
+      requestId: string | null;
+      decision: "approved" | "rejected" | "expired";
+      scope: "once" | "always" | null;
+      message: string | null;
+    }
   | { type: "challenge"; agentAddress: string; nonce: string }
   | { type: "challenge.failed"; agentAddress: string; reason: string }
   | { type: "pong" };
@@ -142,6 +164,18 @@ export type InstanceSidecarFrame =
       sessionId?: string;
     }
   | { type: "connector.state.changed"; agentAddress: string; connectorState: ConnectorState }
+  /**
+   * Before a gated action (a tool call): may the agent do `action` on `resource`? `context` is shown to
+   * whoever decides; `context.cost` (a decimal string) is the action's cost for spend conditions.
+   */
+  | {
+      type: "gate.request";
+      requestId: string;
+      agentAddress: string;
+      resource: string;
+      action: string;
+      context?: Record<string, unknown>;
+    }
   /** After a reconnect: proof of the instance key over `nonce ‖ utf8(agentAddress)` (hex Ed25519). */
   | { type: "challenge.response"; agentAddress: string; signature: string }
   | { type: "ping" };

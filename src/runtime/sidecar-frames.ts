@@ -6,6 +6,7 @@
 import { getDb } from "../db/client";
 import { secretBox } from "../secrets/encryption";
 import { verifyChallenge } from "./challenge";
+import { answerGate } from "./gates";
 import type { InstanceSetup, InstanceState } from "./instance-state";
 import { markInstanceRunning, recordInstanceKey } from "./instances";
 import type { LiveEvents } from "./live-events";
@@ -74,6 +75,9 @@ export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame:
       return;
     case "mail.outbound":
       await parts.mailbox.fromSidecar(setup, frame.rawMessage, frame.recipients);
+      return;
+    case "gate.request":
+      await answerGate(parts, setup, frame);
       return;
   }
 }

@@ -1,12 +1,9 @@
 /** The signed-in user's view across tenants: memberships, invitations and what they can see. */
 import { and, eq, inArray, ne, type SQL } from "drizzle-orm";
 import type { AnySQLiteColumn } from "drizzle-orm/sqlite-core";
-import { defaultConditionRegistry } from "../authz/conditions";
-import { evaluateGrants } from "../authz/evaluate";
-import { collectGrants } from "../authz/grant-store";
 import type { Db } from "../db/client";
 import { type PageQuery, paginate } from "../db/pagination";
-import { agent, agentInstance, agentSession, approval, principal, principalRole, role, tenant } from "../db/schema";
+import { agent, agentInstance, agentSession, principal, principalRole, role, tenant } from "../db/schema";
 import { conflict, notFound } from "../errors";
 
 const ofUser = (userId: string) => and(eq(principal.kind, "user"), eq(principal.refId, userId));
@@ -190,35 +187,6 @@ export async function listMySessions(db: Db, userId: string, page: PageQuery) {
         .innerJoin(tenant, eq(tenant.id, agentSession.tenantId))
         .innerJoin(agent, eq(agent.id, agentSession.agentId))
         .where(keyset)
-        .orderBy(...orderBy)
-        .limit(limit),
-    (row) => ({ t: row.createdAt.getTime(), id: row.id }),
-  );
-}
-
-/** Pending approvals the user may decide: tenants where they are active and hold `approval:*` manage. */
-export async function listMyApprovals(db: Db, userId: string, page: PageQuery, ip: string | null) {
-  const memberships = await db
-    .select({ id: principal.id, tenantId: principal.tenantId })
-    .from(principal)
-    .where(and(ofUser(userId), eq(principal.status, "active")));
-  const now = Date.now();
-  const deciding: string[] = [];
-  for (const m of memberships) {
-    const grants = await collectGrants(db, m.tenantId, m.id, new Date(now));
-    const ctx = { now, principalId: m.id, tenantId: m.tenantId, ip };
-    if (evaluateGrants(grants, "approval:*", "manage", ctx, defaultConditionRegistry).allowed)
-      deciding.push(m.tenantId);
-  }
-  if (deciding.length === 0) return { data: [], nextCursor: null };
-  return paginate(
-    page,
-    { time: approval.createdAt, id: approval.id },
-    (keyset, orderBy, limit) =>
-      db
-        .select()
-        .from(approval)
-        .where(and(inArray(approval.tenantId, deciding), eq(approval.status, "pending"), keyset))
         .orderBy(...orderBy)
         .limit(limit),
     (row) => ({ t: row.createdAt.getTime(), id: row.id }),

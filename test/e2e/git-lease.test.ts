@@ -124,7 +124,7 @@ afterAll(async () => {
 describe("the push lease", () => {
   it("takes the next push within 15 s of a hub killed mid-push, says why until then, and leaves no stray pack", async () => {
     const repo = await createRepo(owner, tenantId);
-    const big = await cloneWithBigCommit(repo, 32);
+    const big = await cloneWithBigCommit(repo, 16);
     const tip = await git(big, "rev-parse", "HEAD");
     const small = join(work, uniqueName("small"));
     await git(work, "clone", "-q", repo.url(hub.url), small);
@@ -135,26 +135,26 @@ describe("the push lease", () => {
     const pushing = spawn("git", ["push", "origin", "main"], { cwd: big, env: gitEnv(), stdio: "ignore" });
     await leaseHeld(repo.repositoryId);
     await hub.kill();
-    const killedAt = Date.now();
     pushing.kill("SIGKILL");
     await exited(pushing);
-    // The worst case, made certain: the dead push renewed its lease just before it died. (The hub is down:
-    // nothing else has the database open.)
-    setLeaseExpiry(repo.repositoryId, killedAt + PUSH_LEASE_MS);
 
+    // 1. While the dead push's lease runs, a push is refused with the reason and when to retry, in git's
+    // words. (The hub is down, nothing else has its database open: the lease is stretched so that a slow
+    // restart cannot let it run out before this push is made.)
+    setLeaseExpiry(repo.repositoryId, Date.now() + 120_000);
     hub = await startHub({ port: await freePort(), persistTo, quiet: true, testScheduled: true, detached: true });
-    const restarted = Date.now();
-    expect(killedAt + PUSH_LEASE_MS - restarted, "the hub took too long to restart to see the lease").toBeGreaterThan(
-      1_000,
-    );
-
-    // Until the dead push's lease runs out, a push is refused with the reason and when to retry, in git's words.
     const refused = await gitOutcome(small, "push", repo.url(hub.url), "HEAD:refs/heads/side");
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(
       /! \[remote rejected\] HEAD -> side \(another push to this repository is in progress; retry in \d+ s\)/,
     );
 
+    // 2. The worst case of a real crash: the dead push renewed its lease just before the hub died, so it
+    // runs for PUSH_LEASE_MS more. The next push must go through within 15 s of the restart.
+    await hub.kill();
+    setLeaseExpiry(repo.repositoryId, Date.now() + PUSH_LEASE_MS);
+    hub = await startHub({ port: await freePort(), persistTo, quiet: true, testScheduled: true, detached: true });
+    const restarted = Date.now();
     let accepted = false;
     while (!accepted && Date.now() - restarted < 30_000) {
       const attempt = await gitOutcome(big, "push", repo.url(hub.url), "main");
@@ -164,9 +164,8 @@ describe("the push lease", () => {
         await sleep(500);
       }
     }
-    const waited = Date.now() - restarted;
     expect(accepted).toBe(true);
-    expect(waited).toBeLessThan(15_000);
+    expect(Date.now() - restarted).toBeLessThan(15_000);
 
     const check = join(work, uniqueName("check"));
     await git(work, "clone", "-q", repo.url(hub.url), check);
