@@ -40,6 +40,7 @@ export function agentConfig(instanceId: string, overrides: Partial<HarnessConfig
     agentAddress: `${instanceId}@acme.agent-hub.local`,
     systemPrompt: "You are a test agent.",
     tools: [],
+    apiToken: `ahi_test_${instanceId}`,
     grants: [],
     sources: [{ id: "echo:echo", provider: "echo", baseURL: "", apiKey: "", model: "echo" }],
     defaultSource: "echo:echo",

@@ -474,7 +474,14 @@ export async function deleteAgent(db: Db, tenantId: string, agentId: string): Pr
       .where(and(eq(agentSession.agentId, agentId), ne(agentSession.status, "ended"))),
     db
       .update(agentInstance)
-      .set({ status: "stopped", sessionId: null, stopReason: "agent_deleted", endedAt: now, updatedAt: now })
+      .set({
+        status: "stopped",
+        sessionId: null,
+        stopReason: "agent_deleted",
+        endedAt: now,
+        updatedAt: now,
+        apiTokenHash: null,
+      })
       .where(running),
     db.update(agent).set({ status: "stopped", updatedAt: now }).where(eq(agent.id, agentId)),
   ]);

@@ -646,6 +646,11 @@ export const agentInstance = sqliteTable(
     walletId: text("wallet_id").references(() => wallet.id, { onDelete: "set null" }),
     /** Hex Ed25519 public key the sidecar generated for this instance. */
     publicKey: text("public_key"),
+    /**
+     * SHA-256 of the instance's API token (`ahi_…`, given to its sidecar once): the agent calls the API as its
+     * own principal with it while the instance runs. Cleared when it stops.
+     */
+    apiTokenHash: bytes("api_token_sha256").unique(),
     kernelId: text("kernel_id"),
     stopReason: text("stop_reason"),
     createdAt: createdAt(),

@@ -1,4 +1,5 @@
 /** The Hono environment every router shares: bindings plus what middleware puts in the context. */
+import type { AgentCaller } from "../auth/agent-tokens";
 import type { SessionInfo, SessionUser } from "../auth/better-auth";
 import type { GrantRule } from "../authz/types";
 import type { RepoAction } from "../git/protocol/repo-action";
@@ -24,6 +25,8 @@ export type AppVariables = {
   /** Set by the session middleware on every request; null when anonymous. */
   user: SessionUser | null;
   session: SessionInfo | null;
+  /** Set by the session middleware when an agent calls with its own API token (then `user` is null). */
+  agent: AgentCaller | null;
   /** Set by the tenant middleware on `/api/tenants/:tenantId/...`: the tenant, the caller's active
    * principal in it, and the caller's unexpired grants (direct and through roles). */
   tenant: TenantRow;

@@ -4,6 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type PageQuery } from "../db/pagination";
+import { approvalScopes, approvalStatuses } from "../db/schema";
 import type { ErrorBody } from "../errors";
 
 /** The one error envelope (`errors.ts` builds it). */
@@ -43,10 +44,49 @@ const errorDescriptions = {
 
 type ErrorStatus = keyof typeof errorDescriptions;
 
+/** ISO-8601 timestamps with milliseconds, as every response renders them. */
+export const Timestamp = z.string().openapi({ format: "date-time", example: "2026-11-25T06:00:00.000Z" });
+
+export const ApprovalSchema = z
+  .object({
+    id: z.string(),
+    tenantId: z.string(),
+    principalId: z.string().openapi({ description: "The agent instance's principal that asked" }),
+    agentId: z.string(),
+    instanceId: z.string().nullable(),
+    sessionId: z.string().nullable(),
+    resource: z.string(),
+    action: z.string(),
+    context: z.record(z.string(), z.unknown()).optional().openapi({
+      description: "What the agent said about the action (tool arguments, an API request's method and path)",
+    }),
+    status: z.enum(approvalStatuses),
+    scope: z.enum(approvalScopes).nullable(),
+    message: z.string().nullable().openapi({ description: "A rejection's message, which the agent is given" }),
+    createdAt: Timestamp,
+    expiresAt: Timestamp.nullable(),
+    resolvedAt: Timestamp.nullable(),
+  })
+  .openapi("Approval");
+
+/** What an agent gets instead of a 403 when its grants answer `ask`. */
+const PendingApprovalSchema = z
+  .object({
+    approval: ApprovalSchema,
+    retry: z.string().openapi({ example: "Send the same request again once the approval is approved" }),
+  })
+  .openapi("PendingApproval");
+
+const pendingApproval = jsonBody(
+  PendingApprovalSchema,
+  "An agent's request that its grants answer with `ask`: it waits for a person's approval (docs/approvals.md)",
+);
+
+/** Error responses by status; a route that can answer 403 can also make an agent wait for approval (202). */
 export function errors<S extends ErrorStatus>(...statuses: S[]) {
   const out = {} as Record<S, { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }>;
   for (const status of statuses) out[status] = jsonBody(ErrorSchema, errorDescriptions[status]);
-  return out;
+  return (statuses as ErrorStatus[]).includes(403) ? { ...out, 202: pendingApproval } : out;
 }
 
 /** The `?limit=&cursor=` of every list route (`pagination.ts` runs the query). */
@@ -88,6 +128,3 @@ export function pathParam(name: string, example: string) {
 }
 
 export const TenantParams = z.object({ tenantId: pathParam("tenantId", "tnt_0123456789abcdef0123456789abcdef") });
-
-/** ISO-8601 timestamps with milliseconds, as every response renders them. */
-export const Timestamp = z.string().openapi({ format: "date-time", example: "2026-11-25T06:00:00.000Z" });

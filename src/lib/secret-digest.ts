@@ -10,9 +10,10 @@ export function randomSecret(prefix: string): string {
   return prefix + bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-/** SHA-256 of the secret's UTF-8 bytes, exactly as it travels on the wire. */
-export async function sha256(secret: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret)));
+/** SHA-256 of bytes, or of a secret's UTF-8 bytes exactly as it travels on the wire. */
+export async function sha256(data: string | Uint8Array): Promise<Uint8Array> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
 /** Constant-time equality of two digests (the length of a digest is not a secret). */

@@ -4,6 +4,7 @@ import { getDb } from "../db/client";
 import { approvalScopes, approvalStatuses } from "../db/schema";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
 import {
+  ApprovalSchema,
   errors,
   jsonBody,
   jsonRequest,
@@ -11,34 +12,11 @@ import {
   pageOf,
   pathParam,
   TenantParams,
-  Timestamp,
 } from "../http/responses";
 import { createRouter } from "../http/router";
 import { announceApproval } from "../runtime/approval-updates";
 import { approvalView } from "../runtime/gates";
 import { pushGrantUpdates } from "../runtime/grant-updates";
-
-export const ApprovalSchema = z
-  .object({
-    id: z.string(),
-    tenantId: z.string(),
-    principalId: z.string().openapi({ description: "The agent instance's principal that asked" }),
-    agentId: z.string(),
-    instanceId: z.string().nullable(),
-    sessionId: z.string().nullable(),
-    resource: z.string(),
-    action: z.string(),
-    context: z.record(z.string(), z.unknown()).optional().openapi({
-      description: "What the agent said about the action (tool arguments, an API request's method and path)",
-    }),
-    status: z.enum(approvalStatuses),
-    scope: z.enum(approvalScopes).nullable(),
-    message: z.string().nullable().openapi({ description: "A rejection's message, which the agent is given" }),
-    createdAt: Timestamp,
-    expiresAt: Timestamp.nullable(),
-    resolvedAt: Timestamp.nullable(),
-  })
-  .openapi("Approval");
 
 const ApprovalParams = TenantParams.extend({
   approvalId: pathParam("approvalId", "apr_0123456789abcdef0123456789abcdef"),

@@ -5,7 +5,16 @@ import { mapPage } from "../db/pagination";
 import { agentStatuses, instanceStatuses, principalKinds, principalStatuses, sessionStatuses } from "../db/schema";
 import { iso, isoOrNull } from "../http/format";
 import { requireUser, signedInUser } from "../http/middleware/session";
-import { errors, jsonBody, noContent, PageQuerySchema, pageOf, pathParam, Timestamp } from "../http/responses";
+import {
+  ApprovalSchema,
+  errors,
+  jsonBody,
+  noContent,
+  PageQuerySchema,
+  pageOf,
+  pathParam,
+  Timestamp,
+} from "../http/responses";
 import { createRouter } from "../http/router";
 import { approvalView } from "../runtime/gates";
 import {
@@ -17,7 +26,6 @@ import {
   listMyPrincipals,
   listMySessions,
 } from "../tenancy/me";
-import { ApprovalSchema } from "./approvals";
 import { RoleRefSchema } from "./principals";
 
 const UserProfileSchema = z

@@ -64,12 +64,7 @@ export type ApprovalView = ReturnType<typeof approvalView>;
 export async function answerGate(parts: InstanceParts, setup: InstanceSetup, frame: GateRequest): Promise<void> {
   const { socket, events } = parts;
   const ws = socket.trusted();
-  const answer = (
-    decision: Omit<
-      Extract<import("./protocol").InstanceHubFrame, { type: "gate.decision" }>,
-      "type" | "requestId" | "agentAddress"
-    >,
-  ) => {
+  const answer = (decision: Omit<GateDecision, "type" | "requestId" | "agentAddress">) => {
     if (ws)
       socket.send(ws, {
         type: "gate.decision",

@@ -65,7 +65,7 @@ export async function markStopped(db: Db, instance: InstanceRow, reason: string,
   await db.batch([
     db
       .update(agentInstance)
-      .set({ status: "stopped", sessionId: null, endedAt: now, updatedAt: now, stopReason: reason })
+      .set({ status: "stopped", sessionId: null, endedAt: now, updatedAt: now, stopReason: reason, apiTokenHash: null })
       .where(eq(agentInstance.id, instance.id)),
     db
       .update(principal)
@@ -90,7 +90,7 @@ export async function markLaunchFailed(
   await db.batch([
     db
       .update(agentInstance)
-      .set({ status: "error", sessionId: null, endedAt: now, updatedAt: now, stopReason: reason })
+      .set({ status: "error", sessionId: null, endedAt: now, updatedAt: now, stopReason: reason, apiTokenHash: null })
       .where(eq(agentInstance.id, instanceId)),
     db.update(principal).set({ status: "deactivated", updatedAt: now }).where(eq(principal.id, principalId)),
     db

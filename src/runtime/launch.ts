@@ -5,6 +5,7 @@
  */
 import { and, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
+import { mintAgentToken } from "../auth/agent-tokens";
 import { defaultConditionRegistry } from "../authz/conditions";
 import { evaluateGrants } from "../authz/evaluate";
 import { collectGrants } from "../authz/grant-store";
@@ -182,6 +183,7 @@ function buildStatements(
     grants: Materialized[];
     sidecarId: string | null;
     walletId: string;
+    apiTokenHash: Uint8Array;
     now: Date;
   },
 ) {
@@ -231,6 +233,7 @@ function buildStatements(
       status: "deployed",
       sidecarId: rows.sidecarId,
       walletId: rows.walletId,
+      apiTokenHash: rows.apiTokenHash,
       createdAt: now,
       updatedAt: now,
     }),
@@ -370,6 +373,7 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
 
   const sessionId = newId("session");
   const principalId = newId("principal");
+  const apiToken = await mintAgentToken();
   const statements = buildStatements(db, {
     tenantId,
     agentId: definition.id,
@@ -383,6 +387,7 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
     grants: materialized,
     sidecarId: input.sidecarId,
     walletId: chargedWallet.id,
+    apiTokenHash: apiToken.hash,
     now,
   });
   const config: HarnessConfig = {
@@ -394,6 +399,7 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
     agentAddress: address,
     systemPrompt: definition.systemPrompt,
     tools: [],
+    apiToken: apiToken.secret,
     // Filled from D1 once the launch is committed (the grant rows have their ids then).
     grants: [],
     sources,

@@ -42,6 +42,11 @@ export type HarnessConfig = {
   agentAddress: string;
   systemPrompt: string;
   tools: unknown[];
+  /**
+   * The agent's own API token (`Authorization: Bearer ahi_…`): it calls the hub's REST API as the instance's
+   * principal, with its grants, while the instance runs (docs/approvals.md, "API requests").
+   */
+  apiToken: string;
   grants: WireGrantRule[];
   sources: InferenceSource[];
   defaultSource: string;

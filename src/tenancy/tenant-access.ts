@@ -56,6 +56,25 @@ export async function memberAccess(db: Db, tenantId: string, userId: string): Pr
   return { tenant: found, principal: member, grants };
 }
 
+/** An agent's access with its own API token: only its instance's tenant (404 for any other), as its principal. */
+export async function agentAccess(
+  db: Db,
+  tenantId: string,
+  agent: { tenantId: string; principalId: string },
+): Promise<TenantAccess> {
+  if (agent.tenantId !== tenantId) throw notFound("Tenant not found");
+  const {
+    tenant: found,
+    principal: self,
+    grants,
+  } = await loadTenantAccess(db, tenantId, {
+    principalId: agent.principalId,
+  });
+  if (!found || !self) throw notFound("Tenant not found");
+  if (self.status !== "active") throw forbidden("This agent's principal is not active");
+  return { tenant: found, principal: self, grants };
+}
+
 /**
  * A child tenant needs `tenant:<parent>` manage in the parent. A parent the user is not an active member
  * of is a 404, like one that does not exist.

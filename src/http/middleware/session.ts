@@ -1,8 +1,10 @@
 /**
- * Resolves the caller's better-auth session (cookie, or `Authorization: Bearer <session token>`) into
- * `user` and `session` on every request. Anonymous requests skip the database entirely.
+ * Resolves the caller on every request: a better-auth session (cookie, or `Authorization: Bearer <session
+ * token>`) into `user` and `session`, or an agent's own API token (`Bearer ahi_…`) into `agent`.
+ * Anonymous requests skip the database entirely.
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { isAgentToken, verifyAgentToken } from "../../auth/agent-tokens";
 import type { SessionUser } from "../../auth/better-auth";
 import { getAuth } from "../../auth/better-auth";
 import { getDb } from "../../db/client";
@@ -13,10 +15,14 @@ export function loadSession(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     c.set("user", null);
     c.set("session", null);
+    c.set("agent", null);
     const headers = c.req.raw.headers;
     const authorization = headers.get("authorization");
     const hasBearer = authorization !== null && authorization.slice(0, 7).toLowerCase() === "bearer ";
-    if (hasBearer || headers.has("cookie")) {
+    const bearer = hasBearer ? (authorization as string).slice(7).trim() : "";
+    if (isAgentToken(bearer)) {
+      c.set("agent", await verifyAgentToken(getDb(c.env), bearer));
+    } else if (hasBearer || headers.has("cookie")) {
       const result = await getAuth(c.env, getDb(c.env)).api.getSession({ headers });
       if (result) {
         c.set("user", result.user);
