@@ -2,19 +2,37 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InferenceSource, TokenUsage } from "../src/runtime/protocol";
-import { type ChatMessage, echoBackend, InferenceError, type ModelChunk, openaiBackend, wordTokens } from "./models";
+import {
+  type ChatMessage,
+  echoBackend,
+  InferenceError,
+  type ModelChunk,
+  openaiBackend,
+  parseArguments,
+  type ToolCall,
+  type ToolSpec,
+  wordTokens,
+} from "./models";
 
 async function collect(
   stream: AsyncIterable<ModelChunk>,
-): Promise<{ text: string; tokens: string[]; usage?: TokenUsage }> {
+): Promise<{ text: string; tokens: string[]; toolCalls: ToolCall[]; usage?: TokenUsage }> {
   const tokens: string[] = [];
+  const toolCalls: ToolCall[] = [];
   let usage: TokenUsage | undefined;
   for await (const chunk of stream) {
     if ("token" in chunk) tokens.push(chunk.token);
+    else if ("toolCall" in chunk) toolCalls.push(chunk.toolCall);
     else usage = chunk.usage;
   }
-  return { text: tokens.join(""), tokens, ...(usage ? { usage } : {}) };
+  return { text: tokens.join(""), tokens, toolCalls, ...(usage ? { usage } : {}) };
 }
+
+const noteTool: ToolSpec = {
+  name: "note",
+  description: "Keeps a note",
+  parameters: { type: "object", properties: { text: { type: "string" } }, required: ["text"] },
+};
 
 async function failure(stream: AsyncIterable<ModelChunk>): Promise<InferenceError> {
   try {
@@ -66,6 +84,42 @@ describe("echo model", () => {
     );
     expect(error.category).toBe("aborted");
     expect(tokens.length).toBe(3);
+  });
+
+  it("calls a tool on `/tool <name> <json>` when it is offered, and reads the results back", async () => {
+    const signal = new AbortController().signal;
+    const asked: ChatMessage[] = [{ role: "user", content: '/tool note {"text":"buy milk"}' }];
+    const call = await collect(echoBackend(0).stream(asked, echoSource, signal, [noteTool]));
+    expect(call.text).toBe("");
+    expect(call.toolCalls).toEqual([
+      { callId: expect.stringMatching(/^call_/), name: "note", arguments: { text: "buy milk" } },
+    ]);
+    // Not offered: it is just text to echo.
+    expect((await collect(echoBackend(0).stream(asked, echoSource, signal))).toolCalls).toEqual([]);
+
+    const callId = call.toolCalls[0]?.callId as string;
+    const after: ChatMessage[] = [
+      ...asked,
+      { role: "assistant", content: "", toolCalls: call.toolCalls },
+      { role: "tool", callId, name: "note", content: "Noted (1): buy milk", isError: false },
+    ];
+    expect((await collect(echoBackend(0).stream(after, echoSource, signal, [noteTool]))).text).toBe(
+      "Tool note returned: Noted (1): buy milk",
+    );
+    const refused: ChatMessage[] = [
+      ...after.slice(0, 2),
+      { role: "tool", callId, name: "note", content: "Not allowed", isError: true },
+    ];
+    expect((await collect(echoBackend(0).stream(refused, echoSource, signal, [noteTool]))).text).toBe(
+      "Tool note failed: Not allowed",
+    );
+  });
+
+  it("reads tool arguments as an object, keeping anything else as input", () => {
+    expect(parseArguments('{"a":1}')).toEqual({ a: 1 });
+    expect(parseArguments("")).toEqual({});
+    expect(parseArguments("[1,2]")).toEqual({ input: "[1,2]" });
+    expect(parseArguments("plain words")).toEqual({ input: "plain words" });
   });
 
   it("splits text into tokens that join back to it", () => {
@@ -156,6 +210,50 @@ describe("OpenAI-compatible model", () => {
       stream: true,
       stream_options: { include_usage: true },
     });
+  });
+
+  it("offers tools, assembles streamed tool calls, and sends calls and results back in OpenAI's format", async () => {
+    const toolChunk = (delta: unknown) =>
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { tool_calls: [delta] } }] })}\n\n`;
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write(toolChunk({ index: 0, id: "call_a", type: "function", function: { name: "note", arguments: "" } }));
+      res.write(toolChunk({ index: 1, id: "call_b", type: "function", function: { name: "clock", arguments: "{}" } }));
+      res.write(toolChunk({ index: 0, function: { arguments: '{"text":' } }));
+      res.write(toolChunk({ index: 0, function: { arguments: '"buy milk"}' } }));
+      res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 20, completion_tokens: 9 } })}\n\n`);
+      res.end("data: [DONE]\n\n");
+    };
+    const result = await collect(openaiBackend.stream(messages, source(), new AbortController().signal, [noteTool]));
+    expect(result.text).toBe("");
+    expect(result.toolCalls).toEqual([
+      { callId: "call_a", name: "note", arguments: { text: "buy milk" } },
+      { callId: "call_b", name: "clock", arguments: {} },
+    ]);
+    expect(requests.at(-1)?.body.tools).toEqual([
+      { type: "function", function: { name: "note", description: "Keeps a note", parameters: noteTool.parameters } },
+    ]);
+
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.end(`${chunk("Done.")}data: [DONE]\n\n`);
+    };
+    const followUp: ChatMessage[] = [
+      ...messages,
+      { role: "assistant", content: "", toolCalls: result.toolCalls.slice(0, 1) },
+      { role: "tool", callId: "call_a", name: "note", content: "Noted (1): buy milk", isError: false },
+    ];
+    expect((await collect(openaiBackend.stream(followUp, source(), new AbortController().signal))).text).toBe("Done.");
+    expect(requests.at(-1)?.body.messages).toEqual([
+      ...messages,
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "call_a", type: "function", function: { name: "note", arguments: '{"text":"buy milk"}' } }],
+      },
+      { role: "tool", tool_call_id: "call_a", content: "Noted (1): buy milk" },
+    ]);
+    expect(requests.at(-1)?.body).not.toHaveProperty("tools");
   });
 
   it("maps 401 and 403 to credential_failure", async () => {

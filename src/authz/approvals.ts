@@ -251,6 +251,9 @@ export async function approvalOfRequest(
         .update(approval)
         .set({ consumedAt: new Date(now) })
         .where(eq(approval.id, row.id));
+      // A rejection answers the retry of the request it was about, not the same request sent again
+      // after the approval's time has passed: that one asks afresh.
+      if (row.expiresAt && row.expiresAt.getTime() <= now) continue;
       return { row, outcome: "rejected" };
     }
   }

@@ -3,84 +3,28 @@
  * registers the sidecar, creates a provider, credential and agent, launches an instance, mails it, and
  * watches it over SSE. Also: resume with Last-Event-ID, and a sidecar killed mid-turn.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { startSidecar } from "../../scripts/hub.mjs";
-import { client, type Session } from "./support/hub-client";
-import { SseClient } from "./support/sse";
+import { client } from "./support/hub-client";
+import {
+  instanceEvents,
+  instancePath,
+  type RuntimeTenant,
+  runSidecar,
+  setUpRuntimeTenant,
+  waitOnline,
+} from "./support/runtime-tenant";
 
 const hubUrl = inject("hubUrl");
 const hub = client(hubUrl);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-type Setup = { owner: Session; tenantId: string; agentId: string; sidecarId: string; secret: string; stateDir: string };
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function setUpTenant(): Promise<Setup> {
-  const owner = await hub.signUp("Runtime Owner");
-  const tenantId = (await hub.createTenant(owner)).id;
-  const base = `/api/tenants/${tenantId}`;
-  const sidecar = await hub.ok("POST", `${base}/sidecars`, owner.token, { name: "e2e-sidecar", capacity: 4 });
-  expect(sidecar.secret).toMatch(/^ahs_/);
-  const provider = await hub.ok("POST", `${base}/providers`, owner.token, {
-    name: "echo",
-    plugin: "echo",
-    metadata: { baseURL: "http://127.0.0.1/echo" },
-  });
-  await hub.ok("POST", `${base}/credentials`, owner.token, {
-    name: "echo-key",
-    type: "api_key",
-    providerId: provider.id,
-    secret: "unused-offline",
-  });
-  // The tenant's first wallet is its default: launches charge it.
-  await hub.ok("POST", `${base}/wallets`, owner.token, { name: "Budget", backendType: "credits", currency: "USD" });
-  const agent = await hub.ok("POST", `${base}/agents/definitions`, owner.token, {
-    name: "Echo",
-    systemPrompt: "You repeat what you are told.",
-    modelConfig: { defaultModel: "echo" },
-    credentialRequirements: [{ providerName: "echo", source: "tenant" }],
-  });
-  const stateDir = await mkdtemp(join(tmpdir(), "agent-hub-sidecar-"));
-  return { owner, tenantId, agentId: agent.id, sidecarId: sidecar.id, secret: sidecar.secret, stateDir };
-}
-
-function runSidecar(s: Setup) {
-  return startSidecar({ hubUrl, secret: s.secret, stateDir: s.stateDir, quiet: true });
-}
-
-async function waitOnline(s: Setup) {
-  await until("the sidecar to be online", async () => {
-    const res = await hub.call("GET", `/api/tenants/${s.tenantId}/sidecars/${s.sidecarId}`, s.owner.token);
-    return res.body?.status === "online";
-  });
-}
-
-const instancePath = (s: Setup, id: string) => `/api/tenants/${s.tenantId}/agents/instances/${id}`;
-
-function events(s: Setup, id: string) {
-  return new SseClient(`${hubUrl}${instancePath(s, id)}/events`, { authorization: `Bearer ${s.owner.token}` });
-}
-
 describe("an instance from launch to stop", () => {
-  let s: Setup;
+  let s: RuntimeTenant;
   let sidecar: ReturnType<typeof runSidecar>;
 
   beforeAll(async () => {
-    s = await setUpTenant();
-    sidecar = runSidecar(s);
-    await waitOnline(s);
+    s = await setUpRuntimeTenant(hubUrl);
+    sidecar = runSidecar(hubUrl, s);
+    await waitOnline(hubUrl, s);
   });
 
   afterAll(async () => {
@@ -96,7 +40,7 @@ describe("an instance from launch to stop", () => {
     expect(launched.body).toMatchObject({ status: "running", agentName: "Echo", sidecarId: s.sidecarId });
     const id = launched.body.id as string;
 
-    const sse = events(s, id);
+    const sse = instanceEvents(hubUrl, s, id);
     await sse.open();
 
     const sent = await hub.ok("POST", `${instancePath(s, id)}/mail`, s.owner.token, { content: "hello agent" });
@@ -155,8 +99,8 @@ describe("an instance from launch to stop", () => {
     const { id } = await hub.ok("POST", `/api/tenants/${s.tenantId}/agents/instances`, s.owner.token, {
       agentId: s.agentId,
     });
-    const witness = events(s, id);
-    const resumer = events(s, id);
+    const witness = instanceEvents(hubUrl, s, id);
+    const resumer = instanceEvents(hubUrl, s, id);
     await witness.open();
     await resumer.open();
     const words = Array.from({ length: 120 }, (_, i) => `word${i}`).join(" ");
@@ -168,7 +112,7 @@ describe("an instance from launch to stop", () => {
     const before = resumer.messages.filter((m) => m.id !== null).map((m) => Number(m.id));
 
     await witness.waitFor((m) => m.some((x) => x.data.type === "turn.committed"));
-    const again = events(s, id);
+    const again = instanceEvents(hubUrl, s, id);
     await again.open(lastSeen);
     await again.waitFor((m) => m.some((x) => x.data.type === "turn.committed"));
     const after = again.messages.filter((m) => m.id !== null).map((m) => Number(m.id));
@@ -187,10 +131,10 @@ describe("an instance from launch to stop", () => {
 });
 
 describe("a sidecar killed mid-turn", () => {
-  let s: Setup;
+  let s: RuntimeTenant;
 
   beforeAll(async () => {
-    s = await setUpTenant();
+    s = await setUpRuntimeTenant(hubUrl);
   });
 
   afterAll(async () => {
@@ -198,12 +142,12 @@ describe("a sidecar killed mid-turn", () => {
   });
 
   it("fails the turn, reports unhealthy, and delivers mail queued meanwhile after it reconnects", async () => {
-    let sidecar = runSidecar(s);
-    await waitOnline(s);
+    let sidecar = runSidecar(hubUrl, s);
+    await waitOnline(hubUrl, s);
     const { id } = await hub.ok("POST", `/api/tenants/${s.tenantId}/agents/instances`, s.owner.token, {
       agentId: s.agentId,
     });
-    const sse = events(s, id);
+    const sse = instanceEvents(hubUrl, s, id);
     await sse.open();
     const words = Array.from({ length: 400 }, (_, i) => `w${i}`).join(" ");
     await hub.ok("POST", `${instancePath(s, id)}/mail`, s.owner.token, { content: words });
@@ -221,7 +165,7 @@ describe("a sidecar killed mid-turn", () => {
     // Mail while the sidecar is away is kept, then delivered after it proves the instance key.
     const queued = await hub.ok("POST", `${instancePath(s, id)}/mail`, s.owner.token, { content: "are you back" });
     expect(queued.status).toBe("pending");
-    sidecar = runSidecar(s);
+    sidecar = runSidecar(hubUrl, s);
     try {
       await sse.waitFor((m) => m.some((x) => x.data.type === "sidecar.reconnected"), 30_000);
       await sse.waitFor(

@@ -135,6 +135,19 @@ describe("an agent's own API token", SLOW, () => {
     expect((await pay("50")).status).toBe(202);
   });
 
+  it("a rejection nobody retried stops answering once the approval's time is past", async () => {
+    const asked = await pay("60");
+    await ok(`${approvals()}/${asked.body.approval.id}/reject`, r.token, { message: "No" });
+    await db
+      .update(approval)
+      .set({ expiresAt: new Date(Date.now() - 1_000) })
+      .where(eq(approval.id, asked.body.approval.id));
+    const again = await pay("60");
+    expect(again.status).toBe(202);
+    expect(again.body.approval.id).not.toBe(asked.body.approval.id);
+    expect((await ok(`${approvals()}/${asked.body.approval.id}`, r.token)).status).toBe("rejected");
+  });
+
   it("a bad body still asks first, then fails validation once approved, without moving money", async () => {
     const asked = await pay("-3");
     expect(asked.status).toBe(202);

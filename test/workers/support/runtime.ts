@@ -7,28 +7,16 @@ import { and, eq } from "drizzle-orm";
 import { expect } from "vitest";
 import { getDb } from "../../../src/db/client";
 import { agentInstance, agentSession, grant, principal, sessionMail } from "../../../src/db/schema";
+import { sleep, until } from "../../support/poll";
 import { api, createTenant, type TestTenant, unique } from "./api";
 import type { TestSidecar } from "./test-sidecar";
+
+export { sleep, until };
 
 export const db = getDb(env);
 export const SLOW = { timeout: 40_000 };
 export const tenantBase = (tenantId: string) => `/api/tenants/${tenantId}`;
 export const instancesOf = (tenantId: string) => `${tenantBase(tenantId)}/agents/instances`;
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 export type Runtime = {
   t: TestTenant;
