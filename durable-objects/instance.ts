@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { ShippedPack } from "../src/agent-state/deploy-tree";
 import { conflict } from "../src/errors";
 import type { ApprovalView } from "../src/runtime/gates";
 import { type InstanceSetup, InstanceState, type Phase } from "../src/runtime/instance-state";
@@ -6,22 +7,25 @@ import { LiveEvents, resumeCursor } from "../src/runtime/live-events";
 import {
   announceApprovalDecision,
   announceApprovalRequest,
-  deliverIfLive,
   pushGrants,
   refreshSources,
+  requestStateSync,
+  shipRestoredState,
 } from "../src/runtime/live-updates";
 import { type InstanceMail, InstanceMailbox, type UserMailInput } from "../src/runtime/mailbox";
 import { Outbox } from "../src/runtime/outbox";
+import { PackTransfers } from "../src/runtime/pack-transfers";
 import type { AbortReason, InstanceSidecarFrame, WireGrantRule } from "../src/runtime/protocol";
 import { ReplyWaiters } from "../src/runtime/reply-waiters";
 import { type RpcResult, rpcResult, sidecarUnavailable } from "../src/runtime/rpc-result";
 import { type InstanceParts, onSidecarFrame } from "../src/runtime/sidecar-frames";
 import { SidecarSocket } from "../src/runtime/sidecar-socket";
 import { sidecarObject } from "../src/runtime/stubs";
+import { type TimelineCursors, timelineCursors } from "../src/runtime/timeline-cursors";
 import { TurnRecorder } from "../src/runtime/turn-recorder";
 
 const REQUEST_TIMEOUT_MS = 30_000;
-const UNDEPLOY_TIMEOUT_MS = 10_000;
+const UNDEPLOY_TIMEOUT_MS = 30_000; // long enough for the sidecar to push its state first
 
 /**
  * One Durable Object per agent instance, a shell over the runtime modules: what it keeps (InstanceState),
@@ -35,7 +39,7 @@ export class InstanceObject extends DurableObject<Env> {
   /** Set synchronously by the first `stop`, so a concurrent one cannot start a second undeploy. */
   private stopping = false;
   /** Frames from the sidecar are handled one at a time, in arrival order. */
-  private chain: Promise<void> = Promise.resolve();
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -44,7 +48,8 @@ export class InstanceObject extends DurableObject<Env> {
     const events = new LiveEvents(ctx.storage.sql, () => state.saveCollectorIfDirty());
     const mailbox = new InstanceMailbox(env, ctx.storage, socket, events);
     const turns = new TurnRecorder(env, state, events);
-    this.parts = { env, state, socket, events, replies: new ReplyWaiters(), mailbox, turns };
+    const packs = new PackTransfers(env, socket, events);
+    this.parts = { env, state, socket, events, replies: new ReplyWaiters(), mailbox, turns, packs };
   }
 
   /** The Worker authenticated both: `/events` (an SSE subscriber) and `/connect` (the sidecar's socket). */
@@ -88,10 +93,10 @@ export class InstanceObject extends DurableObject<Env> {
   }
 
   /** Runs after every frame that arrived before it; a failure is logged and does not stop the chain. */
-  private async inOrder(step: () => Promise<void>, what: string): Promise<void> {
+  private async inOrder<T>(step: () => Promise<T>, what: string): Promise<T | undefined> {
     const run = this.chain.then(step);
     this.chain = run.catch((err) => console.error(`instance ${what} failed`, err));
-    await run.catch(() => {});
+    return run.catch(() => undefined);
   }
 
   /** The sidecar is gone: a running turn cannot finish, so it is failed now, and the stream says so. */
@@ -147,6 +152,16 @@ export class InstanceObject extends DurableObject<Env> {
     };
   }
 
+  /** Where each turn and mail of this instance starts in its event log (for the timeline). */
+  async timelineCursors(): Promise<TimelineCursors> {
+    return timelineCursors(this.parts.events.logged());
+  }
+
+  /** A person restored a state commit: a running sidecar gets it, so its branch and files follow. */
+  async stateRestored(pack: ShippedPack): Promise<boolean> {
+    return (await this.inOrder(() => shipRestoredState(this.parts, pack), "state restore")) ?? false;
+  }
+
   async mailPublicKey(): Promise<string> {
     const setup = await this.parts.state.setup();
     return this.parts.mailbox.publicKeyArmored(setup?.config.agentAddress ?? "agent-hub instance");
@@ -189,16 +204,9 @@ export class InstanceObject extends DurableObject<Env> {
 
   /** Asks the sidecar to push its state now (or when it is back). */
   async sync(): Promise<RpcResult<"sent" | "queued">> {
-    return rpcResult(async () => {
-      const transferId = `sync-${Date.now()}`;
-      const outcome = await deliverIfLive(this.parts, (agentAddress) => ({
-        type: "sync.request",
-        agentAddress,
-        transferId,
-      }));
-      if (!outcome) throw conflict("The instance is not live");
-      return outcome;
-    });
+    return rpcResult(
+      async () => (await requestStateSync(this.parts)) ?? Promise.reject(conflict("The instance is not live")),
+    );
   }
 
   /** New grants for a running instance, at once (or on its return). */

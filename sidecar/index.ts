@@ -3,7 +3,7 @@
  *
  *   HUB_URL            the hub (default http://127.0.0.1:8787)
  *   SIDECAR_SECRET     the secret returned when the sidecar was registered (required)
- *   SIDECAR_STATE_DIR  where instance keys and configs are kept (default .sidecar-state/)
+ *   SIDECAR_STATE_DIR  where instance keys, configs and state repositories are kept (default .sidecar-state/)
  */
 import { resolve } from "node:path";
 import { Sidecar } from "./sidecar";

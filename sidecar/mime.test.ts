@@ -24,6 +24,7 @@ describe("parseInbound", () => {
       from: "ada@example.com",
       replyTo: "ada@example.com",
       subject: "Plans",
+      inReplyTo: "<r1@acme.agent-hub.local>",
       references: ["<m1@hub.test>", "<r1@acme.agent-hub.local>"],
       autoSubmitted: false,
       text: "first line\nsecond line",

@@ -15,6 +15,8 @@ export type InboundMail = {
   /** Where a reply goes: `Reply-To` when present, else `From`. */
   replyTo: string | null;
   subject: string | null;
+  /** The message it answers, `<…>`; null when none. */
+  inReplyTo: string | null;
   /** Oldest first, `<…>` each. */
   references: string[];
   /** `Auto-Submitted` is present and not `no` (RFC 3834): a machine wrote it. */
@@ -44,6 +46,7 @@ export function parseInbound(base64: string, mailId: string): InboundMail {
     from,
     replyTo: firstAddress(headerValue(headers, "reply-to")) ?? from,
     subject: email.subject,
+    inReplyTo: email.inReplyTo,
     references: email.references,
     autoSubmitted: autoSubmitted !== null && autoSubmitted.trim().toLowerCase() !== "no",
     text: email.textBody

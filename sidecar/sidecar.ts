@@ -2,11 +2,14 @@
  * The sidecar process: one control channel to the hub (which instances to serve) and one instance channel
  * per instance (docs/sidecar-protocol.md). Channels reconnect by themselves with backoff; each instance's
  * key and configuration live in `<stateDir>/<instanceId>.json`, so that a restarted sidecar can prove it is
- * the same one (the reconnect challenge) and keep serving.
+ * the same one (the reconnect challenge) and keep serving. Its state is a git repository under
+ * `<stateDir>/<instanceId>/` (state-repo.ts), exchanged with the hub as packs (packs.ts, §3.2).
  */
 import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import fs from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import git from "isomorphic-git";
 import { type RawData, WebSocket } from "ws";
 import { challengeMessage } from "../src/runtime/challenge";
 import type {
@@ -19,6 +22,18 @@ import type {
 import { HEARTBEAT_INTERVAL_MS, SIDECAR_TIMEOUT_MS } from "../src/runtime/protocol";
 import { Harness } from "./harness";
 import type { ModelOptions } from "./models";
+import {
+  buildPack,
+  checkoutTree,
+  indexPack,
+  isFailure,
+  MAX_PACK_BYTES,
+  mountDirectory,
+  type PackFailure,
+  PackReceiver,
+  splitPack,
+} from "./packs";
+import { MAIN_REF, StateRepo } from "./state-repo";
 
 export type SidecarOptions = {
   hubUrl: string;
@@ -32,6 +47,10 @@ export type SidecarOptions = {
   deadAfterMs?: number;
   backoff?: { initialMs: number; maxMs: number };
   models?: ModelOptions;
+  /** How long the hub has to answer a `gate.request` before the tool call is refused (default 15 s). */
+  gateAnswerTimeoutMs?: number;
+  /** How long the hub has to answer a state push before it counts as failed (default 20 s). */
+  statePushTimeoutMs?: number;
 };
 
 /** What `<stateDir>/<instanceId>.json` holds. */
@@ -47,6 +66,10 @@ type StoredInstance = {
   privateKey: string;
   config: HarnessConfig;
   started: boolean;
+  /** The deploy commit (`refs/heads/deploy`) the sidecar holds: `deployRef` in `challenge.response`. */
+  deployRef?: string | null;
+  /** The branch tip the hub last acknowledged: `expectedOldSha` of the next state push. */
+  expectedOldSha?: string | null;
 };
 
 type Frame = { type: string; [key: string]: unknown };
@@ -200,12 +223,25 @@ type Instance = {
   privateKey: KeyObject | null;
   /** Frames are handled one after another, in arrival order. */
   chain: Promise<void>;
+  repo: StateRepo | null;
+  /** Packs the hub sends, being put back together. */
+  packs: PackReceiver;
+  /** State pushes waiting for the hub's answer, by transferId. */
+  pushAnswers: Map<string, (answer: PushAnswer | null) => void>;
+  /** State pushes run one at a time (one transfer per direction). */
+  pushing: Promise<unknown>;
+  persisting: Promise<void>;
 };
+
+type PushAnswer = Extract<InstanceHubFrame, { type: "repo.pack.ack" | "repo.pack.reject" }>;
 
 const INSTANCE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 /** Close codes the hub uses: a newer connection took the channel over; the reconnect proof failed. */
 const REPLACED = 4000;
 const CHALLENGE_FAILED = 4003;
+/** A ref the hub may set in the state repository. */
+const REF = /^refs\/(?!.*\.\.)[A-Za-z0-9._/-]+$/;
+const STATE_PUSH_TIMEOUT_MS = 20_000;
 
 export class Sidecar {
   private readonly options: SidecarOptions;
@@ -274,9 +310,11 @@ export class Sidecar {
     const stopping: Promise<void>[] = [this.control?.stop() ?? Promise.resolve()];
     this.control = null;
     for (const instance of this.instances.values()) {
-      if (instance.harness) stopping.push(instance.harness.stop());
+      // Commits queued by the turn being stopped land before the process lets go of the repository.
+      if (instance.harness) stopping.push(instance.harness.stop().then(() => instance.repo?.idle()));
       if (instance.channel) stopping.push(instance.channel.stop());
       instance.channel = null;
+      for (const answer of instance.pushAnswers.values()) answer(null);
     }
     await Promise.all(stopping);
     this.instances.clear();
@@ -316,7 +354,9 @@ export class Sidecar {
         const instance = this.newInstance(stored.instanceId, stored.agentAddress, stored.path);
         instance.stored = stored;
         instance.privateKey = createPrivateKey(stored.privateKey);
+        instance.repo = await this.openRepo(instance);
         instance.harness = this.newHarness(instance, stored.config);
+        instance.harness.restoreConversation(await instance.repo.readTurns(), await instance.repo.readMetadata());
         if (stored.started) instance.harness.start();
         this.log(`restored ${stored.instanceId}`);
       } catch (error) {
@@ -325,12 +365,18 @@ export class Sidecar {
     }
   }
 
-  private async persist(instance: Instance): Promise<void> {
-    if (!instance.stored) return;
-    const file = this.statePath(instance.instanceId);
-    const tmp = `${file}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(instance.stored, null, 2)}\n`, { mode: 0o600 });
-    await rename(tmp, file);
+  /** Writes the record; one write at a time per instance (a state push saves while frames are handled). */
+  private persist(instance: Instance): Promise<void> {
+    const write = async () => {
+      if (!instance.stored) return;
+      const file = this.statePath(instance.instanceId);
+      const tmp = `${file}.tmp`;
+      await writeFile(tmp, `${JSON.stringify(instance.stored, null, 2)}\n`, { mode: 0o600 });
+      await rename(tmp, file);
+    };
+    const done = instance.persisting.then(write);
+    instance.persisting = done.catch(() => {});
+    return done;
   }
 
   private newInstance(instanceId: string, agentAddress: string, path: string): Instance {
@@ -343,16 +389,36 @@ export class Sidecar {
       stored: null,
       privateKey: null,
       chain: Promise.resolve(),
+      repo: null,
+      packs: new PackReceiver(),
+      pushAnswers: new Map(),
+      pushing: Promise.resolve(),
+      persisting: Promise.resolve(),
     };
     this.instances.set(instanceId, instance);
     return instance;
+  }
+
+  private async openRepo(instance: Instance): Promise<StateRepo> {
+    const repo = new StateRepo(
+      join(this.options.stateDir, instance.instanceId),
+      () => ({ name: "agent", email: instance.agentAddress }),
+      (line) => this.log(`[${instance.instanceId}] ${line}`),
+    );
+    await repo.open();
+    return repo;
   }
 
   private newHarness(instance: Instance, config: HarnessConfig): Harness {
     return new Harness(config, {
       send: (frame) => this.sendInstance(instance, frame),
       log: (line) => this.log(line),
+      ...(instance.repo ? { state: instance.repo } : {}),
+      hubUrl: this.options.hubUrl,
       ...(this.options.models ? { models: this.options.models } : {}),
+      ...(this.options.gateAnswerTimeoutMs === undefined
+        ? {}
+        : { gateAnswerTimeoutMs: this.options.gateAnswerTimeoutMs }),
     });
   }
 
@@ -403,8 +469,18 @@ export class Sidecar {
       this.timing,
       {
         // After a first deploy the hub speaks first (`agent.deploy`); after a reconnect it sends `challenge`.
-        onOpen: () => this.log(`[${instanceId}] instance channel open`),
+        onOpen: () => {
+          // A pack cut by the lost channel is sent again from its first chunk.
+          instance.packs.reset();
+          this.log(`[${instanceId}] instance channel open`);
+        },
         onFrame: (frame) => {
+          // The answer to a state push is not queued behind the frames being handled: one of them (undeploy)
+          // may be waiting for it.
+          if (frame.type === "repo.pack.ack" || frame.type === "repo.pack.reject") {
+            instance.pushAnswers.get(String(frame.transferId))?.(frame as PushAnswer);
+            return;
+          }
           instance.chain = instance.chain
             .then(() => this.onInstanceFrame(instance, frame as InstanceHubFrame))
             .catch((error: unknown) => this.log(`[${instanceId}] ${frame.type} failed: ${(error as Error).message}`));
@@ -445,7 +521,14 @@ export class Sidecar {
     this.instances.delete(instanceId);
     void instance?.channel?.stop();
     await instance?.harness?.stop();
+    if (instance) {
+      // A state push still saving its record must not bring the file back.
+      instance.stored = null;
+      await instance.persisting;
+    }
     await rm(this.statePath(instanceId), { force: true });
+    if (instance?.repo) await instance.repo.run(() => instance.repo?.remove() ?? Promise.resolve());
+    else await rm(join(this.options.stateDir, instanceId), { recursive: true, force: true });
   }
 
   private async onInstanceFrame(instance: Instance, frame: InstanceHubFrame): Promise<void> {
@@ -461,6 +544,7 @@ export class Sidecar {
         await instance.harness?.stop();
         instance.agentAddress = frame.agentAddress ?? config.agentAddress;
         instance.privateKey = privateKey;
+        const previous = instance.stored;
         instance.stored = {
           version: 1,
           instanceId: instance.instanceId,
@@ -471,13 +555,18 @@ export class Sidecar {
           privateKey: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
           config,
           started: false,
+          // The deploy packs follow; a state repository kept from before still continues the branch the hub has.
+          deployRef: null,
+          expectedOldSha: previous?.expectedOldSha ?? null,
         };
         try {
           await this.persist(instance); // the key must survive a restart before the hub relies on it
+          instance.repo ??= await this.openRepo(instance);
         } catch (error) {
           return send({ type: "agent.error", agentAddress, error: `cannot store state: ${(error as Error).message}` });
         }
         instance.harness = this.newHarness(instance, config);
+        instance.harness.restoreConversation(await instance.repo.readTurns(), await instance.repo.readMetadata());
         instance.harness.setOnline(true);
         this.log(`[${instance.instanceId}] deployed (agent ${frame.agentId})`);
         return send({
@@ -506,7 +595,7 @@ export class Sidecar {
           return this.log(`[${instance.instanceId}] ignored a challenge without a hex nonce`);
         }
         const signature = signChallenge(instance.privateKey, frame.nonce, agentAddress);
-        send({ type: "challenge.response", agentAddress, signature });
+        send({ type: "challenge.response", agentAddress, signature, deployRef: instance.stored?.deployRef ?? null });
         this.log(`[${instance.instanceId}] answered the challenge`);
         instance.harness.setOnline(true);
         return;
@@ -547,15 +636,148 @@ export class Sidecar {
       }
       case "agent.undeploy": {
         await instance.harness?.stop();
-        send({ type: "agent.undeploy.ack", agentAddress, statePushed: false });
+        const statePushed = await this.pushState(instance, `undeploy-${Date.now()}`);
+        send({ type: "agent.undeploy.ack", agentAddress, statePushed });
         this.log(`[${instance.instanceId}] undeployed (${frame.reason})`);
         return this.forget(instance.instanceId);
       }
+      case "gate.decision":
+      case "approval.decision":
+        return instance.harness?.onDecision(frame);
       case "sync.request":
-        // State push (POST …/sync) is not implemented by the reference sidecar yet.
-        return this.log(`[${instance.instanceId}] sync.request ${frame.transferId} ignored: no state push`);
+        // Not awaited: frames behind it (gate decisions) must not wait for the hub's answer to the push.
+        void this.pushState(instance, String(frame.transferId));
+        return;
+      case "repo.pack.push":
+        instance.packs.push(frame);
+        return;
+      case "repo.pack.done":
+        return this.applyPack(instance, frame);
       default:
         this.log(`[${instance.instanceId}] ignored frame ${(frame as Frame).type}`);
     }
+  }
+
+  /**
+   * Applies a pack the hub sent: the deploy tree (`refs/heads/deploy`), an asset (checked out in the
+   * workspace at its mountPath) or a restored state commit (the branch and work tree move there).
+   */
+  private async applyPack(instance: Instance, frame: Extract<InstanceHubFrame, { type: "repo.pack.done" }>) {
+    const { agentAddress } = instance;
+    const transferId = String(frame.transferId);
+    const pack = instance.packs.done(frame);
+    const outcome = await (async (): Promise<PackFailure | null> => {
+      if (isFailure(pack)) return pack;
+      const { repo, stored } = instance;
+      if (!repo || !stored) return { reason: "conflict", message: "the instance is not deployed on this sidecar" };
+      const kind = frame.repoId?.kind;
+      const asset = kind === "skill" || kind === "repo";
+      if (!asset && kind !== "agent-state")
+        return { reason: "corrupt", message: `unknown repoId kind ${String(kind)}` };
+      if (typeof frame.ref !== "string" || !REF.test(frame.ref)) {
+        return { reason: "path_violation", message: `not a ref: ${String(frame.ref)}` };
+      }
+      const commitSha = String(frame.commitSha);
+      const mount = asset ? mountDirectory(repo.workspace, frame.mountPath ?? "") : null;
+      if (asset && !mount) return { reason: "path_violation", message: `bad mountPath ${String(frame.mountPath)}` };
+      // An asset's own ref (its refs/heads/main, say) must not move the instance's branches.
+      const ref = asset ? `refs/assets/${String(frame.repoId.id).replace(/[^A-Za-z0-9_-]/g, "_")}` : frame.ref;
+      const restore = !asset && ref === MAIN_REF;
+      const failure = await repo.run(async () => {
+        const refused = await indexPack(repo.gitdir, pack, commitSha, repo.cache);
+        if (refused) return refused;
+        if (restore) await repo.resetTo(commitSha);
+        else await git.writeRef({ fs, gitdir: repo.gitdir, ref, value: commitSha, force: true });
+        if (mount) await checkoutTree(repo.gitdir, commitSha, mount, repo.cache);
+        return null;
+      });
+      if (failure) return failure;
+      if (ref === "refs/heads/deploy") stored.deployRef = commitSha;
+      if (restore) {
+        stored.expectedOldSha = commitSha;
+        instance.harness?.restoreConversation(await repo.readTurns(), await repo.readMetadata());
+      }
+      await this.persist(instance);
+      this.log(`[${instance.instanceId}] applied ${ref} at ${commitSha}${mount ? ` (${frame.mountPath})` : ""}`);
+      return null;
+    })().catch((error: unknown): PackFailure => ({ reason: "corrupt", message: (error as Error).message }));
+    if (!outcome) return this.sendInstance(instance, { type: "repo.pack.ack", agentAddress, transferId });
+    this.log(`[${instance.instanceId}] refused pack ${transferId}: ${outcome.reason} (${outcome.message})`);
+    this.sendInstance(instance, { type: "repo.pack.reject", agentAddress, transferId, ...outcome });
+  }
+
+  /** Pushes the state branch to the hub; true once the hub acknowledged it. One push at a time. */
+  private pushState(instance: Instance, transferId: string): Promise<boolean> {
+    const run = instance.pushing.then(() => this.pushStateNow(instance, transferId));
+    instance.pushing = run.catch(() => {});
+    return run.catch((error: unknown) => {
+      this.log(`[${instance.instanceId}] state push ${transferId} failed: ${(error as Error).message}`);
+      return false;
+    });
+  }
+
+  private async pushStateNow(instance: Instance, transferId: string): Promise<boolean> {
+    const { repo, stored, agentAddress } = instance;
+    if (!repo || !stored) return false;
+    // A stale expectedOldSha (the hub moved on without us) is corrected once from the hub's currentSha.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      // Built in the repository's queue, so that the pack holds every commit queued before the push.
+      const { tip, pack } = await repo.run(async () => {
+        const tip = await repo.ensureCommit();
+        return { tip, pack: await buildPack(repo.gitdir, tip, repo.cache) };
+      });
+      if (pack.length > MAX_PACK_BYTES) {
+        this.log(`[${instance.instanceId}] state pack of ${pack.length} bytes is over the hub's limit`);
+        return false;
+      }
+      const chunks = splitPack(pack);
+      const expectedOldSha = stored.expectedOldSha ?? null;
+      const answer = this.pushAnswer(instance, transferId);
+      const sent =
+        chunks.every((data, seq) =>
+          instance.channel?.send({ type: "repo.pack.push", agentAddress, transferId, seq, data }),
+        ) &&
+        instance.channel?.send({
+          type: "repo.pack.done",
+          agentAddress,
+          transferId,
+          ref: MAIN_REF,
+          commitSha: tip,
+          expectedOldSha,
+          chunks: chunks.length,
+        });
+      if (!sent) instance.pushAnswers.get(transferId)?.(null);
+      const reply = await answer;
+      if (!reply) {
+        this.log(
+          `[${instance.instanceId}] state push ${transferId}: ${sent ? "no answer from the hub" : "channel down"}`,
+        );
+        return false;
+      }
+      if (reply.type === "repo.pack.ack") {
+        stored.expectedOldSha = tip;
+        await this.persist(instance);
+        this.log(`[${instance.instanceId}] state pushed at ${tip}`);
+        return true;
+      }
+      this.log(`[${instance.instanceId}] state push ${transferId} refused: ${reply.reason} (${reply.message})`);
+      if (reply.reason !== "non_fast_forward" || attempt > 0) return false;
+      stored.expectedOldSha = reply.currentSha ?? null;
+      await this.persist(instance);
+    }
+    return false;
+  }
+
+  /** The hub's answer to the state push `transferId`, or null after the timeout. */
+  private pushAnswer(instance: Instance, transferId: string): Promise<PushAnswer | null> {
+    return new Promise((resolve) => {
+      const finish = (answer: PushAnswer | null) => {
+        clearTimeout(timer);
+        if (instance.pushAnswers.get(transferId) === finish) instance.pushAnswers.delete(transferId);
+        resolve(answer);
+      };
+      const timer = setTimeout(() => finish(null), this.options.statePushTimeoutMs ?? STATE_PUSH_TIMEOUT_MS);
+      instance.pushAnswers.set(transferId, finish);
+    });
   }
 }

@@ -2,14 +2,17 @@
  * The hub's side of docs/sidecar-protocol.md, just enough to drive a sidecar in tests: bearer check on the
  * upgrade, `hello`, `instance.assign`, first deploy (`agent.deploy` → `session.start`), reconnect with an
  * Ed25519 challenge it really verifies, then `grants.update`, `sources.update` and the frames queued while
- * the sidecar was away. Everything received is logged per channel for the test to inspect.
+ * the sidecar was away. Packs: it sends an instance's deploy packs between `agent.deploy.ack` and
+ * `session.start` (and after a reconnect whose `deployRef` differs), and answers state pushes like the hub
+ * (ack, or `non_fast_forward` when `expectedOldSha` is not its tip). Everything received is logged per
+ * channel for the test to inspect.
  */
 import { createPublicKey, randomBytes, verify } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
-import type { HarnessConfig } from "../../src/runtime/protocol";
+import { type HarnessConfig, PACK_CHUNK_BYTES, type RepoId } from "../../src/runtime/protocol";
 
 export type Frame = { type: string; [key: string]: unknown };
 
@@ -26,9 +29,55 @@ type HubInstance = {
   queued: Frame[];
   /** Status answered to the next upgrade instead of accepting it (403/404/410). */
   refuseWith: number | null;
+  /** Sent after `agent.deploy.ack` (before `session.start`), and after a reconnect with another `deployRef`. */
+  deployPacks: OutgoingPack[];
+  /** The deploy commit (the `refs/heads/deploy` pack among `deployPacks`). */
+  deployCommit: string | null;
+  /** The state branch's tip as acknowledged. */
+  stateTip: string | null;
+  /** What the hub does with a state push: apply it (`ack`, checking `expectedOldSha`), refuse it, or say nothing. */
+  statePushes: "ack" | "reject" | "silent";
+  /** Every state push received, put back together. */
+  pushes: StatePush[];
 };
 
-export type ChallengeResult = { instanceId: string; nonce: string; verified: boolean };
+export type ChallengeResult = { instanceId: string; nonce: string; verified: boolean; deployRef: unknown };
+
+/** A pack the hub sends: the deploy tree, an asset, or a restored state commit. */
+export type OutgoingPack = {
+  pack: Buffer;
+  repoId: RepoId;
+  ref: string;
+  commitSha: string;
+  mountPath?: string;
+  transferId?: string;
+};
+
+export type StatePush = { done: Frame; pack: Buffer; answer: Frame | null };
+
+let transfers = 0;
+
+/** `repo.pack.push` ×N then `repo.pack.done`, as the hub sends a pack. */
+export function packFrames(agentAddress: string, outgoing: OutgoingPack): Frame[] {
+  transfers += 1;
+  const transferId = outgoing.transferId ?? `xfer_${transfers}`;
+  const frames: Frame[] = [];
+  for (let offset = 0; offset < outgoing.pack.length; offset += PACK_CHUNK_BYTES) {
+    const data = outgoing.pack.subarray(offset, offset + PACK_CHUNK_BYTES).toString("base64");
+    frames.push({ type: "repo.pack.push", agentAddress, transferId, seq: frames.length, data });
+  }
+  frames.push({
+    type: "repo.pack.done",
+    agentAddress,
+    transferId,
+    repoId: outgoing.repoId,
+    ref: outgoing.ref,
+    commitSha: outgoing.commitSha,
+    chunks: frames.length,
+    ...(outgoing.mountPath ? { mountPath: outgoing.mountPath } : {}),
+  });
+  return frames;
+}
 
 export function agentConfig(instanceId: string, overrides: Partial<HarnessConfig> = {}): HarnessConfig {
   return {
@@ -59,6 +108,10 @@ export class FakeHub {
   /** When false, pings go unanswered (to test the sidecar's dead-channel detection). */
   answerPings = true;
   control: WebSocket | null = null;
+  /** REST requests the sidecar made (the `hub_api` tool), with the bearer token and body it sent. */
+  readonly apiRequests: { method: string; path: string; authorization: string | null; body: string }[] = [];
+  /** Answers a REST request; unset, every request is a 404. */
+  api: ((request: { method: string; path: string; body: string }) => { status: number; body: unknown }) | null = null;
   private readonly waiters = new Set<() => void>();
   private requestCounter = 0;
 
@@ -73,9 +126,22 @@ export class FakeHub {
   }
 
   static async start(secret = "ahs_test_secret"): Promise<FakeHub> {
-    const server = createServer((_req, res) => res.writeHead(404).end());
+    let hub: FakeHub | null = null;
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        const request = { method: req.method ?? "GET", path: req.url ?? "/", body };
+        hub?.apiRequests.push({ ...request, authorization: req.headers.authorization ?? null });
+        const answer = hub?.api?.(request) ?? { status: 404, body: { error: { code: "not_found" } } };
+        res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify(answer.body));
+      });
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return new FakeHub(server, new WebSocketServer({ noServer: true }), secret);
+    hub = new FakeHub(server, new WebSocketServer({ noServer: true }), secret);
+    return hub;
   }
 
   async close(): Promise<void> {
@@ -97,6 +163,11 @@ export class FakeHub {
         verified: false,
         queued: [],
         refuseWith: null,
+        deployPacks: [],
+        deployCommit: null,
+        stateTip: null,
+        statePushes: "ack",
+        pushes: [],
       });
     }
     this.sendControl({
@@ -251,7 +322,10 @@ export class FakeHub {
         if (this.answerPings) send({ type: "pong" });
       } else if (frame.type === "agent.deploy.ack") {
         instance.publicKey = String(frame.publicKey);
+        for (const pack of instance.deployPacks) for (const f of packFrames(instance.agentAddress, pack)) send(f);
         send({ type: "session.start", agentAddress: instance.agentAddress });
+      } else if (frame.type === "repo.pack.done") {
+        this.onStatePush(instance, frame, send);
       } else if (frame.type === "session.start.ack") {
         instance.verified = true;
         this.flush(instance);
@@ -287,7 +361,7 @@ export class FakeHub {
       frame.agentAddress === instance.agentAddress &&
       verifySignature(instance.publicKey, instance.nonce, instance.agentAddress, String(frame.signature));
     instance.nonce = null;
-    this.challenges.push({ instanceId: instance.instanceId, nonce, verified });
+    this.challenges.push({ instanceId: instance.instanceId, nonce, verified, deployRef: frame.deployRef });
     for (const waiter of [...this.waiters]) waiter();
     if (!verified) {
       ws.send(
@@ -309,7 +383,39 @@ export class FakeHub {
         defaultSource: config.defaultSource,
       }),
     );
+    if (instance.deployPacks.length > 0 && frame.deployRef !== instance.deployCommit) {
+      for (const pack of instance.deployPacks) {
+        for (const f of packFrames(instance.agentAddress, pack)) ws.send(JSON.stringify(f));
+      }
+    }
     this.flush(instance);
+  }
+
+  /** A state push is complete: put its chunks together and answer it like the hub. */
+  private onStatePush(instance: HubInstance, done: Frame, send: (frame: Frame) => void): void {
+    const chunks = this.frames(instance.instanceId).filter(
+      (f) => f.type === "repo.pack.push" && f.transferId === done.transferId,
+    );
+    const pack = Buffer.concat(chunks.map((f) => Buffer.from(String(f.data), "base64")));
+    const reply = { agentAddress: instance.agentAddress, transferId: done.transferId };
+    let answer: Frame | null = null;
+    if (instance.statePushes === "reject") {
+      answer = { type: "repo.pack.reject", ...reply, reason: "corrupt", message: "refused", currentSha: null };
+    } else if (instance.statePushes === "ack" && done.expectedOldSha !== instance.stateTip) {
+      const message = "expectedOldSha is not the tip";
+      answer = {
+        type: "repo.pack.reject",
+        ...reply,
+        reason: "non_fast_forward",
+        message,
+        currentSha: instance.stateTip,
+      };
+    } else if (instance.statePushes === "ack") {
+      instance.stateTip = String(done.commitSha);
+      answer = { type: "repo.pack.ack", ...reply, ref: done.ref, commitSha: done.commitSha };
+    }
+    instance.pushes.push({ done, pack, answer });
+    if (answer) send(answer);
   }
 
   private flush(instance: HubInstance): void {

@@ -59,14 +59,14 @@ export async function validateSkillTree(
   return { skills };
 }
 
-/**
- * The skills rule for a pushed branch tip: every top-level directory of the commit's tree is a valid skill.
- * Returns why the commit is refused, or null.
- */
-export async function checkSkillCommit(_ref: string, commitOid: string, store: ObjectStore): Promise<string | null> {
+/** The skills a commit's tree holds (every top-level directory with its `SKILL.md`), or why it is invalid. */
+export async function skillsOfCommit(
+  commitOid: string,
+  store: ObjectStore,
+): Promise<{ skills: Skill[] } | { error: string }> {
   const commit = parseCommit((await store.get(commitOid)).body);
   const root = parseTree((await store.get(commit.tree)).body);
-  const result = await validateSkillTree(
+  return validateSkillTree(
     root.map((e) => ({ name: e.name, isDirectory: treeEntryType(e.mode) === "tree" })),
     async (directory) => {
       const dir = root.find((e) => e.name === directory);
@@ -76,5 +76,13 @@ export async function checkSkillCommit(_ref: string, commitOid: string, store: O
       return new TextDecoder().decode((await store.get(file.oid)).body);
     },
   );
+}
+
+/**
+ * The skills rule for a pushed branch tip: every top-level directory of the commit's tree is a valid skill.
+ * Returns why the commit is refused, or null.
+ */
+export async function checkSkillCommit(_ref: string, commitOid: string, store: ObjectStore): Promise<string | null> {
+  const result = await skillsOfCommit(commitOid, store);
   return "error" in result ? `invalid skill: ${result.error}` : null;
 }

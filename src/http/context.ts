@@ -34,8 +34,11 @@ export type AppVariables = {
   grants: GrantRule[];
   /** Set by the git token middleware on smart-HTTP routes, together with `tenant`, `principal` and `grants`. */
   gitToken: GitTokenAccess;
-  /** Set on smart-HTTP routes once the URL is resolved: the repository and the asset kind behind it. */
-  gitRepository: { id: string; kind: string };
+  /**
+   * Set on smart-HTTP routes once the URL is resolved: the repository and its kind (an asset kind, or
+   * `agent-state`), and for a repository that may not exist yet, the HEAD it reads as while empty.
+   */
+  gitRepository: { id: string; kind: string; emptyHead?: string };
 };
 
 export type AppEnv = {

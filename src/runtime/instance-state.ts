@@ -4,6 +4,7 @@
  * The setup is written once and then read by every frame, so it is also kept in memory; the collector is
  * kept in memory between events and saved when it moved.
  */
+import type { ShippedPack } from "../agent-state/deploy-tree";
 import type { ModelPricing } from "../catalog/pricing";
 import { EventCollector } from "./collector";
 import type { ConnectorState, HarnessConfig, InferenceSource } from "./protocol";
@@ -19,6 +20,10 @@ export type InstanceSetup = {
   walletId: string;
   /** Each source's price per million tokens, from the catalog at launch (null: unpriced). */
   pricing: Record<string, ModelPricing | null>;
+  /** The definition's deploy commit this instance was launched with. */
+  deployCommit: string;
+  /** The deploy tree and the attached assets, shipped after the deploy and again to a stale sidecar. */
+  packs: ShippedPack[];
 };
 
 /** The lifecycle as the instance object sees it. */

@@ -5,6 +5,7 @@
  */
 import { and, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
+import { writeDeployTree } from "../agent-state/deploy-tree";
 import { mintAgentToken } from "../auth/agent-tokens";
 import { defaultConditionRegistry } from "../authz/conditions";
 import { evaluateGrants } from "../authz/evaluate";
@@ -436,11 +437,21 @@ export async function launchInstance(
   if (!sidecar) {
     throw new ApiError(502, "sidecar_unavailable", "No sidecar of this tenant is online to run the instance");
   }
+  // The deploy tree is the definition's (the next launch rewrites it): written before the instance, so a
+  // launch refused for its attachments writes nothing of the instance.
+  const deploy = await writeDeployTree(env, db, {
+    tenantId: input.tenant.id,
+    agentId: prepared.config.agentId,
+    systemPrompt: prepared.config.systemPrompt,
+    now,
+  });
   await db.batch(prepared.statements as unknown as Parameters<typeof db.batch>[0]);
   const grants = toWireGrants(await collectGrants(db, input.tenant.id, prepared.principalId, now));
   const outcome = await instanceObject(env, prepared.instanceId).launch(
     {
-      config: { ...prepared.config, grants },
+      config: { ...prepared.config, systemPrompt: deploy.systemPrompt, grants },
+      deployCommit: deploy.deployCommit,
+      packs: deploy.packs,
       tenantId: input.tenant.id,
       instanceId: prepared.instanceId,
       sidecarId: sidecar.id,

@@ -3,7 +3,7 @@
  * SSE subscribers in coalesced ticks (docs/events.md). A new subscriber gets the events after its cursor
  * (or the text of the turn in flight), then the live ones, with no gap and no repeat.
  */
-import { EventLog } from "./event-log";
+import { EventLog, type LoggedEvent } from "./event-log";
 import { Fanout, nextTickDue, sseMessages } from "./fanout";
 import { HEARTBEAT_INTERVAL_MS } from "./protocol";
 
@@ -63,6 +63,11 @@ export class LiveEvents {
 
   lastSeq(): number {
     return this.log.lastSeq();
+  }
+
+  /** Every event the log still holds, oldest first. */
+  logged(): LoggedEvent[] {
+    return this.log.since(0);
   }
 
   /**

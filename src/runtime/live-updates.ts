@@ -1,7 +1,9 @@
 /**
  * Changes that reach a running instance's sidecar at once, or when it is back: grants, sources after a
- * credential changed, and decisions on approvals. Nothing is sent once the instance has stopped.
+ * credential changed, decisions on approvals, requests for its state and restored state. Nothing is sent
+ * once the instance has stopped.
  */
+import type { ShippedPack } from "../agent-state/deploy-tree";
 import { getDb } from "../db/client";
 import { secretBox } from "../secrets/encryption";
 import type { ApprovalView } from "./gates";
@@ -73,4 +75,20 @@ export async function announceApprovalDecision(
     scope: approval.scope,
     message: approval.message,
   }));
+}
+
+/** Asks the sidecar to push the instance's state now (or when it is back); null once it stopped. */
+export function requestStateSync(parts: InstanceParts): Promise<"sent" | "queued" | null> {
+  const transferId = `sync-${Date.now()}`;
+  return deliverIfLive(parts, (agentAddress) => ({ type: "sync.request", agentAddress, transferId }));
+}
+
+/** A restored state commit for a connected sidecar, so its branch and files follow; false when none is. */
+export async function shipRestoredState(parts: InstanceParts, pack: ShippedPack): Promise<boolean> {
+  const setup = await parts.state.liveSetup();
+  const ws = parts.socket.trusted();
+  if (!setup || !ws) return false;
+  await parts.packs.ship(ws, setup, [pack]);
+  parts.events.record("state.restored", { ref: pack.ref, commitSha: pack.commitSha });
+  return true;
 }

@@ -83,6 +83,21 @@ export type ConnectorState = {
   subject?: string;
 } | null;
 
+/** A repository a pack belongs to: the agent's (definition or instance) state, or an asset. */
+export type RepoId = { kind: "agent-state" | "skill" | "repo"; id: string };
+
+/** Why a pack was refused (docs/sidecar-protocol.md, section 3.2). */
+export type PackRejectReason =
+  | "path_violation"
+  | "non_fast_forward"
+  | "sha_mismatch"
+  | "corrupt"
+  | "too_large"
+  | "conflict";
+
+/** Raw bytes of a pack per `repo.pack.push` chunk (before base64). */
+export const PACK_CHUNK_BYTES = 64 * 1024;
+
 export type AbortReason =
   | "user_disconnect"
   | "wallet_exhaustion"
@@ -150,6 +165,29 @@ export type InstanceHubFrame =
     }
   | { type: "challenge"; agentAddress: string; nonce: string }
   | { type: "challenge.failed"; agentAddress: string; reason: string }
+  /** One chunk of a pack the hub sends: the deploy tree, an asset, or a restored state commit. */
+  | { type: "repo.pack.push"; agentAddress: string; transferId: string; seq: number; data: string }
+  | {
+      type: "repo.pack.done";
+      agentAddress: string;
+      transferId: string;
+      repoId: RepoId;
+      ref: string;
+      commitSha: string;
+      chunks: number;
+      /** For an asset: where its tree goes in the workspace (`skills/<asset name>/`). */
+      mountPath?: string;
+    }
+  /** The hub's answer to a state push. */
+  | { type: "repo.pack.ack"; agentAddress: string; transferId: string; ref: string; commitSha: string }
+  | {
+      type: "repo.pack.reject";
+      agentAddress: string;
+      transferId: string;
+      reason: PackRejectReason;
+      message: string;
+      currentSha: string | null;
+    }
   | { type: "pong" };
 
 export type InstanceSidecarFrame =
@@ -181,8 +219,26 @@ export type InstanceSidecarFrame =
       action: string;
       context?: Record<string, unknown>;
     }
-  /** After a reconnect: proof of the instance key over `nonce ‖ utf8(agentAddress)` (hex Ed25519). */
-  | { type: "challenge.response"; agentAddress: string; signature: string }
+  /**
+   * After a reconnect: proof of the instance key over `nonce ‖ utf8(agentAddress)` (hex Ed25519), and the
+   * deploy commit the sidecar holds (the hub sends the deploy packs again when it differs).
+   */
+  | { type: "challenge.response"; agentAddress: string; signature: string; deployRef?: string | null }
+  /** One chunk of a state push. */
+  | { type: "repo.pack.push"; agentAddress: string; transferId: string; seq: number; data: string }
+  /** The state push is complete: move `ref` from `expectedOldSha` (null: it must not exist) to `commitSha`. */
+  | {
+      type: "repo.pack.done";
+      agentAddress: string;
+      transferId: string;
+      ref: string;
+      commitSha: string;
+      expectedOldSha: string | null;
+      chunks: number;
+    }
+  /** The answer to a pack the hub sent. */
+  | { type: "repo.pack.ack"; agentAddress: string; transferId: string }
+  | { type: "repo.pack.reject"; agentAddress: string; transferId: string; reason: PackRejectReason; message: string }
   | { type: "ping" };
 
 export const HEARTBEAT_INTERVAL_MS = 15_000;

@@ -11,6 +11,7 @@ import type { InstanceSetup, InstanceState } from "./instance-state";
 import { markInstanceRunning, recordInstanceKey } from "./instances";
 import type { LiveEvents } from "./live-events";
 import type { InstanceMailbox } from "./mailbox";
+import type { PackTransfers } from "./pack-transfers";
 import type { InstanceSidecarFrame } from "./protocol";
 import type { ReplyWaiters } from "./reply-waiters";
 import { currentGrantsAndSources } from "./sidecar-config";
@@ -26,6 +27,7 @@ export type InstanceParts = {
   replies: ReplyWaiters;
   mailbox: InstanceMailbox;
   turns: TurnRecorder;
+  packs: PackTransfers;
 };
 
 export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame: InstanceSidecarFrame): Promise<void> {
@@ -37,7 +39,7 @@ export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame:
     return;
   }
   if (!socket.isTrusted(ws)) {
-    if (frame.type === "challenge.response") await answerChallenge(parts, ws, setup, frame.signature);
+    if (frame.type === "challenge.response") await answerChallenge(parts, ws, setup, frame);
     return;
   }
   const db = getDb(parts.env);
@@ -45,6 +47,8 @@ export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame:
     case "agent.deploy.ack":
       await state.setPublicKey(frame.publicKey);
       await recordInstanceKey(db, setup.instanceId, frame.publicKey);
+      // The sidecar handles frames in order: the packs are in place before it starts.
+      await parts.packs.ship(ws, setup, setup.packs ?? []);
       socket.send(ws, { type: "session.start", agentAddress: setup.config.agentAddress });
       return;
     case "session.start.ack":
@@ -79,6 +83,16 @@ export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame:
     case "gate.request":
       await answerGate(parts, setup, frame);
       return;
+    case "repo.pack.push":
+      parts.packs.chunk(frame);
+      return;
+    case "repo.pack.done":
+      await parts.packs.done(setup, ws, frame);
+      return;
+    case "repo.pack.ack":
+    case "repo.pack.reject":
+      await parts.packs.answered(setup, frame);
+      return;
   }
 }
 
@@ -86,7 +100,12 @@ export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame:
  * A returning sidecar signs the nonce with the instance key. Proven, it gets the grants and sources as they
  * are now, then what was kept for it; otherwise the socket is closed.
  */
-async function answerChallenge(parts: InstanceParts, ws: WebSocket, setup: InstanceSetup, signature: string) {
+async function answerChallenge(
+  parts: InstanceParts,
+  ws: WebSocket,
+  setup: InstanceSetup,
+  { signature, deployRef }: Extract<InstanceSidecarFrame, { type: "challenge.response" }>,
+) {
   const { state, socket } = parts;
   const { agentAddress } = setup.config;
   const publicKey = await state.publicKey();
@@ -109,6 +128,8 @@ async function answerChallenge(parts: InstanceParts, ws: WebSocket, setup: Insta
       defaultSource: current.sources[0]?.id ?? setup.config.defaultSource,
     });
   }
+  // A sidecar that lost its deploy tree (or never had this one) gets the packs again.
+  if (setup.deployCommit && deployRef !== setup.deployCommit) await parts.packs.ship(ws, setup, setup.packs ?? []);
   await parts.mailbox.markDelivered(socket.flushOutbox(ws));
   await state.setPhase("running");
   parts.events.record("sidecar.reconnected", { instanceId: setup.instanceId });

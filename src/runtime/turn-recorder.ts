@@ -23,10 +23,14 @@ export class TurnRecorder {
     const current = await this.state.collector();
     const collector = !current || current.ended ? this.state.newCollector(setup) : current;
     // Streamed to subscribers first: the D1 write of a part must not delay the token on the wire.
-    this.events.record(event.type, event.data ?? {});
+    const seq = this.events.record(event.type, event.data ?? {});
     if (!COLLECTED_EVENT_TYPES.has(event.type)) return null;
     const db = getDb(this.env);
+    const before = collector.currentTurnId;
     const result = await collector.apply(db, event);
+    const opened = collector.currentTurnId;
+    // Where the turn begins in the log: replaying after `cursor` shows it from its first event.
+    if (opened && opened !== before) this.events.record("turn.started", { turnId: opened, cursor: seq - 1 });
     // State that matches rows just written to D1 is saved at once; a text delta waits for the tick.
     if (result.wrote) await this.state.saveCollector();
     else this.state.markCollectorDirty();

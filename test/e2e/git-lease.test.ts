@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
+import { sleep } from "../support/poll";
+import { gitEnv as sharedGitEnv } from "./support/git-cli";
 import { client, type Session, uniqueName } from "./support/hub-client";
 import { d1Rows, r2Keys, writeD1 } from "./support/local-state";
 
@@ -23,16 +25,7 @@ let work: string;
 let persistTo: string;
 let hub: Awaited<ReturnType<typeof startHub>>;
 
-const gitEnv = () => ({
-  ...process.env,
-  HOME: work,
-  GIT_CONFIG_NOSYSTEM: "1",
-  GIT_TERMINAL_PROMPT: "0",
-  GIT_AUTHOR_NAME: "E2E",
-  GIT_AUTHOR_EMAIL: "e2e@example.test",
-  GIT_COMMITTER_NAME: "E2E",
-  GIT_COMMITTER_EMAIL: "e2e@example.test",
-});
+const gitEnv = () => sharedGitEnv(work);
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const { stdout } = await run("git", args, { cwd, env: gitEnv(), maxBuffer: 64 * 1024 * 1024 });
@@ -54,8 +47,6 @@ function gitOutcome(cwd: string, ...args: string[]): Promise<{ code: number | nu
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once("close", () => resolve())));
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until the repository's push lease is held (a push is in its transaction). */
 async function leaseHeld(repositoryId: string, timeoutMs = 60_000): Promise<void> {

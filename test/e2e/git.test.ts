@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { gitEnv as sharedGitEnv } from "./support/git-cli";
 import { client, type Session, uniqueName } from "./support/hub-client";
 
 const run = promisify(execFile);
@@ -18,19 +19,7 @@ let work: string;
 /** The wire protocol git asks for on fetches (its default is 2); the suite runs once per version. */
 let protocolVersion = "2";
 
-const gitEnv = () => ({
-  ...process.env,
-  GIT_CONFIG_COUNT: "1",
-  GIT_CONFIG_KEY_0: "protocol.version",
-  GIT_CONFIG_VALUE_0: protocolVersion,
-  HOME: work,
-  GIT_CONFIG_NOSYSTEM: "1",
-  GIT_TERMINAL_PROMPT: "0",
-  GIT_AUTHOR_NAME: "E2E",
-  GIT_AUTHOR_EMAIL: "e2e@example.test",
-  GIT_COMMITTER_NAME: "E2E",
-  GIT_COMMITTER_EMAIL: "e2e@example.test",
-});
+const gitEnv = () => sharedGitEnv(work, { "protocol.version": protocolVersion });
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const { stdout } = await run("git", args, { cwd, env: gitEnv(), maxBuffer: 64 * 1024 * 1024 });

@@ -14,7 +14,18 @@ const root = resolve(__dirname, "../..");
 
 type Layer = "entry" | "app" | "routes" | "http" | "durable-objects" | "domain" | "leaf";
 
-const DOMAIN_FOLDERS = ["auth", "authz", "tenancy", "catalog", "runtime", "git", "mail", "assets", "secrets"];
+const DOMAIN_FOLDERS = [
+  "auth",
+  "authz",
+  "tenancy",
+  "catalog",
+  "runtime",
+  "git",
+  "mail",
+  "assets",
+  "agent-state",
+  "secrets",
+];
 
 const layerOf = (file: string): Layer | null => {
   if (file === "src/index.ts" || file === "src/instances-worker.ts") return "entry";

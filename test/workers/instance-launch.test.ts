@@ -45,6 +45,7 @@ describe("launching an instance", SLOW, () => {
       agentId: r.agentId,
       agentName: expect.stringMatching(/^Echo /),
       tenantId: r.t.id,
+      principalId: expect.stringMatching(/^prn_/),
       address: expect.stringMatching(new RegExp(`^${id}@.+`)),
       status: "running",
       publicKey: expect.stringMatching(/^[0-9a-f]{64}$/),
@@ -60,7 +61,9 @@ describe("launching an instance", SLOW, () => {
 
     // The sidecar saw the protocol's first deploy, and the hub kept the key it generated.
     const channel = await sidecar.instance(id);
-    expect(channel.log.frames.slice(0, 2).map((f) => f.type)).toEqual(["agent.deploy", "session.start"]);
+    // Between them, the deploy tree (docs/sidecar-protocol.md, "State and packs").
+    const types = channel.log.frames.map((f) => f.type).filter((t) => t !== "repo.pack.push");
+    expect(types.slice(0, 3)).toEqual(["agent.deploy", "repo.pack.done", "session.start"]);
     expect(res.body.publicKey).toBe(channel.publicKeyHex);
     const deploy = channel.log.frames[0];
     expect(deploy).toMatchObject({ agentAddress: res.body.address, agentId: r.agentId });

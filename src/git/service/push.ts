@@ -30,6 +30,12 @@ export type PushRequest = {
   pack: Uint8Array | null;
 };
 
+/** What a push did: refused whole because another push holds the repository, or ref by ref. */
+export type PushResult =
+  | { busy: true; retryInSeconds: number }
+  | { busy: false; unpackError: string | null; statuses: RefStatus[] };
+
+/** A smart-HTTP push: the transaction, answered as git's report-status. */
 export async function pushToRepository(
   db: Db,
   bucket: R2Bucket,
@@ -40,16 +46,31 @@ export async function pushToRepository(
   const caps = negotiatedCapabilities(request.capabilities, RECEIVE_PACK_CAPABILITIES);
   const report = (unpackError: string | null, refs: RefStatus[]) =>
     buildReportStatus({ unpackError, refs }, negotiatedSideBand(caps));
-
-  const lease = await acquirePushLease(db, repositoryId);
-  if (!lease) {
-    const expiry = await pushLeaseExpiry(db, repositoryId);
-    const seconds = Math.max(1, Math.ceil(((expiry ?? Date.now()) - Date.now()) / 1000));
-    const reason = `another push to this repository is in progress; retry in ${seconds} s`;
+  const result = await applyPush(db, bucket, repositoryId, request.commands, request.pack, caps.has("atomic"), policy);
+  if (result.busy) {
+    const reason = `another push to this repository is in progress; retry in ${result.retryInSeconds} s`;
     return report(
       null,
       request.commands.map((c) => ({ ref: c.ref, ok: false, reason })),
     );
+  }
+  return report(result.unpackError, result.statuses);
+}
+
+/** The push transaction itself, for any caller (smart HTTP, a sidecar's state push). */
+export async function applyPush(
+  db: Db,
+  bucket: R2Bucket,
+  repositoryId: string,
+  commands: readonly RefCommand[],
+  pack: Uint8Array | null,
+  atomic: boolean,
+  policy: PushPolicy,
+): Promise<PushResult> {
+  const lease = await acquirePushLease(db, repositoryId);
+  if (!lease) {
+    const expiry = await pushLeaseExpiry(db, repositoryId);
+    return { busy: true, retryInSeconds: Math.max(1, Math.ceil(((expiry ?? Date.now()) - Date.now()) / 1000)) };
   }
   // Renewed while the push runs; a push that dies stops renewing and frees the repository.
   const renewal = setInterval(() => {
@@ -62,9 +83,9 @@ export async function pushToRepository(
       repositoryId,
       store,
       currentRefs: refs,
-      commands: request.commands,
-      pack: request.pack,
-      atomic: caps.has("atomic"),
+      commands,
+      pack,
+      atomic,
       policy,
     });
     let statuses = outcome.statuses;
@@ -76,7 +97,7 @@ export async function pushToRepository(
         statuses = statuses.map((s) => (s.ok ? { ref: s.ref, ok: false, reason: "push lease lost; retry" } : s));
       }
     }
-    return report(outcome.unpackError, statuses);
+    return { busy: false, unpackError: outcome.unpackError, statuses };
   } finally {
     clearInterval(renewal);
     await releasePushLease(db, repositoryId, lease);

@@ -27,7 +27,12 @@ export type PushPolicy = {
   mayForce: boolean;
   /** Repository-specific content rules; returns why the new tip is refused, or null. */
   validateTip?: (ref: string, commitOid: string, store: ObjectStore) => Promise<string | null>;
+  /** New tips must arrive in this push's pack (a state push names the commit its pack carries). */
+  tipsInPack?: boolean;
 };
+
+/** The reason a ref is refused when `tipsInPack` holds and its new tip is not in the pack. */
+export const TIP_NOT_IN_PACK = "the new tip is not in the pack";
 
 export type PushInput = {
   bucket: R2Bucket;
@@ -82,7 +87,7 @@ async function receivePack(store: ObjectStore, pack: Uint8Array) {
     indexBytes: indexBytes.byteLength,
     duplicateObjects,
   };
-  return { row, indexBytes, combined: store.withPackInMemory(row, pack, readPackIndex(indexBytes)) };
+  return { row, indexBytes, received, combined: store.withPackInMemory(row, pack, readPackIndex(indexBytes)) };
 }
 
 async function typeOf(store: ObjectStore, oid: string): Promise<ObjectType | null> {
@@ -167,6 +172,9 @@ export async function preparePush(input: PushInput): Promise<PushOutcome> {
   for (const command of commands) {
     let reason = seen.has(command.ref) ? "duplicate ref in the push" : null;
     seen.add(command.ref);
+    if (input.policy.tipsInPack && command.newOid !== ZERO_OID && !received?.received.has(command.newOid)) {
+      reason ??= TIP_NOT_IN_PACK;
+    }
     reason ??= await checkCommand(command, current, store, input.policy);
     if (reason) statuses.push({ ref: command.ref, ok: false, reason });
     else {

@@ -31,12 +31,35 @@ export const HUB_VERSION = "0.1.0";
 
 export type OpenedRepository = { repository: RepositoryRow; refs: RefRow[]; packs: PackRow[]; store: ObjectStore };
 
-/** The repository's row, refs, pack catalog and an object store over its packs; 404 when it does not exist. */
-export async function openRepository(db: Db, bucket: R2Bucket, id: string): Promise<OpenedRepository> {
-  const [repository, state] = await Promise.all([getRepository(db, id), readRepositoryState(db, id)]);
+/**
+ * The repository's row, refs, pack catalog and an object store over its packs; 404 when it does not exist,
+ * unless `missing` says what an absent repository is (an instance that never pushed reads as empty).
+ */
+export async function openRepository(
+  db: Db,
+  bucket: R2Bucket,
+  id: string,
+  missing: { head: string } | null = null,
+): Promise<OpenedRepository> {
+  const [found, state] = await Promise.all([getRepository(db, id), readRepositoryState(db, id)]);
+  const repository = found ?? (missing ? emptyRepository(id, missing.head) : null);
   if (!repository) throw notFound("Repository not found");
   const store = await ObjectStore.open(bucket, id, state.packs);
   return { repository, ...state, store };
+}
+
+function emptyRepository(id: string, head: string): RepositoryRow {
+  const epoch = new Date(0);
+  return {
+    id,
+    tenantId: "",
+    head,
+    leaseToken: null,
+    leaseExpiresAt: null,
+    sweepRequestedAt: null,
+    createdAt: epoch,
+    updatedAt: epoch,
+  };
 }
 
 /**
@@ -61,8 +84,9 @@ export async function advertise(
   id: string,
   service: GitService,
   refPattern: string,
+  missing: { head: string } | null = null,
 ): Promise<Uint8Array> {
-  const { repository, refs, store } = await openRepository(db, bucket, id);
+  const { repository, refs, store } = await openRepository(db, bucket, id, missing);
   return buildAdvertisement({
     service,
     refs: await advertisedRefs(store, refs),
@@ -80,8 +104,9 @@ export async function listRefs(
   id: string,
   args: LsRefsArgs,
   refPattern: string,
+  missing: { head: string } | null = null,
 ): Promise<Uint8Array> {
-  const { repository, refs, store } = await openRepository(db, bucket, id);
+  const { repository, refs, store } = await openRepository(db, bucket, id, missing);
   const visible = visibleRefs(await advertisedRefs(store, refs), refPattern);
   const headTarget = repository.head;
   const headVisible = headTarget !== null && matchRefPattern(refPattern, headTarget);
@@ -99,8 +124,9 @@ export async function servePack(
   request: UploadPackInput["request"],
   refPattern: string,
   serve: (input: UploadPackInput) => Promise<ReadableStream<Uint8Array>>,
+  missing: { head: string } | null = null,
 ): Promise<ReadableStream<Uint8Array>> {
-  const { refs, packs, store } = await openRepository(db, bucket, id);
+  const { refs, packs, store } = await openRepository(db, bucket, id, missing);
   try {
     return await serve({
       bucket,

@@ -161,6 +161,19 @@ function plannedPack(
   return writePack(objects.length, entries());
 }
 
+/**
+ * A whole pack of what `commit` reaches, minus what `haves` reach: what the hub ships to a sidecar (a
+ * deploy tree, an asset, a restored state). Streamed, so it is never held whole.
+ */
+export async function packOfCommit(
+  store: ObjectStore,
+  commit: string,
+  haves: readonly string[] = [],
+): Promise<ReadableStream<Uint8Array>> {
+  const plan = await planFetch(store, { wants: [commit], haves: haves.filter((oid) => store.has(oid)) });
+  return plannedPack(store, plan.objects, new Set(plan.objects.map((o) => o.oid)), null);
+}
+
 type WantCheck = { error: string } | { visible: AdvertisedRef[]; allRefsVisible: boolean };
 
 /** Wants must be visible tips or objects reachable from them (allow-reachable-sha1-in-want). */

@@ -33,8 +33,11 @@ export type PackRow = {
 export type RepositoryRow = typeof gitRepository.$inferSelect;
 
 /** Creates the repository row if it does not exist yet (idempotent). */
-export async function ensureRepository(db: Db, id: string, tenantId: string): Promise<void> {
-  await db.insert(gitRepository).values({ id, tenantId }).onConflictDoNothing();
+export async function ensureRepository(db: Db, id: string, tenantId: string, head?: string): Promise<void> {
+  await db
+    .insert(gitRepository)
+    .values({ id, tenantId, ...(head ? { head } : {}) })
+    .onConflictDoNothing();
 }
 
 export async function getRepository(db: Db, id: string): Promise<RepositoryRow | null> {

@@ -41,6 +41,8 @@ export function r2Keys(persistTo: string, prefix: string): string[] {
 export function writeD1(persistTo: string, sql: string, ...params: (string | number)[]): void {
   const db = new DatabaseSync(objectFile(persistTo, "d1", "miniflare-D1DatabaseObject"));
   try {
+    // A killed hub's runtime can hold the file for a moment after the kill: wait for it, not fail.
+    db.exec("PRAGMA busy_timeout = 15000");
     db.prepare(sql).run(...params);
   } finally {
     db.close();

@@ -123,6 +123,8 @@ export class TestInstanceChannel {
   keys: CryptoKeyPair | null = null;
   publicKeyHex: string | null = null;
   config: Frame | null = null;
+  /** The deploy commit the hub shipped, sent back on reconnect; set it to null to act as a sidecar that lost it. */
+  deployRef: string | null = null;
   private seq = 0;
 
   constructor(
@@ -176,9 +178,17 @@ export class TestInstanceChannel {
         if (!this.keys) return;
         const message = new Uint8Array([...fromHex(frame.nonce), ...new TextEncoder().encode(agentAddress)]);
         const signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, this.keys.privateKey, message));
-        sendOn(ws, { type: "challenge.response", agentAddress, signature: toHex(signature) });
+        sendOn(ws, {
+          type: "challenge.response",
+          agentAddress,
+          signature: toHex(signature),
+          deployRef: this.deployRef,
+        });
         return;
       }
+      case "repo.pack.done":
+        if (frame.ref === "refs/heads/deploy") this.deployRef = frame.commitSha;
+        return;
       case "session.abort":
         if (this.answers.abort === "ack") sendOn(ws, { type: "session.ack", requestId: frame.requestId });
         if (this.answers.abort === "error") {
