@@ -5,15 +5,19 @@ import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./http/context";
 import { errorResponse, handleError, handleNotFound } from "./http/error-envelope";
+import { apiCors } from "./http/middleware/cors";
+import { idempotency } from "./http/middleware/idempotency";
 import { requireJsonBody } from "./http/middleware/json-body";
 import { loadSession } from "./http/middleware/session";
 import { resolveTenant } from "./http/middleware/tenant";
 import { mountOpenApi } from "./http/openapi";
 import { createRouter } from "./http/router";
+import { agentDataRoutes } from "./routes/agent-data";
 import { agentRoutes } from "./routes/agents";
 import { approvalRoutes } from "./routes/approvals";
 import { assetRoutes } from "./routes/assets";
-import { authRoutes } from "./routes/auth";
+import { auditLogRoutes } from "./routes/audit-log";
+import { authRoutes, isAuthRequest } from "./routes/auth";
 import { credentialRoutes } from "./routes/credentials";
 import { federationRoutes } from "./routes/federation";
 import { gitHttpRoutes, isGitRequest } from "./routes/git-http";
@@ -23,11 +27,12 @@ import { instanceRoutes } from "./routes/instances";
 import { meRoutes } from "./routes/me";
 import { modelRoutes } from "./routes/models";
 import { oauthClientRoutes } from "./routes/oauth-clients";
+import { observabilityRoutes } from "./routes/observability";
 import { offeringRoutes } from "./routes/offerings";
 import { principalRoutes } from "./routes/principals";
 import { providerRoutes } from "./routes/providers";
 import { roleRoutes } from "./routes/roles";
-import { sidecarChannelRoutes } from "./routes/sidecar-channels";
+import { isSidecarChannel, sidecarChannelRoutes } from "./routes/sidecar-channels";
 import { sidecarRoutes } from "./routes/sidecars";
 import { signingKeyRoutes } from "./routes/signing-key";
 import { statusRoutes } from "./routes/status";
@@ -43,6 +48,8 @@ export function createApp() {
   app.use("*", secureHeaders());
   // The JSON API's middleware; git smart HTTP authenticates with git tokens and carries packs instead.
   const api = (...middleware: MiddlewareHandler<AppEnv>[]) => except(isGitRequest, ...middleware);
+  // First, so a preflight is answered before authentication; the sidecar channels are no browser API.
+  app.use("/api/*", except([isGitRequest, isSidecarChannel], apiCors()));
   app.use(
     "/api/*",
     api(
@@ -59,6 +66,8 @@ export function createApp() {
   );
   app.use("/api/tenants/:tenantId", resolveTenant());
   app.use("/api/tenants/:tenantId/*", api(resolveTenant()));
+  // Once the caller and tenant are known; better-auth, git and the sidecar channels are no JSON resources.
+  app.use("/api/*", except([isGitRequest, isSidecarChannel, isAuthRequest], idempotency()));
 
   app.route("/", gitHttpRoutes);
   app.route("/", sidecarChannelRoutes);
@@ -82,6 +91,10 @@ export function createApp() {
   app.route("/", assetRoutes);
   app.route("/", instanceRoutes);
   app.route("/", approvalRoutes);
+  app.route("/", auditLogRoutes);
+  // After the definition and instance routes: `/agents/{agentId}/…` must not shadow theirs.
+  app.route("/", agentDataRoutes);
+  app.route("/", observabilityRoutes);
   app.route("/", sidecarRoutes);
   mountOpenApi(app);
 

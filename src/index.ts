@@ -1,5 +1,6 @@
 import { createApp } from "./app";
 import { getDb } from "./db/client";
+import { deleteExpiredIdempotencyKeys } from "./db/idempotency";
 import { sweepOrphanPacks } from "./git/service/sweep";
 import { expireAndAnnounce } from "./runtime/approval-updates";
 
@@ -21,5 +22,6 @@ export default {
       }),
     );
     ctx.waitUntil(expireAndAnnounce(env, db));
+    ctx.waitUntil(deleteExpiredIdempotencyKeys(db));
   },
 } satisfies ExportedHandler<Env>;

@@ -23,12 +23,17 @@ export type AuthSettings = {
   trustedOrigins?: string | undefined;
 };
 
-export function createAuth(db: Db, settings: AuthSettings) {
-  const baseURL = settings.baseUrl || DEFAULT_BASE_URL;
-  const extraOrigins = (settings.trustedOrigins ?? "")
+/** The origins of `AUTH_TRUSTED_ORIGINS` (comma-separated); the CORS middleware allows the same list. */
+export function parseTrustedOrigins(setting: string | undefined): string[] {
+  return (setting ?? "")
     .split(",")
     .map((o) => o.trim())
     .filter(Boolean);
+}
+
+export function createAuth(db: Db, settings: AuthSettings) {
+  const baseURL = settings.baseUrl || DEFAULT_BASE_URL;
+  const extraOrigins = parseTrustedOrigins(settings.trustedOrigins);
   return betterAuth({
     appName: "Agent Hub",
     basePath: "/api/auth",

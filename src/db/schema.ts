@@ -866,3 +866,63 @@ export const gitPack = sqliteTable(
     index("git_pack_repository_created_idx").on(t.repositoryId, t.createdAt),
   ],
 );
+
+// ---------------------------------------------------------------------------------------------
+// Audit log
+// ---------------------------------------------------------------------------------------------
+/**
+ * Append-only record of changes to a tenant's members, roles, grants, credentials, providers, wallets,
+ * git tokens and agent definitions. Actor and resource ids have no foreign keys on purpose: an entry
+ * outlives the principal who acted and the object it names; only deleting the tenant removes it.
+ */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenant.id, { onDelete: "cascade" }),
+    /** `<resource type>.<verb>`, e.g. `grant.create`. */
+    action: text("action").notNull(),
+    resourceType: text("resource_type").notNull(),
+    resourceId: text("resource_id").notNull(),
+    actorPrincipalId: text("actor_principal_id"),
+    actorUserId: text("actor_user_id"),
+    /** The fields the request set (never secret values). */
+    changes: json<Record<string, unknown>>("changes"),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    requestId: text("request_id").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("audit_log_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
+    index("audit_log_tenant_resource_idx").on(t.tenantId, t.resourceType, t.resourceId, t.createdAt),
+    index("audit_log_tenant_actor_idx").on(t.tenantId, t.actorPrincipalId, t.createdAt),
+    index("audit_log_tenant_action_idx").on(t.tenantId, t.action, t.createdAt),
+  ],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency keys
+// ---------------------------------------------------------------------------------------------
+/**
+ * One row per `Idempotency-Key` a caller sent with a POST or PATCH: claimed (no `status`) while the first
+ * request runs, then holding its response for replay. `scope` is the tenant (or `-` outside tenant routes)
+ * and the caller; rows older than 24 hours are deleted by the cleanup pass.
+ */
+export const idempotencyKey = sqliteTable(
+  "idempotency_key",
+  {
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    /** SHA-256 of method, path with query and body bytes: the same key with another request is refused. */
+    requestHash: bytes("request_hash").notNull(),
+    /** Null while the first request is in flight. */
+    status: integer("status"),
+    contentType: text("content_type"),
+    body: bytes("body"),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_key_created_idx").on(t.createdAt)],
+);

@@ -31,6 +31,7 @@ export const tags = [
   { name: "OAuth Clients", description: "OAuth client registrations with providers; secrets are write-only" },
   { name: "Credentials", description: "API keys and tokens, encrypted at rest, write-only, resolved at launch" },
   { name: "Sidecars", description: "Runtime hosts that run a tenant's agent instances: registration, secrets, load" },
+  { name: "Audit", description: "Who changed what, when and from where: the tenant's append-only audit log" },
 ] as const;
 
 export function mountOpenApi(app: Router): void {
@@ -51,7 +52,11 @@ export function mountOpenApi(app: Router): void {
       version: API_VERSION,
       description:
         "Multi-tenant control plane for AI agents. Errors are always " +
-        '`{"error":{"code","message","requestId","details?"}}`; lists are `{data, nextCursor}`.',
+        '`{"error":{"code","message","requestId","details?"}}`; lists are `{data, nextCursor}`. ' +
+        "Every POST and PATCH takes an optional `Idempotency-Key` header (1–255 printable ASCII): the same " +
+        "key and request within 24 hours replays the first answer with `Idempotent-Replayed: true`; the " +
+        "key with another request is a 422 `idempotency_key_reused`, while the first still runs a 409 " +
+        "`idempotency_key_in_flight`.",
     },
     tags: [...tags],
     security: [{ bearer: [] }, { session: [] }],

@@ -27,6 +27,7 @@ const prefixes = {
   transaction: "txn_",
   sidecar: "sdc_",
   approval: "apr_",
+  auditEntry: "aud_",
 } as const;
 
 export type IdKind = keyof typeof prefixes;

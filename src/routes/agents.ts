@@ -16,6 +16,7 @@ import {
 import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
 import { agentStatuses, agentVersionStatuses, grantEffects } from "../db/schema";
+import { audit } from "../http/audit";
 import type { AppEnv } from "../http/context";
 import { iso } from "../http/format";
 import { assertCanConfer, idResource, requireGrant } from "../http/middleware/require-grant";
@@ -163,6 +164,12 @@ const RollbackSchema = z
   .object({ version: z.string().min(1).max(20).openapi({ example: "2" }) })
   .openapi("RollbackRequest");
 
+/** Definitions are large: an audit entry names the fields the request set and the version it made. */
+const agentChanges = (body: object, view: AgentView) => ({
+  name: view.name,
+  fields: Object.keys(body),
+  version: view.currentVersion,
+});
 const ListQuery = PageQuerySchema.extend({ status: z.enum(agentStatuses).optional() });
 const AgentParams = TenantParams.extend({ agentId: pathParam("agentId", "agt_0123456789abcdef0123456789abcdef") });
 const VersionParams = AgentParams.extend({ version: pathParam("version", "2") });
@@ -213,7 +220,9 @@ export const agentRoutes = createRouter()
     }),
     async (c) => {
       const db = getDb(c.env);
-      const view = await createAgent(db, c.get("tenant").id, c.get("principal").id, c.req.valid("json"), conferAs(c));
+      const body = c.req.valid("json");
+      const view = await createAgent(db, c.get("tenant").id, c.get("principal").id, body, conferAs(c));
+      await audit(c, "agent.create", { type: "agent", id: view.id }, agentChanges(body, view));
       return c.json(formatAgent(view), 201);
     },
   )
@@ -247,7 +256,9 @@ export const agentRoutes = createRouter()
     }),
     async (c) => {
       const { agentId } = c.req.valid("param");
-      const view = await updateAgent(getDb(c.env), c.get("tenant").id, agentId, c.req.valid("json"), conferAs(c));
+      const body = c.req.valid("json");
+      const view = await updateAgent(getDb(c.env), c.get("tenant").id, agentId, body, conferAs(c));
+      await audit(c, "agent.update", { type: "agent", id: agentId }, agentChanges(body, view));
       return c.json(formatAgent(view), 200);
     },
   )
@@ -266,7 +277,9 @@ export const agentRoutes = createRouter()
       responses: { ...noContent, ...errors(401, 403, 404) },
     }),
     async (c) => {
-      const stopped = await deleteAgent(getDb(c.env), c.get("tenant").id, c.req.valid("param").agentId);
+      const { agentId } = c.req.valid("param");
+      const stopped = await deleteAgent(getDb(c.env), c.get("tenant").id, agentId);
+      await audit(c, "agent.delete", { type: "agent", id: agentId });
       await undeployInstances(c.env, stopped, "agent_deleted");
       return c.body(null, 204);
     },
@@ -329,7 +342,9 @@ export const agentRoutes = createRouter()
     async (c) => {
       const { agentId } = c.req.valid("param");
       const db = getDb(c.env);
-      const view = await rollbackAgent(db, c.get("tenant").id, agentId, c.req.valid("json").version, conferAs(c));
+      const { version } = c.req.valid("json");
+      const view = await rollbackAgent(db, c.get("tenant").id, agentId, version, conferAs(c));
+      await audit(c, "agent.rollback", { type: "agent", id: agentId }, { version });
       return c.json(formatAgent(view), 200);
     },
   );

@@ -16,6 +16,7 @@ import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
 import { assetAccessModes } from "../db/schema";
 import { forbidden } from "../errors";
+import { audit } from "../http/audit";
 import { iso } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
 import {
@@ -237,7 +238,9 @@ export const assetRoutes = createRouter()
       const body = c.req.valid("json");
       const needed = body.accessMode === "read-write" ? "write" : "read";
       if (!isAllowed(c, `asset:${body.assetId}`, needed)) throw forbidden();
-      const row = await attachAsset(getDb(c.env), c.get("tenant").id, c.req.valid("param").agentId, body);
+      const { agentId } = c.req.valid("param");
+      const row = await attachAsset(getDb(c.env), c.get("tenant").id, agentId, body);
+      await audit(c, "agent.asset_attach", { type: "agent", id: agentId }, { ...body });
       return c.json(formatAttachment(row), 201);
     },
   )
@@ -254,6 +257,7 @@ export const assetRoutes = createRouter()
     async (c) => {
       const { agentId, assetId } = c.req.valid("param");
       await detachAsset(getDb(c.env), c.get("tenant").id, agentId, assetId);
+      await audit(c, "agent.asset_detach", { type: "agent", id: agentId }, { assetId });
       return c.body(null, 204);
     },
   );

@@ -11,6 +11,11 @@ import { errorResponse } from "../http/error-envelope";
 import { errors, jsonBody, jsonRequest } from "../http/responses";
 import { createRouter } from "../http/router";
 
+/** better-auth's own routes, under its `basePath`. */
+export function isAuthRequest(c: Context): boolean {
+  return c.req.path.startsWith("/api/auth/");
+}
+
 /** `INVALID_EMAIL_OR_PASSWORD` → `invalid_email_or_password`. */
 function snake(code: string): string {
   return code.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();

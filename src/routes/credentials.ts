@@ -12,6 +12,7 @@ import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
 import { credentialStatuses, credentialTypes } from "../db/schema";
 import { forbidden } from "../errors";
+import { audit, fieldsOf } from "../http/audit";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
 import {
@@ -103,6 +104,18 @@ const CreateCredentialSchema = z
     metadata: Metadata.nullable().optional(),
   })
   .openapi("CreateCredential");
+/** An audit entry names the fields a request set and says whether a secret changed, never its value. */
+function credentialChanges(body: object) {
+  const fields = ["providerId", "name", "type", "principalId", "oauthClientId", "description", "scopes"];
+  const changes = fieldsOf(body, [...fields, "expiresAt", "status"]) ?? {};
+  if ("secret" in body && body.secret !== undefined) changes.secret = "changed";
+  if ("refreshSecret" in body && body.refreshSecret !== undefined) {
+    changes.refreshSecret = body.refreshSecret === null ? "removed" : "changed";
+  }
+  if ("metadata" in body && body.metadata !== undefined) changes.metadata = "changed";
+  return Object.keys(changes).length > 0 ? changes : null;
+}
+
 const UpdateCredentialSchema = z
   .object({
     name: Name.optional(),
@@ -176,6 +189,7 @@ export const credentialRoutes = createRouter()
         ...body,
         expiresAt: toDate(body.expiresAt),
       });
+      await audit(c, "credential.create", { type: "credential", id: row.id }, credentialChanges(body));
       return c.json(formatCredential(row), 201);
     },
   )
@@ -233,6 +247,7 @@ export const credentialRoutes = createRouter()
         ...body,
         expiresAt: toDate(body.expiresAt),
       });
+      await audit(c, "credential.update", { type: "credential", id: row.id }, credentialChanges(body));
       await pushCredentialChange(c.env, db, row);
       return c.json(formatCredential(row), 200);
     },
@@ -253,6 +268,7 @@ export const credentialRoutes = createRouter()
       const tenantId = c.get("tenant").id;
       const { credentialId } = c.req.valid("param");
       await deleteCredential(db, tenantId, credentialId);
+      await audit(c, "credential.delete", { type: "credential", id: credentialId });
       await pushCredentialChange(c.env, db, { id: credentialId, tenantId });
       return c.body(null, 204);
     },

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
   type GitTokenRow,
+  getGitToken,
   gitTokenPrefixes,
   listPersonalTokens,
   listTenantTokens,
@@ -11,9 +12,10 @@ import {
   revokeOwnToken,
   revokeTenantToken,
 } from "../auth/git-tokens";
-import { getDb } from "../db/client";
+import { type Db, getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
 import { gitTokenKinds } from "../db/schema";
+import { type AuditScope, audit } from "../http/audit";
 import { iso, isoOrNull } from "../http/format";
 import { idResource, isAllowed, requireGrant } from "../http/middleware/require-grant";
 import { requireUser, signedInUser } from "../http/middleware/session";
@@ -29,6 +31,7 @@ import {
   Timestamp,
 } from "../http/responses";
 import { createRouter } from "../http/router";
+import { getUserPrincipalId } from "../tenancy/principals";
 
 const RepoActionSchema = z.enum(["createPack", "resolveRef", "receivePack"]).openapi("RepoAction");
 
@@ -83,6 +86,19 @@ function formatMinted({ row, secret }: MintedGitToken) {
       expiresAt: iso(row.expiresAt),
     },
   };
+}
+
+/** What an audit entry keeps of a token: its name and claims (the secret is never stored anywhere). */
+function claimsOf(row: GitTokenRow) {
+  const { name, kind, resource, refPattern, actions } = row;
+  return { name, kind, resource, refPattern, actions, expiresAt: iso(row.expiresAt) };
+}
+
+/** A personal token is audited in the tenant it is bound to, as its user's principal there. */
+async function scopeOf(db: Db, row: GitTokenRow | null): Promise<AuditScope | null> {
+  if (!row?.tenantId) return null;
+  const principalId = row.principalId ?? (await getUserPrincipalId(db, row.tenantId, row.userId));
+  return { tenantId: row.tenantId, principalId };
 }
 
 function formatSummary(row: GitTokenRow) {
@@ -180,6 +196,9 @@ export const gitTokenRoutes = createRouter()
       const minted = await mintPersonalToken(getDb(c.env), signedInUser(c).id, c.req.valid("json"), {
         ip: c.req.header("cf-connecting-ip") ?? null,
       });
+      const scope = await scopeOf(getDb(c.env), minted.row);
+      if (scope)
+        await audit(c, "git_token.create", { type: "git_token", id: minted.row.id }, claimsOf(minted.row), scope);
       return c.json(formatMinted(minted), 201);
     },
   )
@@ -195,7 +214,11 @@ export const gitTokenRoutes = createRouter()
       responses: { ...noContent, ...errors(401, 403, 404) },
     }),
     async (c) => {
-      await revokeOwnToken(getDb(c.env), signedInUser(c).id, c.req.valid("param").tokenId);
+      const db = getDb(c.env);
+      const { tokenId } = c.req.valid("param");
+      await revokeOwnToken(db, signedInUser(c).id, tokenId);
+      const scope = await scopeOf(db, await getGitToken(db, tokenId));
+      if (scope) await audit(c, "git_token.revoke", { type: "git_token", id: tokenId }, null, scope);
       return c.body(null, 204);
     },
   )
@@ -237,6 +260,7 @@ export const gitTokenRoutes = createRouter()
         c.req.valid("json"),
         (resource, verb) => isAllowed(c, resource, verb),
       );
+      await audit(c, "git_token.create", { type: "git_token", id: minted.row.id }, claimsOf(minted.row));
       return c.json(formatMinted(minted), 201);
     },
   )
@@ -252,7 +276,9 @@ export const gitTokenRoutes = createRouter()
       responses: { ...noContent, ...errors(401, 403, 404) },
     }),
     async (c) => {
-      await revokeTenantToken(getDb(c.env), c.get("tenant").id, c.req.valid("param").tokenId);
+      const { tokenId } = c.req.valid("param");
+      await revokeTenantToken(getDb(c.env), c.get("tenant").id, tokenId);
+      await audit(c, "git_token.revoke", { type: "git_token", id: tokenId });
       return c.body(null, 204);
     },
   );

@@ -10,6 +10,7 @@ import {
 } from "../authz/grants";
 import { getDb } from "../db/client";
 import { grantEffects, grantOrigins } from "../db/schema";
+import { audit, fieldsOf } from "../http/audit";
 import { iso, isoOrNull } from "../http/format";
 import { assertCanConfer, idResource, requireGrant } from "../http/middleware/require-grant";
 import {
@@ -147,6 +148,9 @@ const EvaluationSchema = z
   })
   .openapi("Evaluation");
 
+/** What an audit entry keeps of a grant. */
+const grantFields = ["roleId", "principalId", "resource", "action", "effect", "conditions", "expiresAt"] as const;
+
 const toDate = (value: string | null | undefined) =>
   value === undefined ? undefined : value === null ? null : new Date(value);
 const grantResource = idResource("grant", "grantId");
@@ -190,6 +194,7 @@ export const grantRoutes = createRouter()
       assertCanConfer(c, [body]);
       const db = getDb(c.env);
       const view = await createGrant(db, c.get("tenant").id, { ...body, expiresAt: toDate(body.expiresAt) });
+      await audit(c, "grant.create", { type: "grant", id: view.id }, fieldsOf(body, grantFields));
       await pushGrantUpdates(c.env, db, c.get("tenant").id, view);
       return c.json(formatGrant(view), 201);
     },
@@ -225,6 +230,7 @@ export const grantRoutes = createRouter()
       const body = c.req.valid("json");
       assertCanConfer(c, [await findGrantView(db, tenantId, grantId)]);
       const view = await updateGrant(db, tenantId, grantId, { ...body, expiresAt: toDate(body.expiresAt) });
+      await audit(c, "grant.update", { type: "grant", id: grantId }, fieldsOf(body, grantFields));
       await pushGrantUpdates(c.env, db, tenantId, view);
       return c.json(formatGrant(view), 200);
     },
@@ -247,6 +253,7 @@ export const grantRoutes = createRouter()
       const existing = await findGrantView(db, tenantId, grantId);
       assertCanConfer(c, [existing]);
       await deleteGrant(db, tenantId, grantId);
+      await audit(c, "grant.delete", { type: "grant", id: grantId }, fieldsOf(existing, grantFields));
       await pushGrantUpdates(c.env, db, tenantId, existing);
       return c.body(null, 204);
     },

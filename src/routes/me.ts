@@ -3,6 +3,7 @@ import { listApprovals, tenantsDecidedBy } from "../authz/approvals";
 import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
 import { agentStatuses, instanceStatuses, principalKinds, principalStatuses, sessionStatuses } from "../db/schema";
+import { audit } from "../http/audit";
 import { iso, isoOrNull } from "../http/format";
 import { requireUser, signedInUser } from "../http/middleware/session";
 import {
@@ -169,7 +170,9 @@ export const meRoutes = createRouter()
       const user = signedInUser(c);
       const db = getDb(c.env);
       const { principalId } = c.req.valid("param");
-      await acceptInvitation(db, user.id, principalId);
+      const accepted = await acceptInvitation(db, user.id, principalId);
+      const scope = { tenantId: accepted.tenantId, principalId };
+      await audit(c, "principal.accept", { type: "principal", id: principalId }, null, scope);
       return c.json(await findMyMembership(db, user.id, principalId), 200);
     },
   )
@@ -185,7 +188,9 @@ export const meRoutes = createRouter()
     }),
     async (c) => {
       const user = signedInUser(c);
-      await declineInvitation(getDb(c.env), user.id, c.req.valid("param").principalId);
+      const declined = await declineInvitation(getDb(c.env), user.id, c.req.valid("param").principalId);
+      const scope = { tenantId: declined.tenantId, principalId: declined.id };
+      await audit(c, "principal.decline", { type: "principal", id: declined.id }, null, scope);
       return c.body(null, 204);
     },
   )

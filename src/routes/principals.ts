@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getDb } from "../db/client";
 import { principalKinds, principalStatuses } from "../db/schema";
+import { audit, fieldsOf } from "../http/audit";
 import { iso } from "../http/format";
 import { assertCanConfer, idResource, requireGrant } from "../http/middleware/require-grant";
 import {
@@ -122,7 +123,9 @@ export const principalRoutes = createRouter()
     }),
     async (c) => {
       const { principalId } = c.req.valid("param");
-      const view = await setPrincipalStatus(getDb(c.env), c.get("tenant").id, principalId, c.req.valid("json").status);
+      const { status } = c.req.valid("json");
+      const view = await setPrincipalStatus(getDb(c.env), c.get("tenant").id, principalId, status);
+      await audit(c, "principal.update", { type: "principal", id: principalId }, { status });
       return c.json(formatPrincipal(view), 200);
     },
   )
@@ -140,7 +143,9 @@ export const principalRoutes = createRouter()
       responses: { ...noContent, ...errors(401, 403, 404, 409) },
     }),
     async (c) => {
-      await deletePrincipal(getDb(c.env), c.get("tenant").id, c.req.valid("param").principalId);
+      const { principalId } = c.req.valid("param");
+      await deletePrincipal(getDb(c.env), c.get("tenant").id, principalId);
+      await audit(c, "principal.delete", { type: "principal", id: principalId });
       return c.body(null, 204);
     },
   )
@@ -166,7 +171,14 @@ export const principalRoutes = createRouter()
         const { grants } = await findRoleWithGrants(db, tenantId, body.roleId);
         assertCanConfer(c, grants);
       }
-      const view = await inviteMember(db, tenantId, { email: body.email.toLowerCase(), roleId: body.roleId });
+      const email = body.email.toLowerCase();
+      const view = await inviteMember(db, tenantId, { email, roleId: body.roleId });
+      await audit(
+        c,
+        "principal.invite",
+        { type: "principal", id: view.id },
+        fieldsOf({ ...body, email }, ["email", "roleId"]),
+      );
       return c.json(formatPrincipal(view), 201);
     },
   );

@@ -10,6 +10,7 @@ import {
 } from "../catalog/providers";
 import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
+import { audit, fieldsOf } from "../http/audit";
 import { iso } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
 import {
@@ -99,6 +100,8 @@ const ListQuery = PageQuerySchema.extend({
 const ProviderParams = TenantParams.extend({
   providerId: pathParam("providerId", "prv_0123456789abcdef0123456789abcdef"),
 });
+/** What an audit entry keeps of a provider (metadata is configuration, kept out of the summary). */
+const providerFields = ["name", "plugin", "authorizationUrl", "tokenUrl", "userInfoUrl", "scopes"] as const;
 const providerResource = idResource("provider", "providerId");
 
 export const providerRoutes = createRouter()
@@ -140,7 +143,9 @@ export const providerRoutes = createRouter()
       responses: { 201: jsonBody(ProviderSchema, "The new provider"), ...errors(400, 401, 403, 404, 409) },
     }),
     async (c) => {
-      const row = await createProvider(getDb(c.env), c.get("tenant").id, c.req.valid("json"));
+      const body = c.req.valid("json");
+      const row = await createProvider(getDb(c.env), c.get("tenant").id, body);
+      await audit(c, "provider.create", { type: "provider", id: row.id }, fieldsOf(body, providerFields));
       return c.json(formatProvider(row), 201);
     },
   )
@@ -174,7 +179,9 @@ export const providerRoutes = createRouter()
     }),
     async (c) => {
       const { providerId } = c.req.valid("param");
-      const row = await updateProvider(getDb(c.env), c.get("tenant").id, providerId, c.req.valid("json"));
+      const body = c.req.valid("json");
+      const row = await updateProvider(getDb(c.env), c.get("tenant").id, providerId, body);
+      await audit(c, "provider.update", { type: "provider", id: providerId }, fieldsOf(body, providerFields));
       return c.json(formatProvider(row), 200);
     },
   )
@@ -192,7 +199,9 @@ export const providerRoutes = createRouter()
       responses: { ...noContent, ...errors(401, 403, 404) },
     }),
     async (c) => {
-      await deleteProvider(getDb(c.env), c.get("tenant").id, c.req.valid("param").providerId);
+      const { providerId } = c.req.valid("param");
+      await deleteProvider(getDb(c.env), c.get("tenant").id, providerId);
+      await audit(c, "provider.delete", { type: "provider", id: providerId });
       return c.body(null, 204);
     },
   );

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
+import { audit, fieldsOf } from "../http/audit";
 import { iso } from "../http/format";
 import { assertCanConfer, idResource, requireGrant } from "../http/middleware/require-grant";
 import {
@@ -58,6 +59,8 @@ const CreateRoleSchema = z.object({ name: RoleName, description: Description.opt
 const UpdateRoleSchema = z
   .object({ name: RoleName.optional(), description: Description.optional() })
   .openapi("UpdateRole");
+/** What an audit entry keeps of a role. */
+const roleFields = ["name", "description"] as const;
 const RoleParams = TenantParams.extend({ roleId: pathParam("roleId", "rol_0123456789abcdef0123456789abcdef") });
 const AssignmentParams = RoleParams.extend({
   principalId: pathParam("principalId", "prn_0123456789abcdef0123456789abcdef"),
@@ -89,7 +92,12 @@ export const roleRoutes = createRouter()
       request: { params: TenantParams, ...jsonRequest(CreateRoleSchema) },
       responses: { 201: jsonBody(RoleSchema, "The new role"), ...errors(400, 401, 403, 404, 409) },
     }),
-    async (c) => c.json(formatRole(await createRole(getDb(c.env), c.get("tenant").id, c.req.valid("json"))), 201),
+    async (c) => {
+      const body = c.req.valid("json");
+      const row = await createRole(getDb(c.env), c.get("tenant").id, body);
+      await audit(c, "role.create", { type: "role", id: row.id }, fieldsOf(body, roleFields));
+      return c.json(formatRole(row), 201);
+    },
   )
   .openapi(
     createRoute({
@@ -115,7 +123,10 @@ export const roleRoutes = createRouter()
       responses: { 200: jsonBody(RoleSchema, "The updated role"), ...errors(400, 401, 403, 404, 409) },
     }),
     async (c) => {
-      const row = await updateRole(getDb(c.env), c.get("tenant").id, c.req.valid("param").roleId, c.req.valid("json"));
+      const { roleId } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const row = await updateRole(getDb(c.env), c.get("tenant").id, roleId, body);
+      await audit(c, "role.update", { type: "role", id: roleId }, fieldsOf(body, roleFields));
       return c.json(formatRole(row), 200);
     },
   )
@@ -133,7 +144,9 @@ export const roleRoutes = createRouter()
       responses: { ...noContent, ...errors(400, 401, 403, 404) },
     }),
     async (c) => {
-      await deleteRole(getDb(c.env), c.get("tenant").id, c.req.valid("param").roleId);
+      const { roleId } = c.req.valid("param");
+      await deleteRole(getDb(c.env), c.get("tenant").id, roleId);
+      await audit(c, "role.delete", { type: "role", id: roleId });
       return c.body(null, 204);
     },
   )
@@ -155,6 +168,7 @@ export const roleRoutes = createRouter()
       const { grants } = await findRoleWithGrants(db, tenantId, roleId);
       assertCanConfer(c, grants);
       await assignRole(db, tenantId, principalId, roleId);
+      await audit(c, "role.assign", { type: "principal", id: principalId }, { roleId });
       await pushGrantUpdates(c.env, db, tenantId, { principalId });
       return c.body(null, 204);
     },
@@ -174,6 +188,7 @@ export const roleRoutes = createRouter()
       const { principalId, roleId } = c.req.valid("param");
       const db = getDb(c.env);
       await unassignRole(db, c.get("tenant").id, principalId, roleId);
+      await audit(c, "role.unassign", { type: "principal", id: principalId }, { roleId });
       await pushGrantUpdates(c.env, db, c.get("tenant").id, { principalId });
       return c.body(null, 204);
     },

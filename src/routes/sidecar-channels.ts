@@ -32,6 +32,13 @@ export function mutable(res: Response): Response {
   return new Response(res.body, { status: res.status, headers: res.headers, webSocket: res.webSocket });
 }
 
+const CHANNEL_PATH = /^\/api\/sidecars\/(connect|instances\/[^/]+\/connect)$/;
+
+/** Whether a request is a sidecar WebSocket channel (not a browser API: no CORS). */
+export function isSidecarChannel(c: Context): boolean {
+  return CHANNEL_PATH.test(c.req.path);
+}
+
 export const sidecarChannelRoutes = new Hono<AppEnv>()
   .get("/api/sidecars/connect", async (c) => {
     const sidecar = await sidecarOf(c);

@@ -15,6 +15,7 @@ import {
 import { getDb } from "../db/client";
 import { mapPage } from "../db/pagination";
 import { transactionDirections, transactionStatuses, walletBackends } from "../db/schema";
+import { audit, fieldsOf } from "../http/audit";
 import { iso } from "../http/format";
 import { idResource, requireGrant } from "../http/middleware/require-grant";
 import {
@@ -147,6 +148,12 @@ const TransactionQuery = PageQuerySchema.extend({
   path: ["startTime"],
 });
 const WalletParams = TenantParams.extend({ walletId: pathParam("walletId", "wlt_0123456789abcdef0123456789abcdef") });
+/** A wallet's backend config may hold secrets: an audit entry only says that it changed. */
+function walletChanges(body: { config?: unknown }) {
+  const changes = fieldsOf(body, ["name", "backendType", "currency", "isDefault"]) ?? {};
+  if (body.config !== undefined) changes.config = "changed";
+  return Object.keys(changes).length > 0 ? changes : null;
+}
 const walletResource = idResource("wallet", "walletId");
 const toDate = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
 
@@ -178,7 +185,12 @@ export const walletRoutes = createRouter()
       request: { params: TenantParams, ...jsonRequest(CreateWalletSchema) },
       responses: { 201: jsonBody(WalletSchema, "The new wallet"), ...errors(400, 401, 403, 404) },
     }),
-    async (c) => c.json(formatWallet(await createWallet(getDb(c.env), c.get("tenant").id, c.req.valid("json"))), 201),
+    async (c) => {
+      const body = c.req.valid("json");
+      const row = await createWallet(getDb(c.env), c.get("tenant").id, body);
+      await audit(c, "wallet.create", { type: "wallet", id: row.id }, walletChanges(body));
+      return c.json(formatWallet(row), 201);
+    },
   )
   .openapi(
     createRoute({
@@ -205,12 +217,10 @@ export const walletRoutes = createRouter()
       responses: { 200: jsonBody(WalletSchema, "The updated wallet"), ...errors(400, 401, 403, 404) },
     }),
     async (c) => {
-      const row = await updateWallet(
-        getDb(c.env),
-        c.get("tenant").id,
-        c.req.valid("param").walletId,
-        c.req.valid("json"),
-      );
+      const { walletId } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const row = await updateWallet(getDb(c.env), c.get("tenant").id, walletId, body);
+      await audit(c, "wallet.update", { type: "wallet", id: walletId }, walletChanges(body));
       return c.json(formatWallet(row), 200);
     },
   )
@@ -226,7 +236,9 @@ export const walletRoutes = createRouter()
       responses: { ...noContent, ...errors(401, 403, 404) },
     }),
     async (c) => {
-      await deleteWallet(getDb(c.env), c.get("tenant").id, c.req.valid("param").walletId);
+      const { walletId } = c.req.valid("param");
+      await deleteWallet(getDb(c.env), c.get("tenant").id, walletId);
+      await audit(c, "wallet.delete", { type: "wallet", id: walletId });
       return c.body(null, 204);
     },
   )
@@ -284,6 +296,15 @@ export const walletRoutes = createRouter()
       if (meta.agentId) await assertAgentInTenant(db, tenantId, meta.agentId);
       const change = direction === "inbound" ? creditWallet : debitWallet;
       const { transaction, replayed } = await change(db, walletId, amount, meta);
+      if (!replayed) {
+        const changes = {
+          walletId,
+          direction,
+          amount,
+          ...fieldsOf(meta, ["agentId", "recipientId", "senderId", "requestId"]),
+        };
+        await audit(c, "transaction.create", { type: "transaction", id: transaction.id }, changes);
+      }
       return replayed ? c.json(formatTransaction(transaction), 200) : c.json(formatTransaction(transaction), 201);
     },
   );

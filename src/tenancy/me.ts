@@ -102,10 +102,11 @@ export async function acceptInvitation(db: Db, userId: string, principalId: stri
   return row;
 }
 
-/** Declining removes the invitation; the tenant can invite again later. */
-export async function declineInvitation(db: Db, userId: string, principalId: string): Promise<void> {
-  await findInvitation(db, userId, principalId);
+/** Declining removes the invitation (returned); the tenant can invite again later. */
+export async function declineInvitation(db: Db, userId: string, principalId: string) {
+  const invitation = await findInvitation(db, userId, principalId);
   await db.delete(principal).where(and(eq(principal.id, principalId), eq(principal.status, "invited")));
+  return invitation;
 }
 
 /** Agent definitions in every tenant where the user is an active member. */

@@ -73,6 +73,16 @@ export async function findPrincipal(db: Db, tenantId: string, principalId: strin
   return row;
 }
 
+/** The id of a user's principal in a tenant, whatever its status; null when they have none. */
+export async function getUserPrincipalId(db: Db, tenantId: string, userId: string): Promise<string | null> {
+  const [row] = await db
+    .select({ id: principal.id })
+    .from(principal)
+    .where(and(eq(principal.tenantId, tenantId), eq(principal.kind, "user"), eq(principal.refId, userId)))
+    .limit(1);
+  return row?.id ?? null;
+}
+
 export async function findPrincipalView(db: Db, tenantId: string, principalId: string): Promise<PrincipalView> {
   const [view] = await describePrincipals(db, [await findPrincipal(db, tenantId, principalId)]);
   if (!view) throw notFound("Principal not found");

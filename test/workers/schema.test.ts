@@ -229,6 +229,25 @@ async function seedEverything() {
     resource: "tool:shell",
     action: "write",
   });
+  await db.insert(s.auditLog).values({
+    id: newId("auditEntry"),
+    tenantId: ids.tenant,
+    action: "grant.create",
+    resourceType: "grant",
+    resourceId: "grt_gone",
+    actorPrincipalId: ids.principal,
+    actorUserId: ids.user,
+    changes: { effect: "allow" },
+    requestId: "req-1",
+  });
+  await db.insert(s.idempotencyKey).values({
+    scope: `${ids.tenant}/user:${ids.user}`,
+    key: crypto.randomUUID(),
+    requestHash: new Uint8Array(32),
+    status: 201,
+    contentType: "application/json",
+    body: new TextEncoder().encode("{}"),
+  });
   const repositoryId = `asset/${ids.asset}`;
   await db.insert(s.gitRepository).values({ id: repositoryId, tenantId: ids.tenant });
   await db.insert(s.gitRef).values({ repositoryId, name: "refs/heads/main", oid: "a".repeat(40) });
