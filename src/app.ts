@@ -32,7 +32,7 @@ import { offeringRoutes } from "./routes/offerings";
 import { principalRoutes } from "./routes/principals";
 import { providerRoutes } from "./routes/providers";
 import { roleRoutes } from "./routes/roles";
-import { isSidecarChannel, sidecarChannelRoutes } from "./routes/sidecar-channels";
+import { isSidecarChannel, sidecarChannelDocs, sidecarChannelRoutes } from "./routes/sidecar-channels";
 import { sidecarRoutes } from "./routes/sidecars";
 import { signingKeyRoutes } from "./routes/signing-key";
 import { statusRoutes } from "./routes/status";
@@ -71,6 +71,7 @@ export function createApp() {
 
   app.route("/", gitHttpRoutes);
   app.route("/", sidecarChannelRoutes);
+  app.route("/", sidecarChannelDocs);
   app.route("/", statusRoutes);
   app.route("/", signingKeyRoutes);
   app.route("/", authRoutes);

@@ -38,6 +38,7 @@ const errorDescriptions = {
   413: "Body too large (`payload_too_large`)",
   415: "Body is not JSON (`unsupported_media_type`)",
   422: "Well-formed but unacceptable (e.g. a password that is too short)",
+  426: "Only a WebSocket upgrade is accepted here (`upgrade_required`)",
   502: "Upstream unavailable",
   503: "Temporarily unavailable",
 } as const;

@@ -97,6 +97,7 @@ authRoutes.openAPIRegistry.registerPath({
   method: "post",
   path: "/api/auth/sign-up/email",
   tags: ["Auth"],
+  security: [],
   summary: "Sign up with email and password",
   request: jsonRequest(
     z
@@ -116,6 +117,7 @@ authRoutes.openAPIRegistry.registerPath({
   method: "post",
   path: "/api/auth/sign-in/email",
   tags: ["Auth"],
+  security: [],
   summary: "Sign in with email and password",
   request: jsonRequest(
     z.object({ email: z.email(), password: z.string().min(1), rememberMe: z.boolean().optional() }).openapi("SignIn"),
@@ -129,13 +131,16 @@ authRoutes.openAPIRegistry.registerPath({
   method: "post",
   path: "/api/auth/sign-out",
   tags: ["Auth"],
+  security: [],
   summary: "Sign out (ends the session)",
-  responses: { 200: jsonBody(z.object({ success: z.boolean() }), "Signed out"), ...errors(401) },
+  description: "Public: without a session there is nothing to end (400).",
+  responses: { 200: jsonBody(z.object({ success: z.boolean() }), "Signed out"), ...errors(400) },
 });
 authRoutes.openAPIRegistry.registerPath({
   method: "get",
   path: "/api/auth/get-session",
   tags: ["Auth"],
+  security: [],
   summary: "The current session and user, or null",
   responses: {
     200: jsonBody(

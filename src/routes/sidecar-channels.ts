@@ -1,8 +1,11 @@
+import { z } from "@hono/zod-openapi";
 import { type Context, Hono } from "hono";
 import { getDb } from "../db/client";
 import { ApiError } from "../errors";
 import type { AppEnv } from "../http/context";
 import { errorResponse } from "../http/error-envelope";
+import { ErrorSchema, errors, jsonBody } from "../http/responses";
+import { createRouter } from "../http/router";
 import { findInstance } from "../runtime/instances";
 import { authenticateSidecar } from "../runtime/sidecars";
 import { instanceObject, sidecarObject } from "../runtime/stubs";
@@ -62,3 +65,40 @@ export const sidecarChannelRoutes = new Hono<AppEnv>()
       await instanceObject(c.env, instanceId).fetch(forward(c, "/connect", { "x-sidecar-id": sidecar.id })),
     );
   });
+
+/** The two upgrades, described for the API reference (the frames are in docs/sidecar-protocol.md). */
+export const sidecarChannelDocs = createRouter();
+const upgraded = {
+  101: {
+    description: "Switching Protocols: the channel is open; frames are JSON text messages (docs/sidecar-protocol.md)",
+  },
+};
+sidecarChannelDocs.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/api/sidecars/connect",
+  tags: ["Sidecars"],
+  summary: "Open a sidecar's control channel (WebSocket)",
+  description:
+    "Needs `Authorization: Bearer ahs_…` (the sidecar's secret) and `Upgrade: websocket`. The hub says `hello`, then " +
+    "assigns instances (`instance.assign`) and revokes them (docs/sidecar-protocol.md, section 2).",
+  security: [{ bearer: [] }],
+  responses: { ...upgraded, ...errors(401, 426) },
+});
+sidecarChannelDocs.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/api/sidecars/instances/{instanceId}/connect",
+  tags: ["Sidecars"],
+  summary: "Open an instance channel (WebSocket)",
+  description:
+    "Needs the sidecar's secret and `Upgrade: websocket`; the instance must be assigned to this sidecar (403) and live " +
+    "(410). First contact gets `agent.deploy`; a returning sidecar gets the `challenge` (docs/sidecar-protocol.md).",
+  security: [{ bearer: [] }],
+  request: {
+    params: z.object({ instanceId: z.string().openapi({ example: "ins_0123456789abcdef0123456789abcdef" }) }),
+  },
+  responses: {
+    ...upgraded,
+    ...errors(401, 404, 410, 426),
+    403: jsonBody(ErrorSchema, "The instance is assigned to another sidecar (`forbidden`)"),
+  },
+});

@@ -17,6 +17,7 @@ export const signingKeyRoutes = createRouter().openapi(
   createRoute({
     method: "get",
     path: "/api/signing-key",
+    security: [],
     tags: ["System"],
     summary: "The hub's public signing key",
     description:

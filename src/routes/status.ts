@@ -8,6 +8,7 @@ export const statusRoutes = createRouter().openapi(
   createRoute({
     method: "get",
     path: "/status",
+    security: [],
     tags: ["System"],
     summary: "Liveness check",
     responses: {

@@ -3,7 +3,7 @@ import { getDb } from "../db/client";
 import { notFound } from "../errors";
 import { iso } from "../http/format";
 import { requireGrant } from "../http/middleware/require-grant";
-import { signedInUser } from "../http/middleware/session";
+import { requireUser, signedInUser } from "../http/middleware/session";
 import { errors, jsonBody, jsonRequest, TenantParams, Timestamp } from "../http/responses";
 import { createRouter } from "../http/router";
 import { assertMayCreateChild } from "../tenancy/tenant-access";
@@ -64,11 +64,11 @@ export const tenantRoutes = createRouter()
       description:
         "Creates the tenant with its system roles (owner, admin, member) and their grants, and makes the caller " +
         "an active owner. A child tenant (`parentId`) needs `tenant:<parentId>` manage in the parent.",
+      middleware: [requireUser()] as const,
       request: jsonRequest(CreateTenantSchema),
       responses: { 201: jsonBody(TenantSchema, "The new tenant"), ...errors(400, 401, 403, 404, 409) },
     }),
     async (c) => {
-      // Validation runs first: a bad body is a 400 even when anonymous.
       const user = signedInUser(c);
       const body = c.req.valid("json");
       const db = getDb(c.env);

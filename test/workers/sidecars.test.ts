@@ -269,6 +269,8 @@ describe("sidecar registry", () => {
     expect(doc.tags.map((tag: { name: string }) => tag.name)).toContain("Sidecars");
     const paths = Object.keys(doc.paths).filter((p) => p.includes("/sidecars"));
     expect(paths.sort()).toEqual([
+      "/api/sidecars/connect",
+      "/api/sidecars/instances/{instanceId}/connect",
       "/api/tenants/{tenantId}/sidecars",
       "/api/tenants/{tenantId}/sidecars/{sidecarId}",
       "/api/tenants/{tenantId}/sidecars/{sidecarId}/heartbeat",
@@ -276,6 +278,10 @@ describe("sidecar registry", () => {
     const created = doc.paths["/api/tenants/{tenantId}/sidecars"].post.responses["201"];
     expect(created.content["application/json"].schema.$ref).toBe("#/components/schemas/CreatedSidecar");
     expect(Object.keys(doc.components.schemas.Sidecar.properties)).not.toContain("secret");
+    // The WebSocket upgrades are described too.
+    expect(Object.keys(doc.paths["/api/sidecars/instances/{instanceId}/connect"].get.responses)).toEqual(
+      expect.arrayContaining(["101", "401", "403", "410", "426"]),
+    );
   });
 });
 

@@ -50,10 +50,12 @@ describe("POST /api/tenants", () => {
     });
   });
 
-  it("validates before authenticating (a bad body is 400 even anonymously), then needs a user", async () => {
-    const bad = expectError(await api("/api/tenants", { body: {} }), 400, "validation_failed");
-    expect(bad.details.issues.map((i: { path: string }) => i.path).sort()).toEqual(["name", "slug"]);
+  it("authenticates before validating: anonymous is 401 whatever the body; a signed-in bad body is 400", async () => {
+    expectError(await api("/api/tenants", { body: {} }), 401, "unauthorized");
     expectError(await api("/api/tenants", { body: { name: "X", slug: unique("s") } }), 401, "unauthorized");
+    const owner = await signUp();
+    const bad = expectError(await api("/api/tenants", { token: owner.token, body: {} }), 400, "validation_failed");
+    expect(bad.details.issues.map((i: { path: string }) => i.path).sort()).toEqual(["name", "slug"]);
   });
 
   it("rejects bad slugs, wrong types and unknown parents", async () => {
