@@ -11,6 +11,9 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import git from "isomorphic-git";
 import { type RawData, WebSocket } from "ws";
+import { parseCommit, serializeCommit } from "../src/git/objects/object";
+import { sshVerify } from "../src/git/objects/sshsig";
+import { hexToBytes } from "../src/lib/hex";
 import { challengeMessage } from "../src/runtime/challenge";
 import type {
   ControlHubFrame,
@@ -686,13 +689,18 @@ export class Sidecar {
       const failure = await repo.run(async () => {
         const refused = await indexPack(repo.gitdir, pack, commitSha, repo.cache);
         if (refused) return refused;
+        // The deploy tree is the hub's word on what the agent is: only a commit its key signed is taken.
+        if (ref === DEPLOY_REF && !(await signedByHub(repo.gitdir, commitSha, stored.hubPublicKey, repo.cache))) {
+          const reason = "signature_invalid" as const;
+          return { reason, message: `the deploy commit ${commitSha} is not signed by the hub's key` };
+        }
         if (restore) await repo.resetTo(commitSha);
         else await git.writeRef({ fs, gitdir: repo.gitdir, ref, value: commitSha, force: true });
         if (mount) await checkoutTree(repo.gitdir, commitSha, mount, repo.cache);
         return null;
       });
       if (failure) return failure;
-      if (ref === "refs/heads/deploy") stored.deployRef = commitSha;
+      if (ref === DEPLOY_REF) stored.deployRef = commitSha;
       if (restore) {
         stored.expectedOldSha = commitSha;
         instance.harness?.restoreConversation(await repo.readTurns(), await repo.readMetadata());
@@ -779,5 +787,23 @@ export class Sidecar {
       const timer = setTimeout(() => finish(null), this.options.statePushTimeoutMs ?? STATE_PUSH_TIMEOUT_MS);
       instance.pushAnswers.set(transferId, finish);
     });
+  }
+}
+
+const DEPLOY_REF = "refs/heads/deploy";
+
+/** Whether a commit carries an SSH signature (`gpgsig`) by the hub's Ed25519 key over its other bytes. */
+async function signedByHub(gitdir: string, oid: string, hubPublicKey: string, cache: object): Promise<boolean> {
+  if (!/^[0-9a-f]{64}$/.test(hubPublicKey)) return false;
+  const { object } = await git.readObject({ fs, gitdir, oid, format: "content", cache });
+  // Parsed and written again without `gpgsig`: the bytes the signature covers, as git verifies them.
+  const commit = parseCommit(object as Uint8Array);
+  const signature = commit.extraHeaders.find((h) => h.name === "gpgsig")?.value;
+  if (!signature) return false;
+  const payload = serializeCommit({ ...commit, extraHeaders: commit.extraHeaders.filter((h) => h.name !== "gpgsig") });
+  try {
+    return await sshVerify(signature, payload, hexToBytes(hubPublicKey));
+  } catch {
+    return false;
   }
 }

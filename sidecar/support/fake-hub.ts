@@ -98,6 +98,8 @@ export function agentConfig(instanceId: string, overrides: Partial<HarnessConfig
 }
 
 export class FakeHub {
+  /** Sent in `agent.deploy`: the key the deploy commits must be signed with. */
+  hubPublicKey = "00".repeat(32);
   readonly url: string;
   /** Every frame received, keyed by `control` or the instance id, in arrival order. */
   readonly received = new Map<string, Frame[]>();
@@ -348,7 +350,7 @@ export class FakeHub {
         agentAddress: instance.agentAddress,
         agentId: instance.config.agentId,
         config: instance.config,
-        hubPublicKey: "00".repeat(32),
+        hubPublicKey: this.hubPublicKey,
       });
     }
   }

@@ -6,6 +6,8 @@ import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { serializeSignedCommit } from "../../src/git/service/genesis";
+import type { HubSigningKey } from "../../src/secrets/hub-signing-key";
 
 const ENV = {
   ...process.env,
@@ -54,4 +56,28 @@ export async function bareWithPack(pack: Buffer, ref: string, sha: string): Prom
   gitRun(dir, ["index-pack", "--stdin"], pack);
   gitRun(dir, ["update-ref", ref, sha]);
   return dir;
+}
+
+/** Like `commitTree`, but the commit is signed by `key` as the hub signs its deploy commits. */
+export async function signedCommitTree(
+  files: Record<string, string>,
+  key: HubSigningKey,
+  message = "Update deploy tree",
+): Promise<{ dir: string; sha: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "sidecar-git-"));
+  gitRun(dir, ["init", "-q", "-b", "main"]);
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), content);
+  }
+  gitRun(dir, ["add", "-A"]);
+  const tree = gitRun(dir, ["write-tree"]).trim();
+  const who = { name: "agent-hub", email: "hub@agent-hub.local", timestamp: 1_700_000_000, timezone: "+0000" };
+  const commit = await serializeSignedCommit(
+    { tree, parents: [], author: who, committer: who, message: `${message}\n` },
+    key,
+  );
+  const sha = gitRun(dir, ["hash-object", "-t", "commit", "-w", "--stdin"], Buffer.from(commit)).trim();
+  gitRun(dir, ["update-ref", "refs/heads/main", sha]);
+  return { dir, sha };
 }

@@ -93,7 +93,9 @@ export type PackRejectReason =
   | "sha_mismatch"
   | "corrupt"
   | "too_large"
-  | "conflict";
+  | "conflict"
+  /** From a sidecar: the deploy commit is not signed by the hub's key. */
+  | "signature_invalid";
 
 /** Raw bytes of a pack per `repo.pack.push` chunk (before base64). */
 export const PACK_CHUNK_BYTES = 64 * 1024;

@@ -78,6 +78,10 @@ describe("an agent's state in git", () => {
     const prompt = await hub.ok("GET", `${base()}/agents/${s.agentId}/data/deploy/prompt.md`, s.owner.token);
     expect(prompt.content).toContain(`<name>${skillName}/summarize</name>`);
     expect(prompt.content).toContain(`<path>workspace/skills/${skillName}/summarize/</path>`);
+    // The sidecar verified the hub's signature on the deploy commit and took it.
+    const deployBranch = await hub.ok("GET", `${base()}/agents/${s.agentId}/branches`, s.owner.token);
+    const record = JSON.parse(await readFile(join(s.stateDir, `${instanceId}.json`), "utf8"));
+    expect(record.deployRef).toBe(deployBranch.data[0].lastCommitRef);
 
     // One conversation turn by mail.
     const sse = instanceEvents(hubUrl, s, instanceId);
