@@ -17,12 +17,21 @@ export default defineConfig(async () => {
               main: "./src/index.ts",
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
-                bindings: { TEST_MIGRATIONS: migrations },
+                // Rate limits off (0) for the pool: tests sign up from one address; test/workers/rate-limits.test.ts
+                // passes its own limits in the env of `createApp().request`.
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  RATE_LIMIT_TENANT_PER_MINUTE: "0",
+                  RATE_LIMIT_PRINCIPAL_PER_MINUTE: "0",
+                  RATE_LIMIT_AUTH_PER_MINUTE: "0",
+                  RATE_LIMIT_SIGN_IN_FAILURES: "0",
+                },
                 // One Worker here: the hub's own export serves INSTANCE, which deployments bind to the
                 // instances Worker (wrangler.instances.toml); the object's code is the same.
                 durableObjects: {
                   INSTANCE: { className: "InstanceObject", useSQLite: true },
                   SIDECAR: { className: "SidecarObject", useSQLite: true },
+                  RATE_LIMITER: { className: "RateLimiterObject", useSQLite: true },
                 },
               },
             }),

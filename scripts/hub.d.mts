@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 
 export const root: string;
 export const offlineEnv: Record<string, string>;
+export const noRateLimits: Record<string, string>;
 export function freePort(): Promise<number>;
 export const workerConfigs: string[];
 export function bundleWorker(config: string, outdir: string): Promise<string>;

@@ -8,6 +8,7 @@ import { errorResponse, handleError, handleNotFound } from "./http/error-envelop
 import { apiCors } from "./http/middleware/cors";
 import { idempotency } from "./http/middleware/idempotency";
 import { requireJsonBody } from "./http/middleware/json-body";
+import { rateLimit } from "./http/middleware/rate-limit";
 import { loadSession } from "./http/middleware/session";
 import { resolveTenant } from "./http/middleware/tenant";
 import { mountOpenApi } from "./http/openapi";
@@ -66,6 +67,8 @@ export function createApp() {
   );
   app.use("/api/tenants/:tenantId", resolveTenant());
   app.use("/api/tenants/:tenantId/*", api(resolveTenant()));
+  // Once the caller and tenant are known, before any work; sign-up and sign-in count per address.
+  app.use("/api/*", except([isGitRequest, isSidecarChannel], rateLimit()));
   // Once the caller and tenant are known; better-auth, git and the sidecar channels are no JSON resources.
   app.use("/api/*", except([isGitRequest, isSidecarChannel, isAuthRequest], idempotency()));
 

@@ -7,6 +7,7 @@ import { expireAndAnnounce } from "./runtime/approval-updates";
 // Deployed, INSTANCE is bound to the instances Worker's class (src/instances-worker.ts); this export lets
 // the Workers test pool run both in one Worker.
 export { InstanceObject } from "../durable-objects/instance";
+export { RateLimiterObject } from "../durable-objects/rate-limiter";
 export { SidecarObject } from "../durable-objects/sidecar";
 
 const app = createApp();

@@ -9,7 +9,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
+import { applyMigrations, freePort, noRateLimits, startHub } from "../../scripts/hub.mjs";
 
 const ROUNDS = 3;
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
@@ -31,7 +31,7 @@ async function timed(fn: () => Promise<Response>): Promise<number> {
 async function main() {
   const persistTo = await mkdtemp(join(tmpdir(), "agent-hub-bench-"));
   await applyMigrations({ persistTo, quiet: true });
-  const hub = await startHub({ port: await freePort(), persistTo, quiet: true });
+  const hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
   try {
     const url = hub.url;
     const post = (path: string, body: unknown, token?: string) =>

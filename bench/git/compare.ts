@@ -17,7 +17,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
+import { applyMigrations, freePort, noRateLimits, startHub } from "../../scripts/hub.mjs";
 import { generateRepository } from "./generate";
 import { type HttpBackendServer, startHttpBackendServer } from "./http-backend-server";
 import { backendRepository, gitRunner, hubAccount, hubRepository, mb, median, ms, pad, type Side } from "./support";
@@ -212,7 +212,7 @@ async function main() {
 
     // 2. Servers.
     await applyMigrations({ persistTo, quiet: true });
-    hub = await startHub({ port: await freePort(), persistTo, quiet: true });
+    hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
     backend = await startHttpBackendServer({ projectRoot });
     ownProcesses = descendants(hub.child.pid as number);
     // wrangler dev runs two workerd processes: a proxy on the hub's port and the runtime that runs the

@@ -19,7 +19,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { applyMigrations, freePort, startHub, startHubInWorkerd } from "../../scripts/hub.mjs";
+import { applyMigrations, freePort, noRateLimits, startHub, startHubInWorkerd } from "../../scripts/hub.mjs";
 import { type Command, type CommandBody, type EmitOptions, type Notice, now, type Reply } from "./bench-sidecar";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 500);
@@ -566,7 +566,7 @@ async function main() {
 
     if (RUNTIME === "wrangler") {
       await applyMigrations({ persistTo, quiet: true });
-      hub = await startHub({ port: await freePort(), persistTo, quiet: true });
+      hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
     } else {
       hub = await startHubInWorkerd({ port: await freePort(), persistTo });
     }

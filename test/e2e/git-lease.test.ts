@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
+import { applyMigrations, freePort, noRateLimits, startHub } from "../../scripts/hub.mjs";
 import { sleep } from "../support/poll";
 import { gitEnv as sharedGitEnv } from "./support/git-cli";
 import { client, type Session, uniqueName } from "./support/hub-client";
@@ -101,7 +101,14 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "agent-hub-git-lease-"));
   persistTo = join(work, "hub-state");
   await applyMigrations({ persistTo, quiet: true });
-  hub = await startHub({ port: await freePort(), persistTo, quiet: true, testScheduled: true, detached: true });
+  hub = await startHub({
+    port: await freePort(),
+    persistTo,
+    quiet: true,
+    vars: noRateLimits,
+    testScheduled: true,
+    detached: true,
+  });
   const api = client(hub.url);
   owner = await api.signUp("Lease Owner");
   tenantId = (await api.createTenant(owner)).id;
@@ -133,7 +140,14 @@ describe("the push lease", () => {
     // words. (The hub is down, nothing else has its database open: the lease is stretched so that a slow
     // restart cannot let it run out before this push is made.)
     setLeaseExpiry(repo.repositoryId, Date.now() + 120_000);
-    hub = await startHub({ port: await freePort(), persistTo, quiet: true, testScheduled: true, detached: true });
+    hub = await startHub({
+      port: await freePort(),
+      persistTo,
+      quiet: true,
+      vars: noRateLimits,
+      testScheduled: true,
+      detached: true,
+    });
     const refused = await gitOutcome(small, "push", repo.url(hub.url), "HEAD:refs/heads/side");
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(
@@ -144,7 +158,14 @@ describe("the push lease", () => {
     // runs for PUSH_LEASE_MS more. The next push must go through within 15 s of the restart.
     await hub.kill();
     setLeaseExpiry(repo.repositoryId, Date.now() + PUSH_LEASE_MS);
-    hub = await startHub({ port: await freePort(), persistTo, quiet: true, testScheduled: true, detached: true });
+    hub = await startHub({
+      port: await freePort(),
+      persistTo,
+      quiet: true,
+      vars: noRateLimits,
+      testScheduled: true,
+      detached: true,
+    });
     const restarted = Date.now();
     let accepted = false;
     while (!accepted && Date.now() - restarted < 30_000) {

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { applyMigrations, freePort, startHub } from "../../scripts/hub.mjs";
+import { applyMigrations, freePort, noRateLimits, startHub } from "../../scripts/hub.mjs";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -17,7 +17,7 @@ declare module "vitest" {
 export default async function setup(project: TestProject) {
   const persistTo = await mkdtemp(join(tmpdir(), "agent-hub-e2e-"));
   await applyMigrations({ persistTo, quiet: true });
-  const hub = await startHub({ port: await freePort(), persistTo, quiet: true });
+  const hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
   project.provide("hubUrl", hub.url);
   return async () => {
     // The server's own log, for when a test fails on a 500: set E2E_HUB_LOG=<file> to keep it.

@@ -53,6 +53,7 @@ describe("CORS", () => {
     expect(ok.headers.get("access-control-allow-origin")).toBe(CONSOLE);
     expect(ok.headers.get("access-control-allow-credentials")).toBe("true");
     expect(ok.headers.get("access-control-expose-headers")?.toLowerCase()).toContain("x-request-id");
+    expect(ok.headers.get("access-control-expose-headers")?.toLowerCase()).toContain("ratelimit-policy");
     const anonymous = await call("/api/me", { headers: { origin: CONSOLE } });
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get("access-control-allow-origin")).toBe(CONSOLE);

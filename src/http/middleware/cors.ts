@@ -15,7 +15,14 @@ export function apiCors(): MiddlewareHandler<AppEnv> {
     credentials: true,
     allowMethods: ["GET", "POST", "PATCH", "PUT", "DELETE"],
     allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
-    exposeHeaders: ["X-Request-Id", "Idempotent-Replayed", "Set-Auth-Token", "Retry-After"],
+    exposeHeaders: [
+      "X-Request-Id",
+      "Idempotent-Replayed",
+      "Set-Auth-Token",
+      "Retry-After",
+      "RateLimit",
+      "RateLimit-Policy",
+    ],
     maxAge: 600,
   });
 }
