@@ -28,11 +28,8 @@ export function gitBytes(cwd: string, args: string[], input?: string | Buffer): 
   return execFileSync("git", args, { cwd, env: ENV, input, maxBuffer: 256 * 1024 * 1024 });
 }
 
-/** A new repository with one commit holding `files`; returns its directory and the commit. */
-export async function commitTree(
-  files: Record<string, string>,
-  message = "files",
-): Promise<{ dir: string; sha: string }> {
+/** A new repository with `files` written and staged, nothing committed yet. */
+async function stagedRepository(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "sidecar-git-"));
   gitRun(dir, ["init", "-q", "-b", "main"]);
   for (const [path, content] of Object.entries(files)) {
@@ -40,6 +37,15 @@ export async function commitTree(
     await writeFile(join(dir, path), content);
   }
   gitRun(dir, ["add", "-A"]);
+  return dir;
+}
+
+/** A new repository with one commit holding `files`; returns its directory and the commit. */
+export async function commitTree(
+  files: Record<string, string>,
+  message = "files",
+): Promise<{ dir: string; sha: string }> {
+  const dir = await stagedRepository(files);
   gitRun(dir, ["commit", "-q", "-m", message]);
   return { dir, sha: gitRun(dir, ["rev-parse", "HEAD"]).trim() };
 }
@@ -64,13 +70,7 @@ export async function signedCommitTree(
   key: HubSigningKey,
   message = "Update deploy tree",
 ): Promise<{ dir: string; sha: string }> {
-  const dir = await mkdtemp(join(tmpdir(), "sidecar-git-"));
-  gitRun(dir, ["init", "-q", "-b", "main"]);
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), content);
-  }
-  gitRun(dir, ["add", "-A"]);
+  const dir = await stagedRepository(files);
   const tree = gitRun(dir, ["write-tree"]).trim();
   const who = { name: "agent-hub", email: "hub@agent-hub.local", timestamp: 1_700_000_000, timezone: "+0000" };
   const commit = await serializeSignedCommit(
