@@ -39,6 +39,7 @@ const errorDescriptions = {
   415: "Body is not JSON (`unsupported_media_type`)",
   422: "Well-formed but unacceptable (e.g. a password that is too short)",
   426: "Only a WebSocket upgrade is accepted here (`upgrade_required`)",
+  429: 'Too many requests (`rate_limited`): wait `Retry-After` seconds (docs/http-conventions.md, "Rate limits")',
   502: "Upstream unavailable",
   503: "Temporarily unavailable",
 } as const;
@@ -83,11 +84,16 @@ const pendingApproval = jsonBody(
   "An agent's request that its grants answer with `ask`: it waits for a person's approval (docs/approvals.md)",
 );
 
-/** Error responses by status; a route that can answer 403 can also make an agent wait for approval (202). */
+/**
+ * Error responses by status. A route that can answer 403 can also make an agent wait for approval (202);
+ * one that needs a caller (401) is also rate limited (429).
+ */
 export function errors<S extends ErrorStatus>(...statuses: S[]) {
+  const all = new Set<ErrorStatus>(statuses);
+  if (all.has(401)) all.add(429);
   const out = {} as Record<S, { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }>;
-  for (const status of statuses) out[status] = jsonBody(ErrorSchema, errorDescriptions[status]);
-  return (statuses as ErrorStatus[]).includes(403) ? { ...out, 202: pendingApproval } : out;
+  for (const status of all) out[status as S] = jsonBody(ErrorSchema, errorDescriptions[status]);
+  return all.has(403) ? { ...out, 202: pendingApproval } : out;
 }
 
 /** The `?limit=&cursor=` of every list route (`pagination.ts` runs the query). */

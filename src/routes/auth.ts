@@ -110,7 +110,7 @@ authRoutes.openAPIRegistry.registerPath({
   ),
   responses: {
     200: { ...jsonBody(AuthResultSchema, "Signed up and signed in"), headers: tokenHeader },
-    ...errors(400, 409, 422),
+    ...errors(400, 409, 422, 429),
   },
 });
 authRoutes.openAPIRegistry.registerPath({
