@@ -7,7 +7,7 @@ import { diffLines } from "diff";
 import type { Db } from "../db/client";
 import { decodeCursor, encodeCursor, type Page, type PageQuery } from "../db/pagination";
 import { badRequest, notFound } from "../errors";
-import { type Commit, parseCommit, parseTree, treeEntryType } from "../git/objects/object";
+import { type Commit, parseCommit } from "../git/objects/object";
 import { isOid } from "../git/objects/oid";
 import { commitOnRef } from "../git/service/hub-commit";
 import { type OpenedRepository, openRepository } from "../git/service/repository";
@@ -15,6 +15,7 @@ import type { ObjectStore } from "../git/storage/object-store";
 import { bytesToBase64 } from "../lib/base64";
 import { hubSigningKey } from "../secrets/hub-signing-key";
 import type { StateRepository } from "./repositories";
+import { blobAtPath, filesOfTree } from "./tree-files";
 
 export type FileEntry = { path: string; type: "file" | "directory"; size?: number };
 export type FileContent = { path: string; content: string; encoding: "utf-8" | "base64" };
@@ -74,17 +75,6 @@ function utf8(bytes: Uint8Array): string | null {
 
 const commitOf = async (store: ObjectStore, oid: string): Promise<Commit> => parseCommit((await store.get(oid)).body);
 
-/** Every file under the commit's tree, as path → blob id (directories as their own entries). */
-async function walkTree(store: ObjectStore, tree: string, prefix = "", out = new Map<string, string>()) {
-  for (const entry of parseTree((await store.get(tree)).body)) {
-    const path = `${prefix}${entry.name}`;
-    const type = treeEntryType(entry.mode);
-    if (type === "tree") await walkTree(store, entry.oid, `${path}/`, out);
-    else if (type === "blob") out.set(path, entry.oid);
-  }
-  return out;
-}
-
 /** The files and directories under `path` at the commit, sorted by path, a page at a time. */
 export async function listFiles(
   store: ObjectStore,
@@ -92,7 +82,7 @@ export async function listFiles(
   path: string,
   page: PageQuery,
 ): Promise<Page<FileEntry>> {
-  const files = await walkTree(store, (await commitOf(store, commitOid)).tree);
+  const files = await filesOfTree(store, (await commitOf(store, commitOid)).tree);
   const prefix = path ? `${path.replace(/\/+$/, "")}/` : "";
   const entries = new Map<string, FileEntry>();
   for (const [file, oid] of files) {
@@ -115,32 +105,37 @@ export async function listFiles(
 
 /** One file's content at the commit: text when it is UTF-8, base64 otherwise. */
 export async function readFile(store: ObjectStore, commitOid: string, path: string): Promise<FileContent> {
-  let tree = (await commitOf(store, commitOid)).tree;
-  const parts = path.split("/").filter(Boolean);
-  if (parts.length === 0) throw badRequest("A file path is required");
-  for (const [i, part] of parts.entries()) {
-    const entry = parseTree((await store.get(tree)).body).find((e) => e.name === part);
-    if (!entry) break;
-    const type = treeEntryType(entry.mode);
-    if (i === parts.length - 1 && type === "blob") {
-      const bytes = (await store.get(entry.oid)).body;
-      const text = utf8(bytes);
-      return text === null
-        ? { path: parts.join("/"), content: bytesToBase64(bytes), encoding: "base64" }
-        : { path: parts.join("/"), content: text, encoding: "utf-8" };
-    }
-    if (type !== "tree") break;
-    tree = entry.oid;
-  }
-  throw notFound(`No file ${path}`);
+  const clean = path.split("/").filter(Boolean).join("/");
+  if (!clean) throw badRequest("A file path is required");
+  const bytes = await blobAtPath(store, (await commitOf(store, commitOid)).tree, clean);
+  if (!bytes) throw notFound(`No file ${path}`);
+  const text = utf8(bytes);
+  return text === null
+    ? { path: clean, content: bytesToBase64(bytes), encoding: "base64" }
+    : { path: clean, content: text, encoding: "utf-8" };
 }
 
 const isoTime = (seconds: number) => new Date(seconds * 1000).toISOString();
 
-async function changesOf(store: ObjectStore, commit: Commit, withLines: boolean): Promise<FileChange[]> {
-  const after = await walkTree(store, commit.tree);
+/** A request's memo of the files of each tree it read: a history page reads each tree once, not twice. */
+type TreeFiles = Map<string, Promise<Map<string, string>>>;
+
+async function changesOf(
+  store: ObjectStore,
+  commit: Commit,
+  withLines: boolean,
+  trees: TreeFiles = new Map(),
+): Promise<FileChange[]> {
+  const filesOf = (tree: string) => {
+    const known = trees.get(tree);
+    if (known) return known;
+    const files = filesOfTree(store, tree);
+    trees.set(tree, files);
+    return files;
+  };
+  const after = await filesOf(commit.tree);
   const parent = commit.parents[0];
-  const before = parent ? await walkTree(store, (await commitOf(store, parent)).tree) : new Map<string, string>();
+  const before = parent ? await filesOf((await commitOf(store, parent)).tree) : new Map<string, string>();
   const changes: FileChange[] = [];
   const paths = [...new Set([...before.keys(), ...after.keys()])].sort();
   for (const path of paths) {
@@ -188,6 +183,7 @@ export async function listHistory(store: ObjectStore, tip: string, page: PageQue
   const seen = new Set([tip]);
   const queue: { oid: string; commit: Commit }[] = [{ oid: tip, commit: await commitOf(store, tip) }];
   const data: HistoryEntry[] = [];
+  const trees: TreeFiles = new Map();
   let more = false;
   for (let walked = 0; queue.length > 0 && walked < MAX_HISTORY_WALK; walked++) {
     // The newest pending commit next, as `git log` orders them.
@@ -203,7 +199,7 @@ export async function listHistory(store: ObjectStore, tip: string, page: PageQue
       more = true;
       break;
     }
-    data.push({ ...entryOf(oid, commit), filesChanged: (await changesOf(store, commit, false)).length });
+    data.push({ ...entryOf(oid, commit), filesChanged: (await changesOf(store, commit, false, trees)).length });
   }
   const last = data[data.length - 1];
   const lastCommit = last ? await commitOf(store, last.ref) : null;

@@ -5,8 +5,9 @@
  * gaps, and everything readable is still shown.
  */
 import type { Commit } from "../git/objects/object";
-import { parseCommit, parseTree, treeEntryType } from "../git/objects/object";
+import { parseCommit } from "../git/objects/object";
 import type { ObjectStore } from "../git/storage/object-store";
+import { blobAtPath, filesUnder } from "./tree-files";
 
 export type TimelineTurn = {
   kind: "turn";
@@ -62,42 +63,6 @@ async function commitsOldestFirst(store: ObjectStore, tip: string): Promise<{ oi
   }
   // Parents after children in the walk: reversed, ties in commit time keep history's order.
   return out.reverse().sort((a, b) => a.commit.committer.timestamp - b.commit.committer.timestamp);
-}
-
-/** The blob at `path` in a tree, or null. */
-async function blobAt(store: ObjectStore, tree: string, path: string): Promise<Uint8Array | null> {
-  let current = tree;
-  const parts = path.split("/");
-  for (const [i, part] of parts.entries()) {
-    const object = await store.read(current);
-    if (object?.type !== "tree") return null;
-    const entry = parseTree(object.body).find((e) => e.name === part);
-    if (!entry) return null;
-    if (i === parts.length - 1) return treeEntryType(entry.mode) === "blob" ? (await store.get(entry.oid)).body : null;
-    current = entry.oid;
-  }
-  return null;
-}
-
-/** Files under a directory of a tree, recursively: path → blob id. */
-async function filesUnder(store: ObjectStore, tree: string, dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  let current: string | null = tree;
-  for (const part of dir.split("/")) {
-    const object = await store.read(current);
-    if (object?.type !== "tree") return out;
-    current = parseTree(object.body).find((e) => e.name === part && treeEntryType(e.mode) === "tree")?.oid ?? null;
-    if (!current) return out;
-  }
-  const walk = async (oid: string, prefix: string) => {
-    for (const entry of parseTree((await store.get(oid)).body)) {
-      const type = treeEntryType(entry.mode);
-      if (type === "tree") await walk(entry.oid, `${prefix}${entry.name}/`);
-      else if (type === "blob") out.set(`${prefix}${entry.name}`, entry.oid);
-    }
-  };
-  await walk(current, `${dir}/`);
-  return out;
 }
 
 function textOf(blocks: Block[]): string {
@@ -188,7 +153,7 @@ export async function reconstructTimeline(store: ObjectStore, tip: string | null
       checkpoint[1] === "inference-done" ? "completed" : checkpoint[1] === "inference-error" ? "error" : "in-progress";
     let messages: Message[];
     try {
-      const bytes = await blobAt(store, commit.tree, "turns.jsonl");
+      const bytes = await blobAtPath(store, commit.tree, "turns.jsonl");
       if (bytes === null) throw new Error("missing");
       messages = decoder
         .decode(bytes)
