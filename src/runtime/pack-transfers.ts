@@ -11,6 +11,7 @@ import { sessionAsset } from "../db/schema";
 import { openRepository } from "../git/service/repository";
 import { packOfCommit } from "../git/service/upload-pack";
 import { base64ToBytes, bytesToBase64 } from "../lib/base64";
+import { concatBytes } from "../lib/bytes";
 import type { InstanceSetup } from "./instance-state";
 import type { LiveEvents } from "./live-events";
 import { type InstanceSidecarFrame, PACK_CHUNK_BYTES } from "./protocol";
@@ -56,9 +57,7 @@ export class PackTransfers {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        const joined = new Uint8Array(pending.length + value.length);
-        joined.set(pending);
-        joined.set(value, pending.length);
+        const joined = concatBytes([pending, value]);
         let offset = 0;
         for (; joined.length - offset >= PACK_CHUNK_BYTES; offset += PACK_CHUNK_BYTES) {
           flush(joined.subarray(offset, offset + PACK_CHUNK_BYTES));
@@ -168,12 +167,7 @@ export class PackTransfers {
         currentSha: null,
       };
     } else {
-      const pack = new Uint8Array(incoming?.bytes ?? 0);
-      let offset = 0;
-      for (const chunk of incoming?.chunks ?? []) {
-        pack.set(chunk, offset);
-        offset += chunk.byteLength;
-      }
+      const pack = concatBytes(incoming?.chunks ?? []);
       outcome = await applyStatePush(getDb(this.env), this.env.BLOBS, {
         tenantId: setup.tenantId,
         instanceId: setup.instanceId,

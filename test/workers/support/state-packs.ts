@@ -7,6 +7,7 @@ import { indexPack } from "../../../src/git/pack/reader";
 import { buildSmallPack } from "../../../src/git/service/genesis";
 import { treeOfFiles } from "../../../src/git/service/hub-commit";
 import { base64ToBytes, bytesToBase64 } from "../../../src/lib/base64";
+import { concatBytes } from "../../../src/lib/bytes";
 import type { Frame, TestInstanceChannel } from "./test-sidecar";
 
 const encoder = new TextEncoder();
@@ -81,13 +82,7 @@ export function receivedPacks(frames: readonly Frame[]): { done: Frame; pack: Ui
         .filter((f) => f.type === "repo.pack.push" && f.transferId === done.transferId)
         .sort((a, b) => a.seq - b.seq)
         .map((f) => base64ToBytes(f.data));
-      const pack = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-      let offset = 0;
-      for (const chunk of chunks) {
-        pack.set(chunk, offset);
-        offset += chunk.length;
-      }
-      return { done, pack };
+      return { done, pack: concatBytes(chunks) };
     });
 }
 
