@@ -99,11 +99,12 @@ export class InstanceObject extends DurableObject<Env> {
     return run.catch(() => undefined);
   }
 
-  /** The sidecar is gone: a running turn cannot finish, so it is failed now, and the stream says so. */
+  /** The sidecar is gone: a running turn or state push cannot finish, so it is failed now, and said so. */
   private async sidecarLost(ws: WebSocket): Promise<void> {
-    const { state, socket, events, replies, turns } = this.parts;
+    const { state, socket, events, replies, turns, packs } = this.parts;
     if (socket.hasOtherThan(ws)) return;
     await this.inOrder(async () => {
+      packs.abandon();
       const setup = await state.liveSetup();
       if (!setup) return;
       await turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");

@@ -13,7 +13,7 @@ import { GitFormatError } from "../git/objects/errors";
 import { RECEIVE_PACK_CAPABILITIES, UPLOAD_PACK_CAPABILITIES } from "../git/protocol/advertisement";
 import { isProtocolError } from "../git/protocol/errors";
 import { decodeRequestBody } from "../git/protocol/gzip";
-import { concatBytes, encodeLine, FLUSH_PKT, readAllBytes } from "../git/protocol/pkt-line";
+import { concatBytes, encodeLine, FLUSH_PKT } from "../git/protocol/pkt-line";
 import { parseReceiveRequest } from "../git/protocol/receive-request";
 import { matchRefPattern } from "../git/protocol/ref-pattern";
 import { isGitService } from "../git/protocol/repo-action";
@@ -25,15 +25,12 @@ import {
   parseV2Request,
   wantsProtocolV2,
 } from "../git/protocol/v2";
-import { pushToRepository } from "../git/service/push";
+import { MAX_PUSH_BYTES, pushToRepository } from "../git/service/push";
 import { advertise, HUB_VERSION, listRefs, servePack } from "../git/service/repository";
 import { fetchV2, uploadPack } from "../git/service/upload-pack";
 import type { AppEnv } from "../http/context";
 import { gitTokenAuth } from "../http/middleware/git-token";
 import { isAllowed } from "../http/middleware/require-grant";
-
-/** A push is held in memory while it is checked; a Worker has 128 MB. */
-export const MAX_PUSH_BYTES = 64 * 1024 * 1024;
 
 const noCache = { "cache-control": "no-cache", expires: "Fri, 01 Jan 1980 00:00:00 GMT", pragma: "no-cache" };
 
@@ -190,8 +187,8 @@ const routes = new Hono<AppEnv>()
       await request.pack.cancel().catch(() => {});
       return gitResponse(new Uint8Array(0), "git-receive-pack", "result");
     }
-    const pack = request.packExpected ? await readAllBytes(request.pack).catch(clientError) : null;
     if (!request.packExpected) await request.pack.cancel().catch(() => {});
+    const pack = request.packExpected ? request.pack : null;
 
     const { db, bucket, id, refPattern } = target(c);
     const report = await pushToRepository(

@@ -1,11 +1,18 @@
 /**
  * Packs over an instance's channel (docs/sidecar-protocol.md, "State and packs"): the hub ships the deploy
  * tree and the attached assets in chunks as it reads them from storage, and takes the sidecar's state
- * pushes chunk by chunk, checking the sequence, then applies them to the instance's repository and answers.
+ * pushes chunk by chunk: the push starts at the first chunk and reads the chunks as a stream (to storage,
+ * indexed as they arrive), so a state pack is never held whole; `repo.pack.done` names the ref and ends it.
  */
 import { createHash } from "node:crypto";
 import type { ShippedPack } from "../agent-state/deploy-tree";
-import { applyStatePush, MAX_STATE_PACK_BYTES, type StatePushOutcome } from "../agent-state/state-push";
+import {
+  applyStatePush,
+  MAX_STATE_PACK_BYTES,
+  type StatePushOutcome,
+  StatePushRefused,
+  type StatePushTarget,
+} from "../agent-state/state-push";
 import { getDb } from "../db/client";
 import { sessionAsset } from "../db/schema";
 import { openRepository } from "../git/service/repository";
@@ -17,7 +24,16 @@ import type { LiveEvents } from "./live-events";
 import { type InstanceSidecarFrame, PACK_CHUNK_BYTES } from "./protocol";
 import type { SidecarSocket } from "./sidecar-socket";
 
-type Incoming = { transferId: string; nextSeq: number; bytes: number; chunks: Uint8Array[]; error: string | null };
+/** A state push being received: its chunks feed `pack`, `done` settles `target`, `outcome` is the push. */
+type Incoming = {
+  transferId: string;
+  nextSeq: number;
+  bytes: number;
+  pack: ReadableStreamDefaultController<Uint8Array> | null;
+  target: { resolve(target: StatePushTarget): void; reject(error: StatePushRefused): void };
+  outcome: Promise<StatePushOutcome>;
+  failed: boolean;
+};
 type Shipped = ShippedPack & { packSha256: string };
 
 export class PackTransfers {
@@ -113,70 +129,105 @@ export class PackTransfers {
       });
   }
 
-  /** One chunk of a state push: kept in order; a gap or an oversize push spoils the transfer. */
-  chunk(frame: Extract<InstanceSidecarFrame, { type: "repo.pack.push" }>): void {
+  /** Starts applying a state push whose chunks follow (none when `withPack` is false). */
+  private start(setup: InstanceSetup, transferId: string, withPack = true): Incoming {
+    let pack: ReadableStreamDefaultController<Uint8Array> | null = null;
+    const stream = withPack
+      ? new ReadableStream<Uint8Array>({
+          start: (controller) => {
+            pack = controller;
+          },
+        })
+      : null;
+    let target!: Incoming["target"];
+    const targetPromise = new Promise<StatePushTarget>((resolve, reject) => (target = { resolve, reject }));
+    const outcome = applyStatePush(getDb(this.env), this.env.BLOBS, {
+      tenantId: setup.tenantId,
+      instanceId: setup.instanceId,
+      pack: stream,
+      target: targetPromise,
+    });
+    // Nobody awaits a push the channel abandoned; its failure is not an error of the object.
+    outcome.catch(() => {});
+    return { transferId, nextSeq: 0, bytes: 0, pack, target, outcome, failed: false };
+  }
+
+  /** Spoils a transfer: its push stops reading and is refused with this reason. */
+  private fail(incoming: Incoming, reason: StatePushRefused["reason"], message: string): void {
+    if (incoming.failed) return;
+    incoming.failed = true;
+    const error = new StatePushRefused(reason, message);
+    try {
+      incoming.pack?.error(error);
+    } catch {
+      // the push already stopped reading (the repository was busy)
+    }
+    incoming.target.reject(error);
+  }
+
+  /** The channel closed: a state push in progress is abandoned and writes nothing. */
+  abandon(): void {
+    if (this.incoming) this.fail(this.incoming, "corrupt", "the channel closed during the transfer");
+    this.incoming = null;
+  }
+
+  /** One chunk of a state push: handed on in order; a gap or an oversize push spoils the transfer. */
+  chunk(setup: InstanceSetup, frame: Extract<InstanceSidecarFrame, { type: "repo.pack.push" }>): void {
     if (!this.incoming || this.incoming.transferId !== frame.transferId) {
       // A new transfer replaces one that never finished (the sidecar gave up on it).
-      if (frame.seq !== 0) {
-        this.incoming = { transferId: frame.transferId, nextSeq: 0, bytes: 0, chunks: [], error: "a chunk is missing" };
-        return;
-      }
-      this.incoming = { transferId: frame.transferId, nextSeq: 0, bytes: 0, chunks: [], error: null };
+      this.abandon();
+      this.incoming = this.start(setup, frame.transferId);
     }
     const incoming = this.incoming;
-    if (incoming.error) return;
+    if (incoming.failed) return;
     if (frame.seq !== incoming.nextSeq) {
-      incoming.error = `chunk ${incoming.nextSeq} is missing (got ${frame.seq})`;
-      incoming.chunks = [];
+      this.fail(incoming, "corrupt", `chunk ${incoming.nextSeq} is missing (got ${frame.seq})`);
       return;
     }
     let bytes: Uint8Array;
     try {
       bytes = base64ToBytes(frame.data);
     } catch {
-      incoming.error = `chunk ${frame.seq} is not base64`;
-      incoming.chunks = [];
+      this.fail(incoming, "corrupt", `chunk ${frame.seq} is not base64`);
       return;
     }
     incoming.nextSeq++;
     incoming.bytes += bytes.byteLength;
     if (incoming.bytes > MAX_STATE_PACK_BYTES) {
-      incoming.error = `the pack is over ${MAX_STATE_PACK_BYTES} bytes`;
-      incoming.chunks = [];
+      this.fail(incoming, "too_large", `the pack is over ${MAX_STATE_PACK_BYTES} bytes`);
       return;
     }
-    incoming.chunks.push(bytes);
+    try {
+      incoming.pack?.enqueue(bytes);
+    } catch {
+      // the push already stopped reading (the repository was busy): the answer says so at `done`
+    }
   }
 
-  /** The end of a state push: apply it and answer. */
+  /** The end of a state push: the push learns its ref, finishes, and the sidecar gets the answer. */
   async done(setup: InstanceSetup, ws: WebSocket, frame: Extract<InstanceSidecarFrame, { type: "repo.pack.done" }>) {
     const { agentAddress } = setup.config;
-    const incoming = this.incoming?.transferId === frame.transferId ? this.incoming : null;
+    let incoming = this.incoming?.transferId === frame.transferId ? this.incoming : null;
     this.incoming = null;
-    let outcome: StatePushOutcome;
-    if (!incoming && frame.chunks !== 0) {
-      outcome = { ok: false, reason: "corrupt", message: "No chunks arrived for this transfer", currentSha: null };
-    } else if (incoming?.error) {
-      const tooLarge = incoming.error.startsWith("the pack is over");
-      outcome = { ok: false, reason: tooLarge ? "too_large" : "corrupt", message: incoming.error, currentSha: null };
-    } else if ((incoming?.nextSeq ?? 0) !== frame.chunks) {
-      outcome = {
-        ok: false,
-        reason: "corrupt",
-        message: `${incoming?.nextSeq ?? 0} chunks arrived, done says ${frame.chunks}`,
-        currentSha: null,
-      };
-    } else {
-      const pack = concatBytes(incoming?.chunks ?? []);
-      outcome = await applyStatePush(getDb(this.env), this.env.BLOBS, {
-        tenantId: setup.tenantId,
-        instanceId: setup.instanceId,
+    if (!incoming) {
+      incoming = this.start(setup, frame.transferId, false);
+      if (frame.chunks !== 0) this.fail(incoming, "corrupt", "No chunks arrived for this transfer");
+    } else if (incoming.nextSeq !== frame.chunks) {
+      this.fail(incoming, "corrupt", `${incoming.nextSeq} chunks arrived, done says ${frame.chunks}`);
+    }
+    if (!incoming.failed) {
+      try {
+        incoming.pack?.close();
+      } catch {
+        // the push already stopped reading
+      }
+      incoming.target.resolve({
         ref: frame.ref,
         commitSha: frame.commitSha,
         expectedOldSha: frame.expectedOldSha ?? null,
-        pack,
       });
     }
+    const outcome = await incoming.outcome;
     if (outcome.ok) {
       this.events.record("state.pushed", { ref: frame.ref, commitSha: frame.commitSha });
       this.socket.send(ws, {

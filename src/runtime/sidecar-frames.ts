@@ -84,7 +84,7 @@ export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame:
       await answerGate(parts, setup, frame);
       return;
     case "repo.pack.push":
-      parts.packs.chunk(frame);
+      parts.packs.chunk(setup, frame);
       return;
     case "repo.pack.done":
       await parts.packs.done(setup, ws, frame);

@@ -10,6 +10,7 @@ import { hashObject, serializeCommit, serializeTag, serializeTree } from "../../
 import { bytes, pkt } from "../../src/git/protocol/test-support";
 import { buildSmallPack, STANDARD_GITIGNORE } from "../../src/git/service/genesis";
 import { concatBytes } from "../../src/lib/bytes";
+import { bytesToHex } from "../../src/lib/hex";
 import { addMember, api, createTenant, expectError, type TestTenant, unique } from "./support/api";
 
 const assets = (t: TestTenant) => `/api/tenants/${t.id}/assets`;
@@ -527,5 +528,121 @@ describe("smart HTTP endpoints", () => {
       .first<{ lease_token: string | null; sweep_requested_at: number | null }>();
     expect(row?.lease_token).toBeNull();
     expect(row?.sweep_requested_at).toBeGreaterThan(Date.now() - 60_000);
+  });
+});
+
+describe("streamed pushes", () => {
+  /** The pack files of a repository in R2, and the packs its catalog names. */
+  async function storedAndCataloged(repositoryId: string) {
+    const listed = await env.BLOBS.list({ prefix: `git/${repositoryId}/` });
+    const catalog = await env.DB.prepare("select id, pack_bytes from git_pack where repository_id = ?")
+      .bind(repositoryId)
+      .all<{ id: string; pack_bytes: number }>();
+    return { keys: listed.objects.map((o) => o.key).sort(), packs: catalog.results, sizes: listed.objects };
+  }
+
+  /** A commit on top of main with one blob, as a push body: commands, flush, pack. */
+  async function pushBody(genesis: string, blob: Uint8Array, oldOid = genesis) {
+    const tree = serializeTree([{ mode: "100644", name: "data.bin", oid: hashObject("blob", blob) }]);
+    const who = { name: "T", email: "t@example.test", timestamp: 1_700_000_000, timezone: "+0000" };
+    const commit = serializeCommit({
+      tree: hashObject("tree", tree),
+      parents: [genesis],
+      author: who,
+      committer: who,
+      extraHeaders: [],
+      message: "data\n",
+    });
+    const { pack } = await buildSmallPack([
+      { type: "commit", body: commit },
+      { type: "tree", body: tree },
+      { type: "blob", body: blob },
+    ]);
+    const command = pkt(`${oldOid} ${hashObject("commit", commit)} refs/heads/main\0report-status\n`);
+    return { tip: hashObject("commit", commit), pack, head: bytes(`${command}0000`) };
+  }
+
+  async function mainOf(repositoryId: string) {
+    return (
+      await env.DB.prepare("select oid from git_ref where repository_id = ? and name = 'refs/heads/main'")
+        .bind(repositoryId)
+        .first<{ oid: string }>()
+    )?.oid as string;
+  }
+
+  it("writes a pack larger than one storage part as it arrives, catalogs it and serves its objects", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const repositoryId = `asset/${a.id}`;
+    const genesis = await mainOf(repositoryId);
+    // Incompressible, so the pack is over one 8 MiB part and goes up as a multipart upload.
+    const blob = new Uint8Array(9 * 1024 * 1024);
+    for (let at = 0; at < blob.length; at += 65_536) crypto.getRandomValues(blob.subarray(at, at + 65_536));
+    const { tip, pack, head } = await pushBody(genesis, blob);
+    // Sent as many small chunks, as a client streams it.
+    const body = concatBytes([head, pack]);
+    let at = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (at >= body.length) return controller.close();
+        controller.enqueue(body.slice(at, at + 100_000));
+        at += 100_000;
+      },
+    });
+    const res = await exports.default.fetch(
+      new Request(`http://hub.test${a.cloneUrl}/git-receive-pack`, {
+        method: "POST",
+        headers: {
+          authorization: `Basic ${btoa(`git:${await gitToken(t, a.id)}`)}`,
+          "content-type": "application/x-git-receive-pack-request",
+        },
+        body: stream,
+        duplex: "half",
+      } as RequestInit),
+    );
+    expect(await bodyText(res)).toBe(`000eunpack ok\n0017ok refs/heads/main\n0000`);
+    expect(await mainOf(repositoryId)).toBe(tip);
+    const { keys, packs, sizes } = await storedAndCataloged(repositoryId);
+    expect(keys).toHaveLength(packs.length * 2);
+    const pushed = packs.find((p) => p.pack_bytes === pack.length);
+    expect(pushed).toBeDefined();
+    expect(sizes.find((o) => o.key.endsWith(`pack-${pushed?.id}.pack`))?.size).toBe(pack.length);
+    // The stored pack is the pushed one, byte for byte.
+    const stored = await env.BLOBS.get(`git/${repositoryId}/pack-${pushed?.id}.pack`);
+    const digest = async (data: BufferSource) => bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-1", data)));
+    expect(await digest((await stored?.arrayBuffer()) as ArrayBuffer)).toBe(await digest(pack));
+  });
+
+  it("deletes what a refused push wrote: a stale ref, a damaged pack, a missing object", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const repositoryId = `asset/${a.id}`;
+    const genesis = await mainOf(repositoryId);
+    const secret = await gitToken(t, a.id);
+    const before = await storedAndCataloged(repositoryId);
+    const send = async (body: Uint8Array) =>
+      bodyText(
+        await git(`${a.cloneUrl}/git-receive-pack`, secret, {
+          method: "POST",
+          body,
+          type: "application/x-git-receive-pack-request",
+        }),
+      );
+
+    const stale = await pushBody(genesis, new TextEncoder().encode("stale\n"), "1".repeat(40));
+    expect(await send(concatBytes([stale.head, stale.pack]))).toContain("ng refs/heads/main stale info");
+
+    const damaged = await pushBody(genesis, new TextEncoder().encode("damaged\n"));
+    const cut = damaged.pack.slice(0, damaged.pack.length - 30);
+    expect(await send(concatBytes([damaged.head, cut]))).toMatch(
+      /^[0-9a-f]{4}unpack pack entry data at \d+: truncated/,
+    );
+
+    // A commit whose parent is nowhere: the pack indexes, connectivity refuses it.
+    const orphan = await pushBody("2".repeat(40), new TextEncoder().encode("orphan\n"), genesis);
+    expect(await send(concatBytes([orphan.head, orphan.pack]))).toMatch(/unpack missing object 2{40}/);
+
+    expect(await storedAndCataloged(repositoryId)).toEqual(before);
+    expect(await mainOf(repositoryId)).toBe(genesis);
   });
 });

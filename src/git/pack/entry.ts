@@ -103,20 +103,20 @@ export class TruncatedInflateError extends GitFormatError {}
 /**
  * Inflates one zlib stream starting at `start`, ignoring what follows it, and checks the inflated length against
  * the entry header. node:zlib reports the consumed input length; DecompressionStream would reject the trailing
- * bytes (the next entries), see stack-recipe pitfall 8.
+ * bytes (the next entries). Errors name `reportedAt`, the data's offset in the pack when `bytes` is a window.
  */
-export function inflateAt(bytes: Uint8Array, start: number, expectedSize: number): Inflated {
+export function inflateAt(bytes: Uint8Array, start: number, expectedSize: number, reportedAt = start): Inflated {
   // node:zlib's cost grows with the input it is handed, not just what it consumes: offer a window that holds any
   // sane stream for this size (zlib's deflateBound is ~size * 1.0004 + 13), and only retry with the rest if not.
   const window = expectedSize + (expectedSize >>> 3) + 64;
   if (start + window < bytes.length) {
     try {
-      return inflateWindow(bytes.subarray(start, start + window), start, expectedSize);
+      return inflateWindow(bytes.subarray(start, start + window), reportedAt, expectedSize);
     } catch (error) {
       if (!(error instanceof TruncatedInflateError)) throw error;
     }
   }
-  return inflateWindow(bytes.subarray(start), start, expectedSize);
+  return inflateWindow(bytes.subarray(start), reportedAt, expectedSize);
 }
 
 /** Above this size the fixed cost of `info: true` does not matter; below it, the Adler-32 search is faster. */

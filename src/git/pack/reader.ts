@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
 import { bytesToHex } from "../../lib/hex";
 import { GitFormatError } from "../objects/errors";
 import { hashObject, type ObjectType, objectTypeFromCode } from "../objects/object";
 import { applyDelta, readDeltaHeader } from "./delta";
-import { crc32, type EntryBase, inflateAt, readEntryHeader } from "./entry";
+import { crc32, type EntryBase, inflateAt, readEntryHeader, TruncatedInflateError } from "./entry";
+import { PackInput, type PackSink } from "./pack-input";
 
 export const PACK_SIGNATURE = 0x5041434b; // "PACK"
 export const PACK_HEADER_SIZE = 12;
@@ -30,17 +30,20 @@ export interface ExternalBase extends GitObject {
 }
 
 export interface IndexPackOptions {
-  /** Called once per object with its full body, bases before their deltas; may be async (it is awaited). */
+  /** Called once per object with its full body; may be async (it is awaited). */
   onObject?: (object: { oid: string; type: ObjectType; body: Uint8Array; offset: number }) => void | Promise<void>;
   /** Loads a ref-delta base that is not in the pack (thin packs); null when it does not exist. */
   loadExternal?: (oid: string) => Promise<GitObject | null>;
   /**
-   * Bytes of resolved bodies kept as delta bases (re-inflated when evicted); the deltas kept from the first pass get
-   * the same budget. Default 16 MiB. Peak memory is about the pack + 2 × cacheBytes + a few of the largest objects.
+   * Bytes of recent bodies kept as delta bases (read again from the sink when evicted); deltas waiting for a
+   * base get the same budget. Default 16 MiB. Memory is about 2 × cacheBytes + the largest entry, whatever the
+   * pack's size.
    */
   cacheBytes?: number;
   /** Objects (and deltas) larger than this are refused with a GitFormatError. Default 100 MiB. */
   maxObjectSize?: number;
+  /** Where a streamed pack's bytes go (storage); required for a stream, implied for bytes in memory. */
+  sink?: PackSink;
 }
 
 export interface IndexedPack {
@@ -49,8 +52,10 @@ export interface IndexedPack {
   entries: PackEntryInfo[];
   /** Hex SHA-1 trailer of the pack (verified). */
   packChecksum: string;
-  /** Objects loaded through `loadExternal` (thin pack bases), to append with `completeThinPack`. */
-  externalBases: ExternalBase[];
+  /** Size of the pack in bytes, trailer included. */
+  packBytes: number;
+  /** Ids of the objects loaded through `loadExternal` (thin pack bases), in the order they were asked for. */
+  externalBases: string[];
 }
 
 interface Entry {
@@ -59,14 +64,13 @@ interface Entry {
   size: number;
   dataStart: number;
   end: number;
+  crc32: number;
   base?: EntryBase;
-  /** The delta kept from the first pass when it fitted in the budget; otherwise it is inflated again. */
+  /** The delta kept from the first pass when it fitted in the budget; otherwise it is read again. */
   delta?: Uint8Array;
   oid?: string;
   type?: ObjectType;
   resultSize?: number;
-  /** Deltas still to resolve against this entry: its cached body is dropped when it reaches 0. */
-  pendingChildren: number;
 }
 
 /** Least-recently-used bodies by key, bounded by total bytes. */
@@ -106,7 +110,7 @@ class BodyCache {
 }
 
 export function readPackHeader(pack: Uint8Array): { version: number; count: number } {
-  if (pack.length < PACK_HEADER_SIZE + PACK_TRAILER_SIZE) throw new GitFormatError("pack: too short");
+  if (pack.length < PACK_HEADER_SIZE) throw new GitFormatError("pack: too short");
   const view = new DataView(pack.buffer, pack.byteOffset, pack.byteLength);
   if (view.getUint32(0) !== PACK_SIGNATURE) throw new GitFormatError("pack: missing PACK signature");
   const version = view.getUint32(4);
@@ -114,29 +118,66 @@ export function readPackHeader(pack: Uint8Array): { version: number; count: numb
   return { version, count: view.getUint32(8) };
 }
 
+/** Longest entry header: a 10-byte size varint and a 20-byte base id (an ofs distance is shorter). */
+const ENTRY_HEADER_MAX = 32;
+
+/** A pack held in memory, as a stream and as its own sink. */
+function memorySource(pack: Uint8Array): { source: ReadableStream<Uint8Array>; sink: PackSink } {
+  return {
+    source: new ReadableStream({
+      start(controller) {
+        controller.enqueue(pack);
+        controller.close();
+      },
+    }),
+    sink: {
+      write: () => {},
+      finish: async () => pack.length,
+      read: async (offset, length) => pack.subarray(offset, offset + length),
+    },
+  };
+}
+
 /**
- * Indexes a pack held in memory, like `git index-pack`: walks every entry (zlib streams are inflated to find where
- * they end), resolves ofs- and ref-deltas (ref-delta bases outside the pack come from `loadExternal`), computes
- * every object id and the CRC32 of every raw entry, and verifies the trailing SHA-1.
+ * Indexes a pack like `git index-pack`, in one pass over its bytes as they arrive: every entry is inflated
+ * once to find where it ends, whole objects are hashed at once, and a delta is resolved as soon as its
+ * base's body is at hand (recent bodies are cached). Deltas whose base was evicted, or comes later, wait
+ * until the pack is complete and are then resolved from the sink. Computes every object id and the CRC32 of
+ * every raw entry and verifies the trailing SHA-1.
  *
- * Memory: whole objects are handed to `onObject` and dropped; only delta bases waiting for their deltas stay in a
- * bounded cache (re-inflated when evicted), plus the deltas themselves while they fit in the same budget.
+ * Memory stays bounded whatever the pack's size: bytes go to the sink as they are parsed, and what is kept
+ * per object is its index entry. On any failure the stream is cancelled; the sink's bytes are the caller's
+ * to discard.
  */
-export async function indexPack(pack: Uint8Array, options: IndexPackOptions = {}): Promise<IndexedPack> {
-  const { version, count } = readPackHeader(pack);
-  const trailerStart = pack.length - PACK_TRAILER_SIZE;
-  const expected = bytesToHex(pack.subarray(trailerStart));
-  const actual = createHash("sha1").update(pack.subarray(0, trailerStart)).digest("hex");
-  if (actual !== expected) throw new GitFormatError("pack: trailing checksum does not match its content");
+export async function indexPack(
+  pack: Uint8Array | ReadableStream<Uint8Array>,
+  options: IndexPackOptions = {},
+): Promise<IndexedPack> {
+  const memory = pack instanceof Uint8Array ? memorySource(pack) : null;
+  const sink = options.sink ?? memory?.sink;
+  if (!sink) throw new Error("indexPack: a streamed pack needs a sink");
+  const input = new PackInput(memory ? memory.source : (pack as ReadableStream<Uint8Array>), sink);
+  try {
+    return await indexInput(input, sink, options);
+  } catch (error) {
+    await input.cancel();
+    throw error;
+  }
+}
+
+async function indexInput(input: PackInput, sink: PackSink, options: IndexPackOptions): Promise<IndexedPack> {
+  const { version, count } = readPackHeader(await input.available(PACK_HEADER_SIZE));
+  await input.consume(PACK_HEADER_SIZE);
 
   const budget = options.cacheBytes ?? 16 * 1024 * 1024;
   const maxObjectSize = options.maxObjectSize ?? 100 * 1024 * 1024;
   const cache = new BodyCache(budget);
   const entries: Entry[] = [];
   const indexByOffset = new Map<number, number>();
-  const ofsChildren = new Map<number, number[]>();
-  const refChildren = new Map<string, number[]>();
   const indexByOid = new Map<string, number>();
+  // External bases are cached under negative keys; their ids are kept to reload one that was evicted.
+  const externalKeys = new Map<string, number>();
+  const waiting: number[] = [];
   let deltaBytes = 0;
 
   const emit = async (index: number, object: GitObject) => {
@@ -145,144 +186,165 @@ export async function indexPack(pack: Uint8Array, options: IndexPackOptions = {}
     entry.type = object.type;
     entry.resultSize = object.body.length;
     if (!indexByOid.has(entry.oid)) indexByOid.set(entry.oid, index);
+    cache.set(index, object);
     await options.onObject?.({ oid: entry.oid, type: object.type, body: object.body, offset: entry.offset });
-    return entry.oid;
   };
 
-  // Pass 1: find entry boundaries; whole objects are hashed and emitted at once.
-  const content = pack.subarray(0, trailerStart);
-  let pos = PACK_HEADER_SIZE;
-  for (let i = 0; i < count; i++) {
-    if (pos >= trailerStart) throw new GitFormatError(`pack: ${count} objects announced, only ${i} present`);
-    const header = readEntryHeader(content, pos);
-    if (header.size > maxObjectSize)
-      throw new GitFormatError(`pack entry at ${pos}: ${header.size} bytes is too large`);
-    const { data, consumed } = inflateAt(content, header.dataStart, header.size);
-    const { code, size, dataStart } = header;
-    const entry: Entry = { offset: pos, code, size, dataStart, end: dataStart + consumed, pendingChildren: 0 };
-    const index = entries.push(entry) - 1;
-    indexByOffset.set(pos, index);
-    if (header.base) {
-      entry.base = header.base;
-      if ("offset" in header.base) {
-        const baseIndex = indexByOffset.get(header.base.offset);
-        if (baseIndex === undefined) throw new GitFormatError(`pack entry at ${pos}: ofs-delta base is not an entry`);
-        pushTo(ofsChildren, baseIndex, index);
-      } else {
-        pushTo(refChildren, header.base.oid, index);
-      }
-      if (deltaBytes + data.length <= budget) {
-        entry.delta = data;
-        deltaBytes += data.length;
-      }
-    } else {
-      const object = { type: objectTypeFromCode(header.code) as ObjectType, body: data };
-      cache.set(index, object);
-      await emit(index, object);
+  const applyTo = (entry: Entry, base: GitObject, delta: Uint8Array): GitObject => {
+    if (readDeltaHeader(delta).resultSize > maxObjectSize) {
+      throw new GitFormatError(`pack entry at ${entry.offset}: delta result is too large`);
     }
-    pos = entry.end;
+    return { type: base.type, body: applyDelta(base.body, delta) };
+  };
+
+  /** A base outside the pack, from the cache or `loadExternal`; undefined when there is none. */
+  const external = async (oid: string): Promise<GitObject | undefined> => {
+    const key = externalKeys.get(oid);
+    const cached = key === undefined ? undefined : cache.get(key);
+    if (cached) return cached;
+    const object = options.loadExternal ? await options.loadExternal(oid) : null;
+    if (!object) return undefined;
+    if (hashObject(object.type, object.body) !== oid) throw new GitFormatError(`pack: external base ${oid} is corrupt`);
+    const newKey = key ?? -(externalKeys.size + 1);
+    externalKeys.set(oid, newKey);
+    cache.set(newKey, object);
+    return object;
+  };
+
+  /** The pack index of a delta's base when that base is already resolved. */
+  const resolvedBase = (base: EntryBase): number | undefined => {
+    const index = "offset" in base ? indexByOffset.get(base.offset) : indexByOid.get(base.oid);
+    return index !== undefined && (entries[index] as Entry).oid !== undefined ? index : undefined;
+  };
+
+  // Pass 1: the bytes in order. Each entry is parsed, checksummed and handed to the sink, then dropped.
+  for (let i = 0; i < count; i++) {
+    const at = input.offset;
+    const start = await input.available(ENTRY_HEADER_MAX);
+    if (start.length === 0) throw new GitFormatError(`pack: ${count} objects announced, only ${i} present`);
+    const header = readEntryHeader(start, 0, at);
+    if (header.size > maxObjectSize) throw new GitFormatError(`pack entry at ${at}: ${header.size} bytes is too large`);
+    // Ask for a window that holds any sane zlib stream of this size; widen it only if the stream is longer.
+    let want = header.dataStart + header.size + (header.size >>> 3) + 64;
+    let bytes: Uint8Array;
+    let inflated: { data: Uint8Array; consumed: number };
+    for (;;) {
+      bytes = await input.available(want);
+      try {
+        inflated = inflateAt(bytes, header.dataStart, header.size, at + header.dataStart);
+        break;
+      } catch (error) {
+        if (!(error instanceof TruncatedInflateError) || input.ended) throw error;
+        want = bytes.length * 2;
+      }
+    }
+    const length = header.dataStart + inflated.consumed;
+    const entry: Entry = {
+      offset: at,
+      code: header.code,
+      size: header.size,
+      dataStart: at + header.dataStart,
+      end: at + length,
+      crc32: crc32(bytes.subarray(0, length)),
+    };
+    await input.consume(length);
+    const index = entries.push(entry) - 1;
+    indexByOffset.set(at, index);
+    if (!header.base) {
+      await emit(index, { type: objectTypeFromCode(header.code) as ObjectType, body: inflated.data });
+      continue;
+    }
+    entry.base = header.base;
+    if ("offset" in header.base && !indexByOffset.has(header.base.offset)) {
+      throw new GitFormatError(`pack entry at ${at}: ofs-delta base is not an entry`);
+    }
+    const baseIndex = resolvedBase(header.base);
+    let base = baseIndex === undefined ? undefined : cache.get(baseIndex);
+    if (baseIndex === undefined && "oid" in header.base && !indexByOid.has(header.base.oid)) {
+      base = await external(header.base.oid);
+    }
+    if (base) {
+      await emit(index, applyTo(entry, base, inflated.data));
+    } else {
+      waiting.push(index);
+      if (deltaBytes + inflated.data.length <= budget) {
+        entry.delta = inflated.data;
+        deltaBytes += inflated.data.length;
+      }
+    }
   }
-  if (pos !== trailerStart) throw new GitFormatError("pack: unexpected data after the last object");
+  const trailer = await input.available(PACK_TRAILER_SIZE + 1);
+  if (trailer.length < PACK_TRAILER_SIZE) throw new GitFormatError("pack: truncated before its trailing checksum");
+  if (trailer.length > PACK_TRAILER_SIZE) throw new GitFormatError("pack: unexpected data after the last object");
+  const expected = bytesToHex(trailer);
+  if (input.digest() !== expected) throw new GitFormatError("pack: trailing checksum does not match its content");
+  await input.consume(PACK_TRAILER_SIZE, false);
+  const packBytes = await sink.finish();
 
-  for (const [index, children] of ofsChildren) (entries[index] as Entry).pendingChildren += children.length;
-  for (const [oid, children] of refChildren) {
-    const index = indexByOid.get(oid);
-    if (index !== undefined) (entries[index] as Entry).pendingChildren += children.length;
-  }
-  for (let i = 0; i < entries.length; i++) if ((entries[i] as Entry).pendingChildren === 0) cache.delete(i);
+  // Pass 2: the deltas that waited, from the stored pack. A base precedes its ofs-deltas, so one round in
+  // pack order resolves those; ref-deltas whose base came later need another round.
+  const dataOf = async (entry: Entry): Promise<Uint8Array> => {
+    if (entry.delta) return entry.delta;
+    const bytes = await sink.read(entry.dataStart, entry.end - entry.dataStart);
+    return inflateAt(bytes, 0, entry.size, entry.dataStart).data;
+  };
 
-  const externals = new Map<string, GitObject>();
-
-  const dataOf = (entry: Entry): Uint8Array => entry.delta ?? inflateAt(content, entry.dataStart, entry.size).data;
-
-  // Resolves an entry whose base is already resolved: walks down to a cached body, a whole object or an external
-  // base, then applies the deltas back up. Keys of external bases are negative and never cached here.
-  const resolve = (index: number): GitObject => {
+  /** The body of a resolved entry: from the cache, or rebuilt down its delta chain. */
+  const bodyOf = async (index: number): Promise<GitObject> => {
     const chain: number[] = [];
     let current = index;
-    let object: GitObject | undefined;
+    let object = cache.get(current);
     while (!object) {
-      object = cache.get(current);
-      if (object) break;
       const entry = entries[current] as Entry;
       if (!entry.base) {
-        object = { type: objectTypeFromCode(entry.code) as ObjectType, body: dataOf(entry) };
+        object = { type: objectTypeFromCode(entry.code) as ObjectType, body: await dataOf(entry) };
         break;
       }
       chain.push(current);
-      const base = entry.base;
-      const next = "offset" in base ? indexByOffset.get(base.offset) : indexByOid.get(base.oid);
-      if (next !== undefined && (entries[next] as Entry).oid !== undefined) {
-        current = next;
-        continue;
+      const next = resolvedBase(entry.base);
+      if (next === undefined) {
+        object = "oid" in entry.base ? await external(entry.base.oid) : undefined;
+        if (!object) throw new GitFormatError(`pack entry at ${entry.offset}: delta base is not available`);
+        break;
       }
-      object = "oid" in base ? externals.get(base.oid) : undefined;
-      if (!object) throw new GitFormatError(`pack entry at ${entry.offset}: delta base is not available`);
+      current = next;
+      object = cache.get(current);
     }
     for (let k = chain.length - 1; k >= 0; k--) {
       const entry = entries[chain[k] as number] as Entry;
-      const delta = dataOf(entry);
-      if (readDeltaHeader(delta).resultSize > maxObjectSize) {
-        throw new GitFormatError(`pack entry at ${entry.offset}: delta result is too large`);
-      }
-      object = { type: object.type, body: applyDelta(object.body, delta) };
-      if (entry.pendingChildren > 0) cache.set(chain[k] as number, object);
+      object = applyTo(entry, object, await dataOf(entry));
+      cache.set(chain[k] as number, object);
     }
     return object;
   };
 
-  const release = (base: EntryBase) => {
-    const index = "offset" in base ? indexByOffset.get(base.offset) : indexByOid.get(base.oid);
-    if (index === undefined) return;
-    const entry = entries[index] as Entry;
-    entry.pendingChildren -= 1;
-    if (entry.pendingChildren <= 0) cache.delete(index);
-  };
-
-  // Depth-first from resolved objects, so a base is usually still cached when its deltas come.
-  const resolveFrom = async (stack: number[]) => {
-    while (stack.length > 0) {
-      const index = stack.pop() as number;
+  let pending = waiting;
+  while (pending.length > 0) {
+    const later: number[] = [];
+    for (const index of pending) {
       const entry = entries[index] as Entry;
-      if (entry.oid !== undefined) continue;
-      const object = resolve(index);
-      const oid = await emit(index, object);
-      if (entry.base) release(entry.base);
+      const base = entry.base as EntryBase;
+      const baseIndex = resolvedBase(base);
+      let object: GitObject | undefined;
+      if (baseIndex !== undefined) object = await bodyOf(baseIndex);
+      else if ("oid" in base && !indexByOid.has(base.oid)) object = await external(base.oid);
+      if (!object) {
+        later.push(index);
+        continue;
+      }
+      await emit(index, applyTo(entry, object, await dataOf(entry)));
       entry.delta = undefined;
-      const refs = refChildren.get(oid) ?? [];
-      // Ref-deltas name their base by id, so they are only counted once the base's id is known.
-      if (indexByOid.get(oid) === index) entry.pendingChildren += refs.length;
-      if (entry.pendingChildren > 0) cache.set(index, object);
-      for (const child of ofsChildren.get(index) ?? []) stack.push(child);
-      for (const child of refs) stack.push(child);
     }
-  };
-
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i] as Entry;
-    if (entry.base) continue;
-    await resolveFrom([...(ofsChildren.get(i) ?? []), ...(refChildren.get(entry.oid as string) ?? [])]);
-  }
-
-  // Thin pack: ref-deltas whose base is not in the pack. Loading one can unlock others, hence the loop.
-  const externalBases: ExternalBase[] = [];
-  for (;;) {
-    const missing = [...refChildren.entries()].filter(
-      ([oid, children]) => !indexByOid.has(oid) && !externals.has(oid) && children.some((c) => !entries[c]?.oid),
-    );
-    if (missing.length === 0) break;
-    for (const [oid, children] of missing) {
-      const object = options.loadExternal ? await options.loadExternal(oid) : null;
-      if (!object) throw new GitFormatError(`pack: delta base ${oid} is neither in the pack nor in the repository`);
-      if (hashObject(object.type, object.body) !== oid)
-        throw new GitFormatError(`pack: external base ${oid} is corrupt`);
-      externals.set(oid, object);
-      externalBases.push({ oid, ...object });
-      await resolveFrom([...children]);
+    if (later.length === pending.length) {
+      const stuck = entries[later[0] as number] as Entry;
+      const base = stuck.base as EntryBase;
+      if ("oid" in base && !indexByOid.has(base.oid)) {
+        throw new GitFormatError(`pack: delta base ${base.oid} is neither in the pack nor in the repository`);
+      }
+      throw new GitFormatError(`pack entry at ${stuck.offset}: delta cannot be resolved (cycle?)`);
     }
+    pending = later;
   }
-  const unresolved = entries.find((entry) => entry.oid === undefined);
-  if (unresolved) throw new GitFormatError(`pack entry at ${unresolved.offset}: delta cannot be resolved (cycle?)`);
 
   return {
     version,
@@ -290,16 +352,11 @@ export async function indexPack(pack: Uint8Array, options: IndexPackOptions = {}
       oid: entry.oid as string,
       type: entry.type as ObjectType,
       offset: entry.offset,
-      crc32: crc32(pack.subarray(entry.offset, entry.end)),
+      crc32: entry.crc32,
       size: entry.resultSize as number,
     })),
     packChecksum: expected,
-    externalBases,
+    packBytes,
+    externalBases: [...externalKeys.keys()],
   };
-}
-
-function pushTo<K>(map: Map<K, number[]>, key: K, value: number): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
 }

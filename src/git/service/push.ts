@@ -22,12 +22,18 @@ import {
 import { type PushPolicy, preparePush } from "./receive-pack";
 import { openRepository } from "./repository";
 
+/**
+ * The largest pack a push may carry, as large git hosts allow: packs stream to storage and are indexed as
+ * they arrive, so the limit is not the isolate's memory.
+ */
+export const MAX_PUSH_BYTES = 2 * 1024 * 1024 * 1024;
+
 export type PushRequest = {
   commands: readonly RefCommand[];
   /** The client's capabilities, as sent on the first command. */
   capabilities: readonly string[];
-  /** The received pack, or null when the push only deletes refs. */
-  pack: Uint8Array | null;
+  /** The pack as it arrives, or null when the push only deletes refs. */
+  pack: ReadableStream<Uint8Array> | null;
 };
 
 /** What a push did: refused whole because another push holds the repository, or ref by ref. */
@@ -57,18 +63,24 @@ export async function pushToRepository(
   return report(result.unpackError, result.statuses);
 }
 
-/** The push transaction itself, for any caller (smart HTTP, a sidecar's state push). */
+/**
+ * The push transaction itself, for any caller (smart HTTP, a sidecar's state push). The commands may be a
+ * promise when they are only known once the pack has arrived. A busy repository refuses the push without
+ * storing its pack; the pack is still read to its end, because git only prints an answer to a request it
+ * finished sending.
+ */
 export async function applyPush(
   db: Db,
   bucket: R2Bucket,
   repositoryId: string,
-  commands: readonly RefCommand[],
-  pack: Uint8Array | null,
+  commands: readonly RefCommand[] | Promise<readonly RefCommand[]>,
+  pack: ReadableStream<Uint8Array> | null,
   atomic: boolean,
   policy: PushPolicy,
 ): Promise<PushResult> {
   const lease = await acquirePushLease(db, repositoryId);
   if (!lease) {
+    await pack?.pipeTo(new WritableStream()).catch(() => {});
     const expiry = await pushLeaseExpiry(db, repositoryId);
     return { busy: true, retryInSeconds: Math.max(1, Math.ceil(((expiry ?? Date.now()) - Date.now()) / 1000)) };
   }

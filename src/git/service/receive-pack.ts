@@ -1,23 +1,26 @@
 /**
  * receive-pack: a push is checked completely before any ref moves.
  *
- * 1. The pack is indexed in memory: every object parses, every id is recomputed, the trailer matches.
+ * 1. The pack streams to R2 as it arrives and is indexed in the same pass: every object parses, every id is
+ *    recomputed, the trailer matches. No isolate holds the whole pack.
  * 2. Connectivity: everything a received commit, tree or tag points at is in the pack or the repository.
  * 3. Per command: ref name, token ref pattern, compare-and-set against the current value, the new tip
  *    exists (a commit for branches), fast-forward unless the pusher may force, the repository's own rules
  *    (skills).
- * 4. The pack and its index go to R2, then one D1 batch publishes the pack and moves the accepted refs,
- *    guarded by the push lease. Anything refused before that leaves the repository as it was.
+ * 4. The index goes to R2 next to the pack, then one D1 batch publishes the pack and moves the accepted
+ *    refs, guarded by the push lease. Anything refused deletes the pack: the repository stays as it was.
  */
 import { GitFormatError } from "../objects/errors";
 import { type ObjectType, parseCommit, parseTag, parseTree, treeEntryType } from "../objects/object";
 import { ZERO_OID } from "../objects/oid";
 import { readPackIndex, writePackIndex } from "../pack/index-file";
 import { indexPack } from "../pack/reader";
+import { isProtocolError } from "../protocol/errors";
 import type { RefCommand } from "../protocol/receive-request";
 import type { RefStatus } from "../protocol/report-status";
 import type { ObjectStore } from "../storage/object-store";
-import { putPackFiles } from "../storage/pack-files";
+import { putIndexFile } from "../storage/pack-files";
+import { PackUpload } from "../storage/pack-upload";
 import type { PackRow, RefRow, RefUpdate } from "../storage/repositories";
 
 export type PushPolicy = {
@@ -39,8 +42,10 @@ export type PushInput = {
   repositoryId: string;
   store: ObjectStore;
   currentRefs: readonly RefRow[];
-  commands: readonly RefCommand[];
-  pack: Uint8Array | null;
+  /** The commands; a promise when they are only known once the pack has arrived (a sidecar's state push). */
+  commands: readonly RefCommand[] | Promise<readonly RefCommand[]>;
+  /** The pack as it arrives, or null when the push only deletes refs. */
+  pack: ReadableStream<Uint8Array> | null;
   atomic: boolean;
   policy: PushPolicy;
 };
@@ -54,40 +59,55 @@ export type PushOutcome = {
 
 const MAX_ANCESTRY_WALK = 200_000;
 
-/** Indexes and checks a received pack; returns the store that sees it and the row to catalog. */
-async function receivePack(store: ObjectStore, pack: Uint8Array) {
+/** Streams a received pack to R2 while indexing it, then checks connectivity; returns the store that sees it. */
+async function receivePack(
+  bucket: R2Bucket,
+  repositoryId: string,
+  store: ObjectStore,
+  pack: ReadableStream<Uint8Array>,
+) {
   // A set: trees of successive commits repeat most entries, so a list would grow with history × tree size.
   const references = new Set<string>();
   const received = new Set<string>();
-  const indexed = await indexPack(pack, {
-    loadExternal: async (oid) => (await store.read(oid)) ?? null,
-    onObject: ({ oid, type, body }) => {
-      received.add(oid);
-      if (type === "commit") {
-        const commit = parseCommit(body);
-        references.add(commit.tree);
-        for (const parent of commit.parents) references.add(parent);
-      } else if (type === "tree") {
-        for (const entry of parseTree(body)) if (treeEntryType(entry.mode) !== "commit") references.add(entry.oid);
-      } else if (type === "tag") {
-        references.add(parseTag(body).object);
-      }
-    },
-  });
-  for (const oid of references) {
-    if (!received.has(oid) && !store.has(oid)) throw new GitFormatError(`missing object ${oid} referenced by the pack`);
+  const upload = new PackUpload(bucket, repositoryId);
+  try {
+    const indexed = await indexPack(pack, {
+      sink: upload,
+      loadExternal: async (oid) => (await store.read(oid)) ?? null,
+      onObject: ({ oid, type, body }) => {
+        received.add(oid);
+        if (type === "commit") {
+          const commit = parseCommit(body);
+          references.add(commit.tree);
+          for (const parent of commit.parents) references.add(parent);
+        } else if (type === "tree") {
+          for (const entry of parseTree(body)) if (treeEntryType(entry.mode) !== "commit") references.add(entry.oid);
+        } else if (type === "tag") {
+          references.add(parseTag(body).object);
+        }
+      },
+    });
+    for (const oid of references) {
+      if (!received.has(oid) && !store.has(oid))
+        throw new GitFormatError(`missing object ${oid} referenced by the pack`);
+    }
+    references.clear();
+    let duplicateObjects = 0;
+    for (const entry of indexed.entries) if (store.has(entry.oid)) duplicateObjects++;
+    const indexBytes = writePackIndex(indexed.entries, indexed.packChecksum);
+    const row: PackRow = {
+      id: upload.packId,
+      objectCount: indexed.entries.length,
+      packBytes: indexed.packBytes,
+      indexBytes: indexBytes.byteLength,
+      duplicateObjects,
+    };
+    const combined = store.withPack(row, readPackIndex(indexBytes), upload.reader);
+    return { row, indexBytes, received, combined, discard: () => upload.discard() };
+  } catch (error) {
+    await upload.discard();
+    throw error;
   }
-  let duplicateObjects = 0;
-  for (const entry of indexed.entries) if (store.has(entry.oid)) duplicateObjects++;
-  const indexBytes = writePackIndex(indexed.entries, indexed.packChecksum);
-  const row: PackRow = {
-    id: indexed.packChecksum,
-    objectCount: indexed.entries.length,
-    packBytes: pack.byteLength,
-    indexBytes: indexBytes.byteLength,
-    duplicateObjects,
-  };
-  return { row, indexBytes, received, combined: store.withPackInMemory(row, pack, readPackIndex(indexBytes)) };
 }
 
 async function typeOf(store: ObjectStore, oid: string): Promise<ObjectType | null> {
@@ -148,15 +168,16 @@ async function checkCommand(
 
 /** Checks a push and stores its pack; the caller publishes `publish` under the lease. */
 export async function preparePush(input: PushInput): Promise<PushOutcome> {
-  const { commands } = input;
   let store = input.store;
   let received: Awaited<ReturnType<typeof receivePack>> | null = null;
-  if (input.pack && input.pack.byteLength > 0) {
+  if (input.pack) {
     try {
-      received = await receivePack(store, input.pack);
+      received = await receivePack(input.bucket, input.repositoryId, store, input.pack);
       store = received.combined;
     } catch (err) {
-      if (!(err instanceof GitFormatError)) throw err;
+      // A body over the limit or badly encoded is the pusher's fault too: git prints it as the unpack error.
+      if (!(err instanceof GitFormatError) && !isProtocolError(err)) throw err;
+      const commands = await input.commands;
       return {
         unpackError: err.message,
         statuses: commands.map((c) => ({ ref: c.ref, ok: false, reason: "unpacker error" })),
@@ -164,7 +185,29 @@ export async function preparePush(input: PushInput): Promise<PushOutcome> {
       };
     }
   }
+  try {
+    const outcome = await checkCommands(input, store, received?.received ?? null);
+    if (!received) return outcome;
+    const updates = outcome.publish?.updates ?? [];
+    if (!updates.some((u) => u.newOid !== ZERO_OID)) {
+      await received.discard();
+      return outcome;
+    }
+    await putIndexFile(input.bucket, input.repositoryId, received.row.id, received.indexBytes);
+    return { ...outcome, publish: { pack: received.row, updates } };
+  } catch (error) {
+    await received?.discard();
+    throw error;
+  }
+}
 
+/** Each command checked against the refs and the store (which sees the received pack). */
+async function checkCommands(
+  input: PushInput,
+  store: ObjectStore,
+  received: ReadonlySet<string> | null,
+): Promise<PushOutcome> {
+  const commands = await input.commands;
   const current = new Map(input.currentRefs.map((r) => [r.name, r.oid]));
   const statuses: RefStatus[] = [];
   const updates: RefUpdate[] = [];
@@ -172,7 +215,7 @@ export async function preparePush(input: PushInput): Promise<PushOutcome> {
   for (const command of commands) {
     let reason = seen.has(command.ref) ? "duplicate ref in the push" : null;
     seen.add(command.ref);
-    if (input.policy.tipsInPack && command.newOid !== ZERO_OID && !received?.received.has(command.newOid)) {
+    if (input.policy.tipsInPack && command.newOid !== ZERO_OID && !received?.has(command.newOid)) {
       reason ??= TIP_NOT_IN_PACK;
     }
     reason ??= await checkCommand(command, current, store, input.policy);
@@ -190,10 +233,5 @@ export async function preparePush(input: PushInput): Promise<PushOutcome> {
       publish: null,
     };
   }
-  if (updates.length === 0) return { unpackError: null, statuses, publish: null };
-  const needsPack = received !== null && updates.some((u) => u.newOid !== ZERO_OID);
-  if (needsPack && received && input.pack) {
-    await putPackFiles(input.bucket, input.repositoryId, received.row.id, input.pack, received.indexBytes);
-  }
-  return { unpackError: null, statuses, publish: { pack: needsPack && received ? received.row : null, updates } };
+  return { unpackError: null, statuses, publish: updates.length > 0 ? { pack: null, updates } : null };
 }

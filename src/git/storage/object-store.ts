@@ -38,7 +38,7 @@ export type RawEntry = {
   baseOid?: string;
 };
 
-/** Random access to a pack's bytes: R2 through the block cache, or memory for a pack being received. */
+/** Random access to a pack's bytes (R2 through the block cache). */
 export type PackBytesReader = { readonly size: number; read(offset: number, length: number): Promise<Uint8Array> };
 
 export type StoredPack = {
@@ -116,12 +116,8 @@ export class ObjectStore {
     return new ObjectStore(stored);
   }
 
-  /** This store plus a pack held in memory (a push being validated), searched first. */
-  withPackInMemory(row: PackRow, pack: Uint8Array, index: PackIndex): ObjectStore {
-    const reader: PackBytesReader = {
-      size: pack.byteLength,
-      read: async (offset, length) => pack.subarray(offset, offset + length),
-    };
+  /** This store plus a pack not yet in the catalog (a push being validated), searched first. */
+  withPack(row: PackRow, index: PackIndex, reader: PackBytesReader): ObjectStore {
     const sortedOffsets = Float64Array.from(index.entries(), (e) => e.offset).sort();
     return new ObjectStore([{ row, index, reader, sortedOffsets, oidAtOffset: null }, ...this.packs]);
   }

@@ -27,6 +27,16 @@ export async function putPackFiles(
   index: Uint8Array,
 ): Promise<void> {
   await bucket.put(packKey(repositoryId, packId), pack);
+  await putIndexFile(bucket, repositoryId, packId, index);
+}
+
+/** Writes a pack's index; its pack must already be complete. */
+export async function putIndexFile(
+  bucket: R2Bucket,
+  repositoryId: string,
+  packId: string,
+  index: Uint8Array,
+): Promise<void> {
   await bucket.put(indexKey(repositoryId, packId), index);
 }
 
