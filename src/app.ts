@@ -62,11 +62,13 @@ export function createApp() {
           }),
       }),
       requireJsonBody(),
-      loadSession(),
     ),
   );
+  // The caller: on tenant routes together with the tenant, its principal and grants (one D1 round trip),
+  // elsewhere alone.
   app.use("/api/tenants/:tenantId", resolveTenant());
   app.use("/api/tenants/:tenantId/*", api(resolveTenant()));
+  app.use("/api/*", api(loadSession()));
   // Once the caller and tenant are known, before any work; sign-up and sign-in count per address.
   app.use("/api/*", except([isGitRequest, isSidecarChannel], rateLimit()));
   // Once the caller and tenant are known; better-auth, git and the sidecar channels are no JSON resources.

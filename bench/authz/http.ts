@@ -1,7 +1,8 @@
 /**
  * End-to-end cost of authorization on the running hub (wrangler dev, local D1):
- *   - an authorized GET (session lookup + tenant, principal and grants in one batch + evaluation)
- *     against GET /status (no auth, no D1), interleaved, three rounds, medians reported;
+ *   - an authorized GET (session, user, tenant, principal and grants in one D1 batch + evaluation + the
+ *     route's listing: two round trips, held by test/workers/authz-query-count.test.ts) against
+ *     GET /status (no auth, no D1), interleaved, three rounds, medians reported;
  *   - sign-up and sign-in latency, which is dominated by the password hash (scrypt N=16384, r=16).
  *
  * Run: npm run bench:authz:http   (loopback only; starts its own hub on a free port with fresh state)

@@ -52,6 +52,26 @@ export type Auth = ReturnType<typeof createAuth>;
 export type SessionUser = Auth["$Infer"]["Session"]["user"];
 export type SessionInfo = Auth["$Infer"]["Session"]["session"];
 
+/** What reading a session needs of better-auth's configuration: its cookie, signing secret and ages. */
+export type SessionSettings = {
+  cookieName: string;
+  dontRememberCookieName: string;
+  secret: string;
+  expiresInMs: number;
+  updateAgeMs: number;
+};
+
+export async function sessionSettings(auth: Auth): Promise<SessionSettings> {
+  const context = await auth.$context;
+  return {
+    cookieName: context.authCookies.sessionToken.name,
+    dontRememberCookieName: context.authCookies.dontRememberToken.name,
+    secret: context.secret,
+    expiresInMs: context.sessionConfig.expiresIn * 1000,
+    updateAgeMs: context.sessionConfig.updateAge * 1000,
+  };
+}
+
 // One better-auth instance per isolate and database binding: building it parses options and plugins.
 const instances = new WeakMap<object, Auth>();
 

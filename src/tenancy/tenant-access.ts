@@ -1,12 +1,16 @@
 /**
  * The one tenant loader: what every tenant-scoped request needs — the tenant, the principal acting in it
- * and that principal's unexpired grants (direct and through roles) — in one D1 round trip. Sessions act
- * as the user's principal; git tokens as the user's or as the principal that minted them.
+ * and that principal's unexpired grants (direct and through roles) — in one D1 round trip, batched with the
+ * caller's own rows on API requests. Sessions act as the user's principal, agent tokens as their instance's,
+ * git tokens as the user's or as the principal that minted them.
  */
 import { and, eq, type SQL, sql } from "drizzle-orm";
+import { type AgentCaller, agentCallerOf, agentPrincipalId, agentTokenQuery } from "../auth/agent-tokens";
+import type { Caller, Credential } from "../auth/caller";
+import { sessionQueries, sessionUserId, signedInOf } from "../auth/sessions";
 import { defaultConditionRegistry } from "../authz/conditions";
 import { evaluateGrants } from "../authz/evaluate";
-import { grantsOfPrincipalQuery, toGrantRule } from "../authz/grant-store";
+import { type GrantRow, grantsOfPrincipalQuery, toGrantRule } from "../authz/grant-store";
 import type { GrantRule } from "../authz/types";
 import type { Db } from "../db/client";
 import { principal, tenant } from "../db/schema";
@@ -14,10 +18,35 @@ import { forbidden, notFound } from "../errors";
 import type { PrincipalRow } from "./principals";
 import type { TenantRow } from "./tenants";
 
-/** Who acts: a user (their `user` principal in the tenant) or one principal by id. */
-export type Actor = { userId: string } | { principalId: string };
+/** Who acts: a user (their `user` principal in the tenant) or one principal by id; either may be a subquery. */
+export type Actor = { userId: string | SQL } | { principalId: string | SQL };
 
 export type TenantAccess = { tenant: TenantRow; principal: PrincipalRow; grants: GrantRule[] };
+
+type LoadedAccess = { tenant: TenantRow | null; principal: PrincipalRow | null; grants: GrantRule[] };
+
+/** The tenant, the actor's principal and, only while that principal is active, its grants: for a batch. */
+function tenantAccessQueries(db: Db, tenantId: string, actor: Actor, now: Date) {
+  const isActor: SQL | undefined =
+    "principalId" in actor
+      ? and(eq(principal.id, actor.principalId), eq(principal.tenantId, tenantId))
+      : and(eq(principal.tenantId, tenantId), eq(principal.kind, "user"), eq(principal.refId, actor.userId));
+  const activeActorId = sql`(select ${principal.id} from ${principal} where ${and(isActor, eq(principal.status, "active"))})`;
+  // No joins inside the batch: D1 batch results are keyed by column name, so joined tables would collide.
+  return [
+    db.select().from(tenant).where(eq(tenant.id, tenantId)),
+    db.select().from(principal).where(isActor).limit(1),
+    grantsOfPrincipalQuery(db, tenantId, activeActorId, now),
+  ] as const;
+}
+
+function loadedAccessOf([tenants, principals, grantRows]: readonly [
+  TenantRow[],
+  PrincipalRow[],
+  GrantRow[],
+]): LoadedAccess {
+  return { tenant: tenants[0] ?? null, principal: principals[0] ?? null, grants: grantRows.map(toGrantRule) };
+}
 
 /** The tenant and the actor's principal as found (either may be missing); grants only when it is active. */
 export async function loadTenantAccess(
@@ -25,27 +54,15 @@ export async function loadTenantAccess(
   tenantId: string,
   actor: Actor,
   now = new Date(),
-): Promise<{ tenant: TenantRow | null; principal: PrincipalRow | null; grants: GrantRule[] }> {
-  const isActor: SQL | undefined =
-    "principalId" in actor
-      ? and(eq(principal.id, actor.principalId), eq(principal.tenantId, tenantId))
-      : and(eq(principal.tenantId, tenantId), eq(principal.kind, "user"), eq(principal.refId, actor.userId));
-  const activeActorId = sql`(select ${principal.id} from ${principal} where ${and(isActor, eq(principal.status, "active"))})`;
-  // No joins inside the batch: D1 batch results are keyed by column name, so joined tables would collide.
-  const [tenants, principals, grantRows] = await db.batch([
-    db.select().from(tenant).where(eq(tenant.id, tenantId)),
-    db.select().from(principal).where(isActor).limit(1),
-    grantsOfPrincipalQuery(db, tenantId, activeActorId, now),
-  ]);
-  return { tenant: tenants[0] ?? null, principal: principals[0] ?? null, grants: grantRows.map(toGrantRule) };
+): Promise<LoadedAccess> {
+  return loadedAccessOf(await db.batch(tenantAccessQueries(db, tenantId, actor, now)));
 }
 
 /**
  * A signed-in user's access to a tenant. A tenant the user does not belong to is a 404, exactly like one
  * that does not exist, so ids of other tenants reveal nothing; a pending or inactive membership is a 403.
  */
-export async function memberAccess(db: Db, tenantId: string, userId: string): Promise<TenantAccess> {
-  const { tenant: found, principal: member, grants } = await loadTenantAccess(db, tenantId, { userId });
+function memberAccessOf({ tenant: found, principal: member, grants }: LoadedAccess): TenantAccess {
   if (!found || !member) throw notFound("Tenant not found");
   if (member.status === "invited") {
     throw forbidden(
@@ -57,22 +74,44 @@ export async function memberAccess(db: Db, tenantId: string, userId: string): Pr
 }
 
 /** An agent's access with its own API token: only its instance's tenant (404 for any other), as its principal. */
-export async function agentAccess(
-  db: Db,
-  tenantId: string,
-  agent: { tenantId: string; principalId: string },
-): Promise<TenantAccess> {
-  if (agent.tenantId !== tenantId) throw notFound("Tenant not found");
-  const {
-    tenant: found,
-    principal: self,
-    grants,
-  } = await loadTenantAccess(db, tenantId, {
-    principalId: agent.principalId,
-  });
-  if (!found || !self) throw notFound("Tenant not found");
+function agentAccessOf(tenantId: string, agent: AgentCaller, loaded: LoadedAccess): TenantAccess {
+  const { tenant: found, principal: self, grants } = loaded;
+  if (agent.tenantId !== tenantId || !found || !self) throw notFound("Tenant not found");
   if (self.status !== "active") throw forbidden("This agent's principal is not active");
   return { tenant: found, principal: self, grants };
+}
+
+/**
+ * The caller and its access to the tenant in one D1 round trip: the credential's rows and the tenant's in one
+ * batch, the acting principal found through the credential by subquery. Null when the credential
+ * authenticates no one; 404 or 403 (as above) when the caller may not act in this tenant.
+ */
+export async function callerAccess(
+  db: Db,
+  tenantId: string,
+  credential: Credential,
+  now = new Date(),
+): Promise<{ caller: Caller; access: TenantAccess } | null> {
+  if (credential.kind === "agent") {
+    const { digest } = credential;
+    const [agents, ...rows] = await db.batch([
+      agentTokenQuery(db, digest),
+      ...tenantAccessQueries(db, tenantId, { principalId: agentPrincipalId(digest) }, now),
+    ]);
+    const agent = agentCallerOf(agents, digest);
+    if (!agent) return null;
+    return {
+      caller: { user: null, session: null, agent },
+      access: agentAccessOf(tenantId, agent, loadedAccessOf(rows)),
+    };
+  }
+  const [sessions, users, ...rows] = await db.batch([
+    ...sessionQueries(db, credential.token),
+    ...tenantAccessQueries(db, tenantId, { userId: sessionUserId(credential.token) }, now),
+  ]);
+  const signedIn = await signedInOf(credential, [sessions, users]);
+  if (!signedIn) return null;
+  return { caller: { ...signedIn, agent: null }, access: memberAccessOf(loadedAccessOf(rows)) };
 }
 
 /**

@@ -1,34 +1,34 @@
 /**
- * Resolves the caller on every request: a better-auth session (cookie, or `Authorization: Bearer <session
- * token>`) into `user` and `session`, or an agent's own API token (`Bearer ahi_…`) into `agent`.
- * Anonymous requests skip the database entirely.
+ * Resolves the caller: a better-auth session (cookie, or `Authorization: Bearer <session token>`) into
+ * `user` and `session`, or an agent's own API token (`Bearer ahi_…`) into `agent`. On tenant routes the
+ * tenant middleware runs first and resolves the caller in the same D1 round trip as the tenant; elsewhere
+ * this takes one. Anonymous requests skip the database entirely.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { isAgentToken, verifyAgentToken } from "../../auth/agent-tokens";
 import type { SessionUser } from "../../auth/better-auth";
 import { getAuth } from "../../auth/better-auth";
+import { type Caller, type Credential, credentialOf, loadCaller } from "../../auth/caller";
 import { getDb } from "../../db/client";
 import { unauthorized } from "../../errors";
 import type { AppEnv } from "../context";
 
+/** The credential the request carries, its signature checked; null when it has none that holds. */
+export function requestCredential(c: Context<AppEnv>): Promise<Credential | null> {
+  return credentialOf(getAuth(c.env, getDb(c.env)), c.req.raw.headers);
+}
+
+export function setCaller(c: Context<AppEnv>, caller: Caller | null): void {
+  c.set("user", caller?.user ?? null);
+  c.set("session", caller?.session ?? null);
+  c.set("agent", caller?.agent ?? null);
+}
+
 export function loadSession(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    c.set("user", null);
-    c.set("session", null);
-    c.set("agent", null);
-    const headers = c.req.raw.headers;
-    const authorization = headers.get("authorization");
-    const hasBearer = authorization !== null && authorization.slice(0, 7).toLowerCase() === "bearer ";
-    const bearer = hasBearer ? (authorization as string).slice(7).trim() : "";
-    if (isAgentToken(bearer)) {
-      c.set("agent", await verifyAgentToken(getDb(c.env), bearer));
-    } else if (hasBearer || headers.has("cookie")) {
-      const result = await getAuth(c.env, getDb(c.env)).api.getSession({ headers });
-      if (result) {
-        c.set("user", result.user);
-        c.set("session", result.session);
-      }
-    }
+    // Set (possibly to null) only once the caller is resolved: here, or by the tenant middleware.
+    if (c.get("user") !== undefined) return next();
+    const credential = await requestCredential(c);
+    setCaller(c, credential ? await loadCaller(getDb(c.env), credential) : null);
     await next();
   };
 }

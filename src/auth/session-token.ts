@@ -1,0 +1,55 @@
+/**
+ * The session token a request carries, checked as better-auth checks it but without its database lookups:
+ * `Authorization: Bearer` first (its bearer plugin takes a bare token as it is, and a signed one only when
+ * the signature holds), else the signed session cookie. A signed value is `<token>.<signature>`, the
+ * signature being base64 HMAC-SHA-256 of the token under the auth secret.
+ */
+import { constantTimeEqual, makeSignature } from "better-auth/crypto";
+import { parse } from "hono/utils/cookie";
+import type { SessionSettings } from "./better-auth";
+
+const BEARER = "bearer ";
+
+function tryDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/** The token of a signed value, or null unless the signature is the token's. Tokens have no dot. */
+async function unsign(value: string, secret: string): Promise<string | null> {
+  const dot = value.indexOf(".");
+  const signature = value.slice(dot + 1);
+  if (dot < 1 || signature.length !== 44 || !signature.endsWith("=") || signature.includes(".")) return null;
+  const token = value.slice(0, dot);
+  return constantTimeEqual(await makeSignature(token, secret), signature) ? token : null;
+}
+
+/** The bearer value of `Authorization`, or null without one (any scheme's case). */
+export function bearerOf(authorization: string | null): string | null {
+  if (!authorization || authorization.slice(0, BEARER.length).toLowerCase() !== BEARER) return null;
+  return authorization.slice(BEARER.length).trim() || null;
+}
+
+/** The value of a signed cookie, or null when it is absent or its signature fails. */
+async function signedCookieOf(headers: Headers, name: string, secret: string): Promise<string | null> {
+  const cookie = headers.get("cookie");
+  const value = cookie ? parse(cookie, name)[name] : undefined;
+  return value ? unsign(value, secret) : null;
+}
+
+export async function sessionTokenOf(headers: Headers, settings: SessionSettings): Promise<string | null> {
+  const bearer = bearerOf(headers.get("authorization"));
+  if (bearer && !bearer.includes(".")) return bearer;
+  const signedBearer = bearer ? await unsign(bearer.includes("%") ? tryDecode(bearer) : bearer, settings.secret) : null;
+  if (signedBearer) return signedBearer;
+  // A bearer whose signature fails falls back to the cookie, as in better-auth.
+  return signedCookieOf(headers, settings.cookieName, settings.secret);
+}
+
+/** better-auth's signed "don't remember me" cookie: such a session is never refreshed, it just ends. */
+export async function isDontRemember(headers: Headers, settings: SessionSettings): Promise<boolean> {
+  return (await signedCookieOf(headers, settings.dontRememberCookieName, settings.secret)) !== null;
+}

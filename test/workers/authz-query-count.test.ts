@@ -1,0 +1,112 @@
+/**
+ * D1 round trips per authorized request, counted over the real local D1 (a batch is one round trip): the
+ * caller, the tenant, the caller's principal and its grants come in one batch, whatever the credential
+ * (signed bearer token, bare session token, session cookie, agent token). An authorized `GET …/roles` is
+ * that batch plus the route's own listing: 2. Off tenant routes the caller alone is 1.
+ */
+import { env } from "cloudflare:workers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
+import { api, createTenant, type TestTenant } from "./support/api";
+import { countingD1 } from "./support/counting-d1";
+import { launch, ok, type Runtime, SLOW, setUpRuntime, tenantBase } from "./support/runtime";
+import { TestSidecar } from "./support/test-sidecar";
+
+const app = createApp();
+const counted = countingD1(env.DB);
+const countedEnv = { ...env, DB: counted.db };
+const figures: string[] = [];
+
+/** The round trips of one request, and what each was; the response must be `status`. */
+async function roundTrips(label: string, path: string, headers: Record<string, string>, status = 200) {
+  counted.reset();
+  const res = await app.request(path, { headers }, countedEnv);
+  expect(res.status, await res.clone().text()).toBe(status);
+  figures.push(`${label}: ${counted.roundTrips()}`);
+  return counted.statements();
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+// The figures, for the record (`npm run bench:authz:http` measures the time they take).
+afterAll(() => console.log(`D1 round trips per request — ${figures.join("; ")}`));
+
+describe("D1 round trips per authorized request", () => {
+  let t: TestTenant;
+  let cookie: string;
+
+  /** The `Cookie` header of a browser signed in as the owner. */
+  const signInCookie = async (rememberMe: boolean) => {
+    const signIn = await api("/api/auth/sign-in/email", {
+      body: { email: t.owner.email, password: t.owner.password, rememberMe },
+    });
+    return signIn.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0])
+      .join("; ");
+  };
+
+  beforeAll(async () => {
+    t = await createTenant();
+    cookie = await signInCookie(true);
+  });
+
+  it("a tenant route: one batch for caller, tenant, principal and grants, then the route's query", async () => {
+    const roles = `/api/tenants/${t.id}/roles`;
+    const signed = await roundTrips("GET …/roles, signed bearer", roles, bearer(t.owner.token));
+    expect(signed).toHaveLength(2);
+    expect(signed[0]).toBe("batch of 5");
+    expect(signed[1]).toMatch(/from "role"/);
+
+    const bareToken = (t.owner.token.split(".")[0] ?? "") as string;
+    expect(await roundTrips("GET …/roles, bare bearer", roles, bearer(bareToken))).toEqual(signed);
+    expect(await roundTrips("GET …/roles, cookie", roles, { cookie })).toEqual(signed);
+    const dontRemember = await signInCookie(false);
+    expect(await roundTrips("GET …/roles, cookie, not remembered", roles, { cookie: dontRemember })).toEqual(signed);
+  });
+
+  it("refusals cost no more than the batch", async () => {
+    const other = await createTenant();
+    expect(
+      await roundTrips("foreign tenant (404)", `/api/tenants/${other.id}/roles`, bearer(t.owner.token), 404),
+    ).toEqual(["batch of 5"]);
+    // A token whose signature fails never reaches the database.
+    const forged = `${t.owner.token.split(".")[0]}.${"A".repeat(43)}=`;
+    expect(await roundTrips("forged signature (401)", `/api/tenants/${t.id}/roles`, bearer(forged), 401)).toEqual([]);
+    expect(await roundTrips("anonymous (401)", `/api/tenants/${t.id}/roles`, {}, 401)).toEqual([]);
+  });
+
+  it("off tenant routes: the caller alone is one round trip", async () => {
+    expect(await roundTrips("GET /api/me", "/api/me", bearer(t.owner.token))).toEqual(["batch of 2"]);
+    expect(await roundTrips("GET /api/me, cookie", "/api/me", { cookie })).toEqual(["batch of 2"]);
+  });
+});
+
+describe("D1 round trips per request with an agent's own token", SLOW, () => {
+  let r: Runtime;
+  let sidecar: TestSidecar;
+  let agentToken: string;
+
+  beforeAll(async () => {
+    r = await setUpRuntime();
+    sidecar = await TestSidecar.connect(r.secret);
+    const { channel } = await launch(r, sidecar);
+    const deploy = await channel.log.next("agent.deploy");
+    agentToken = deploy.config.apiToken;
+    await ok(`${tenantBase(r.t.id)}/grants`, r.token, {
+      principalId: deploy.config.principalId,
+      resource: "role:*",
+      action: "read",
+      effect: "allow",
+    });
+  }, 30_000);
+
+  afterAll(() => sidecar?.close());
+
+  it("is one batch with the tenant's rows too", async () => {
+    const statements = await roundTrips("GET …/roles, agent token", `${tenantBase(r.t.id)}/roles`, bearer(agentToken));
+    expect(statements).toHaveLength(2);
+    expect(statements[0]).toBe("batch of 4");
+    expect(statements[1]).toMatch(/from "role"/);
+  });
+});
