@@ -18,7 +18,7 @@ import { PackTransfers } from "../src/runtime/pack-transfers";
 import type { AbortReason, InstanceSidecarFrame, WireGrantRule } from "../src/runtime/protocol";
 import { ReplyWaiters } from "../src/runtime/reply-waiters";
 import { type RpcResult, rpcResult, sidecarUnavailable } from "../src/runtime/rpc-result";
-import { type InstanceParts, onSidecarFrame } from "../src/runtime/sidecar-frames";
+import { type InstanceParts, onSidecarFrame, onSidecarLost } from "../src/runtime/sidecar-frames";
 import { SidecarSocket } from "../src/runtime/sidecar-socket";
 import { sidecarObject } from "../src/runtime/stubs";
 import { type TimelineCursors, timelineCursors } from "../src/runtime/timeline-cursors";
@@ -99,18 +99,10 @@ export class InstanceObject extends DurableObject<Env> {
     return run.catch(() => undefined);
   }
 
-  /** The sidecar is gone: a running turn or state push cannot finish, so it is failed now, and said so. */
+  /** The sidecar is gone (unless another socket of it is still open). */
   private async sidecarLost(ws: WebSocket): Promise<void> {
-    const { state, socket, events, replies, turns, packs } = this.parts;
-    if (socket.hasOtherThan(ws)) return;
-    await this.inOrder(async () => {
-      packs.abandon();
-      const setup = await state.liveSetup();
-      if (!setup) return;
-      await turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");
-      events.record("sidecar.disconnected", { instanceId: setup.instanceId });
-      replies.settle("launch", new Error("The sidecar disconnected"));
-    }, "disconnect");
+    if (this.parts.socket.hasOtherThan(ws)) return;
+    await this.inOrder(() => onSidecarLost(this.parts), "disconnect");
   }
 
   /** The setup of a launched instance that has not stopped; a 409 otherwise. */

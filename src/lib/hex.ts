@@ -8,9 +8,18 @@ export function bytesToHex(bytes: Uint8Array): string {
   return out;
 }
 
+/** The value of each hex digit's char code (either case); index packs convert hundreds of thousands of ids. */
+const digitValues = new Uint8Array(128);
+for (let i = 0; i < 16; i++) {
+  digitValues[i.toString(16).charCodeAt(0)] = i;
+  digitValues[i.toString(16).toUpperCase().charCodeAt(0)] = i;
+}
+
 /** Callers check the shape first (even length, hex digits); this only converts. */
 export function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = ((digitValues[hex.charCodeAt(i * 2)] as number) << 4) | (digitValues[hex.charCodeAt(i * 2 + 1)] as number);
+  }
   return out;
 }

@@ -159,3 +159,13 @@ async function exhausted(
     reason: "wallet_exhaustion",
   });
 }
+
+/** The sidecar is gone: a running turn or state push cannot finish, so it is failed now, and said so. */
+export async function onSidecarLost(parts: InstanceParts): Promise<void> {
+  parts.packs.abandon();
+  const setup = await parts.state.liveSetup();
+  if (!setup) return;
+  await parts.turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");
+  parts.events.record("sidecar.disconnected", { instanceId: setup.instanceId });
+  parts.replies.settle("launch", new Error("The sidecar disconnected"));
+}

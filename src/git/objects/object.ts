@@ -259,16 +259,20 @@ export function parseTree(body: Uint8Array): TreeEntry[] {
   const names = new Set<string>();
   let previous: { name: Uint8Array; isTree: boolean } | undefined;
   let pos = 0;
+  // Every pushed tree goes through here: each entry's bytes are decoded once.
   while (pos < body.length) {
     const space = body.indexOf(0x20, pos);
     if (space < 0) throw new GitFormatError(`${what}: truncated entry mode`);
-    const mode = decoder.decode(body.subarray(pos, space));
-    if (!ACCEPTED_MODES.has(mode))
-      throw new GitFormatError(`${what}: invalid mode ${JSON.stringify(mode.slice(0, 10))}`);
+    const mode = space - pos <= 6 ? String.fromCharCode(...body.subarray(pos, space)) : "";
+    if (!ACCEPTED_MODES.has(mode)) {
+      const shown = decoder.decode(body.subarray(pos, Math.min(space, pos + 10)));
+      throw new GitFormatError(`${what}: invalid mode ${JSON.stringify(shown)}`);
+    }
     const nul = body.indexOf(0, space + 1);
     if (nul < 0) throw new GitFormatError(`${what}: truncated entry name`);
     const nameBytes = body.subarray(space + 1, nul);
-    checkEntryName(nameBytes, what);
+    const name = decoder.decode(nameBytes);
+    checkEntryName(name, what);
     if (nul + 1 + OID_BYTES > body.length) throw new GitFormatError(`${what}: truncated object id`);
     const oid = bytesToHex(body.subarray(nul + 1, nul + 1 + OID_BYTES));
     pos = nul + 1 + OID_BYTES;
@@ -276,10 +280,9 @@ export function parseTree(body: Uint8Array): TreeEntry[] {
     if (previous && compareTreeNames(previous.name, previous.isTree, nameBytes, isTree) >= 0) {
       throw new GitFormatError(`${what}: entries are not sorted or contain a duplicate`);
     }
-    const name = decoder.decode(nameBytes);
-    // A blob "a" and a tree "a" are not adjacent in tree order, so duplicates need their own check (on the bytes:
-    // two different non-UTF-8 names can decode to the same string).
-    const key = String.fromCharCode(...nameBytes);
+    // A blob "a" and a tree "a" are not adjacent in tree order, so duplicates need their own check, on the
+    // bytes: two different non-UTF-8 names decode to the same string (U+FFFD), valid UTF-8 never does.
+    const key = name.includes("\uFFFD") ? `\0${String.fromCharCode(...nameBytes)}` : name;
     if (names.has(key)) throw new GitFormatError(`${what}: duplicate entry ${JSON.stringify(name)}`);
     names.add(key);
     previous = { name: nameBytes, isTree };
