@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { gitEnv as sharedGitEnv } from "./support/git-cli";
+import { createAssetRepo, gitRunner } from "./support/git-cli";
 import { client, type Session, uniqueName } from "./support/hub-client";
 
 const run = promisify(execFile);
@@ -19,42 +19,16 @@ let work: string;
 /** The wire protocol git asks for on fetches (its default is 2); the suite runs once per version. */
 let protocolVersion = "2";
 
-const gitEnv = () => sharedGitEnv(work, { "protocol.version": protocolVersion });
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run("git", args, { cwd, env: gitEnv(), maxBuffer: 64 * 1024 * 1024 });
-  return stdout.trim();
-}
-
-/** Runs git expecting failure; returns stderr. */
-async function gitFails(cwd: string, ...args: string[]): Promise<string> {
-  try {
-    await run("git", args, { cwd, env: gitEnv() });
-  } catch (err) {
-    return String((err as { stderr?: string }).stderr ?? err);
-  }
-  throw new Error(`git ${args.join(" ")} succeeded but should have failed`);
-}
-
-type Repo = { tenantId: string; assetId: string; url: (secret: string) => string };
-
-async function createRepo(owner: Session, tenantId: string, kind = "repo"): Promise<Repo> {
-  const name = uniqueName("repo");
-  const created = await hub.ok<{ id: string }>("POST", `/api/tenants/${tenantId}/assets`, owner.token, { kind, name });
-  const { port } = new URL(hubUrl);
-  return {
-    tenantId,
-    assetId: created.id,
-    url: (secret) => `http://git:${secret}@127.0.0.1:${port}/api/tenants/${tenantId}/assets/${kind}/${name}.git`,
-  };
-}
-
-async function commitFile(dir: string, file: string, content: string, message = `edit ${file}`) {
-  await writeFile(join(dir, file), content);
-  await git(dir, "add", file);
-  await git(dir, "commit", "-q", "-m", message);
-  return git(dir, "rev-parse", "HEAD");
-}
+const {
+  env: gitEnv,
+  git,
+  gitFails,
+  commitFile,
+} = gitRunner(
+  () => work,
+  () => ({ "protocol.version": protocolVersion }),
+);
+const createRepo = (owner: Session, tenantId: string) => createAssetRepo(hubUrl, owner, tenantId);
 
 let owner: Session;
 let tenantId: string;

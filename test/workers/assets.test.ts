@@ -260,7 +260,7 @@ describe("smart HTTP endpoints", () => {
     const advText = await bodyText(adv);
     expect(advText.startsWith("000eversion 2\n")).toBe(true);
     expect(advText).toContain("ls-refs=unborn\n");
-    expect(advText).toContain("fetch=shallow\n");
+    expect(advText).toContain("fetch=shallow filter\n");
     // Pushes stay v0 whatever the client asks.
     const push = await git(`${a.cloneUrl}/info/refs?service=git-receive-pack`, secret, v2);
     expect((await bodyText(push)).startsWith("001f# service=git-receive-pack\n")).toBe(true);
@@ -283,7 +283,7 @@ describe("smart HTTP endpoints", () => {
     for (const bad of [
       request("command=push\n", "0000"),
       request("command=fetch\n", "0001", "want nope\n", "0000"),
-      request("command=fetch\n", "0001", "filter blob:none\n", "0000"),
+      request("command=fetch\n", "0001", "want-ref refs/heads/main\n", "0000"),
       request("command=ls-refs\n", "0001", "bogus\n", "0000"),
       request("command=ls-refs\n", "0001"),
     ]) {

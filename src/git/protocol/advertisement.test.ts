@@ -141,8 +141,10 @@ describe("info/refs advertisement", () => {
   it("default capability sets advertise what the parsers implement", () => {
     expect(agentCapability("0.1.0")).toMatch(/^agent=agent-hub\/\S+$/);
     expect(UPLOAD_PACK_CAPABILITIES).not.toContain("report-status");
-    expect(UPLOAD_PACK_CAPABILITIES).not.toContain("filter");
     expect(UPLOAD_PACK_CAPABILITIES).toContain("multi_ack_detailed");
+    for (const served of ["filter", "deepen-since", "deepen-not", "deepen-relative"]) {
+      expect(UPLOAD_PACK_CAPABILITIES).toContain(served);
+    }
     expect(RECEIVE_PACK_CAPABILITIES).toContain("report-status");
     expect(RECEIVE_PACK_CAPABILITIES).not.toContain("thin-pack");
     expect(RECEIVE_PACK_CAPABILITIES).not.toContain("report-status-v2");

@@ -6,7 +6,8 @@ import type { GitService } from "./repo-action";
 /**
  * What upload-pack advertises by default. `symref=HEAD:<target>` and `agent=` are added by
  * `buildAdvertisement` itself. Everything here has a parser behind it (upload-request.ts,
- * negotiation.ts); the pack writer must honour thin-pack, ofs-delta, include-tag and no-progress.
+ * negotiation.ts); the pack side honours thin-pack, ofs-delta, include-tag, no-progress, the deepen
+ * variants and filter (service/upload-pack.ts).
  */
 export const UPLOAD_PACK_CAPABILITIES: readonly string[] = [
   "multi_ack_detailed",
@@ -16,24 +17,15 @@ export const UPLOAD_PACK_CAPABILITIES: readonly string[] = [
   "thin-pack",
   "ofs-delta",
   "shallow",
-  // deepen-since, deepen-not and deepen-relative parse, but the pack side does not serve them yet:
-  // not advertised, so git refuses --shallow-since/--shallow-exclude/--deepen up front.
+  "deepen-since",
+  "deepen-not",
+  "deepen-relative",
   "no-progress",
   "include-tag",
   "allow-tip-sha1-in-want",
   "allow-reachable-sha1-in-want",
+  "filter",
   "object-format=sha1",
-];
-
-/**
- * Everything the request parsers understand (their default), a superset of what is advertised: a request
- * may only use what was advertised, so the routes pass the advertised lists.
- */
-export const UPLOAD_PACK_PARSEABLE_CAPABILITIES: readonly string[] = [
-  ...UPLOAD_PACK_CAPABILITIES,
-  "deepen-since",
-  "deepen-not",
-  "deepen-relative",
 ];
 
 /** What receive-pack advertises by default (push options would parse, but nothing uses them: not advertised). */

@@ -25,3 +25,19 @@ export function refNameProblem(ref: string): string | null {
 export function isValidRefName(ref: string): boolean {
   return refNameProblem(ref) === null;
 }
+
+/** git's reading of a short ref name (`ref_rev_parse_rules`), in its order of preference. */
+const SHORT_NAME_RULES = [
+  (n: string) => n,
+  (n: string) => `refs/${n}`,
+  (n: string) => `refs/tags/${n}`,
+  (n: string) => `refs/heads/${n}`,
+  (n: string) => `refs/remotes/${n}`,
+  (n: string) => `refs/remotes/${n}/HEAD`,
+];
+
+/** The refs among `names` that `name` (full or short, as `v1` or `main`) can mean. */
+export function refsMatching(name: string, names: readonly string[]): string[] {
+  const known = new Set(names);
+  return [...new Set(SHORT_NAME_RULES.map((rule) => rule(name)))].filter((full) => known.has(full));
+}

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "./errors";
-import { isValidRefName, refNameProblem } from "./ref-name";
+import { isValidRefName, refNameProblem, refsMatching } from "./ref-name";
 import { matchRefPattern } from "./ref-pattern";
 import { expandTokenActions, repoActionFor, verbForRepoAction } from "./repo-action";
 import { fuzzParams } from "./test-support";
@@ -91,6 +91,16 @@ describe("ref names", () => {
     `refs/heads/${"x".repeat(1100)}`,
   ])("refuses %j", (ref) => {
     expect(isValidRefName(ref)).toBe(false);
+  });
+
+  it("reads short names as git does: full names, then refs/, tags, heads, remotes", () => {
+    const names = ["refs/heads/main", "refs/heads/v1", "refs/tags/v1", "refs/tags/v2", "refs/remotes/origin/HEAD"];
+    expect(refsMatching("main", names)).toEqual(["refs/heads/main"]);
+    expect(refsMatching("refs/tags/v2", names)).toEqual(["refs/tags/v2"]);
+    expect(refsMatching("tags/v2", names)).toEqual(["refs/tags/v2"]);
+    expect(refsMatching("v1", names)).toEqual(["refs/tags/v1", "refs/heads/v1"]);
+    expect(refsMatching("origin", names)).toEqual(["refs/remotes/origin/HEAD"]);
+    expect(refsMatching("nope", names)).toEqual([]);
   });
 });
 

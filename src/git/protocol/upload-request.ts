@@ -1,5 +1,5 @@
 import { isOid } from "../objects/oid";
-import { UPLOAD_PACK_PARSEABLE_CAPABILITIES } from "./advertisement";
+import { UPLOAD_PACK_CAPABILITIES } from "./advertisement";
 import { capabilityName, hasControlChar } from "./capabilities";
 import { ProtocolError } from "./errors";
 import { type Packet, PktLineReader, payloadText } from "./pkt-line";
@@ -73,11 +73,54 @@ export function oidArg(line: string, keyword: string): string {
   return oid;
 }
 
-export function positiveInteger(text: string, what: string): number {
+function positiveInteger(text: string, what: string): number {
   if (!/^[0-9]{1,15}$/.test(text)) throw invalid(`invalid ${what}`);
   const n = Number(text);
   if (n <= 0) throw invalid(`invalid ${what}`);
   return n;
+}
+
+/**
+ * Reads a `shallow`, `deepen`, `deepen-since`, `deepen-not` or `filter` line into `req`: the same lines in
+ * a v0 want list and among v2 `fetch` arguments. False for any other line. `requires(capability, feature)`
+ * throws when the capability behind a feature was not advertised.
+ */
+export function readDeepenOrFilter(
+  req: UploadRequest,
+  line: string,
+  requires: (capability: string, feature: string) => void,
+): boolean {
+  const keyword = line.split(" ", 1)[0];
+  if (keyword === "shallow") {
+    requires("shallow", "shallow");
+    req.shallows.push(oidArg(line, "shallow"));
+  } else if (keyword === "deepen") {
+    requires("shallow", "deepen");
+    req.depth = positiveInteger(line.slice("deepen ".length), "deepen");
+  } else if (keyword === "deepen-since") {
+    requires("deepen-since", "deepen-since");
+    req.deepenSince = positiveInteger(line.slice("deepen-since ".length), "deepen-since");
+  } else if (keyword === "deepen-not") {
+    requires("deepen-not", "deepen-not");
+    const ref = line.slice("deepen-not ".length);
+    if (ref === "" || !line.startsWith("deepen-not ") || hasControlChar(ref, true)) {
+      throw invalid("invalid deepen-not");
+    }
+    req.deepenNot.push(ref);
+  } else if (keyword === "filter") {
+    requires("filter", "filter");
+    const spec = line.slice("filter ".length);
+    if (spec === "" || !line.startsWith("filter ") || hasControlChar(spec)) throw invalid("invalid filter");
+    req.filter = spec;
+  } else return false;
+  return true;
+}
+
+/** A depth and a cut by date or ref exclude each other (git refuses the pair too). */
+export function checkDeepenCombination(req: UploadRequest): void {
+  if (req.depth !== null && (req.deepenSince !== null || req.deepenNot.length > 0)) {
+    throw invalid("deepen and deepen-since (or deepen-not) cannot be used together");
+  }
 }
 
 function expectData(p: Packet | null, where: string): Packet | null {
@@ -103,7 +146,7 @@ export async function parseUploadRequest(
 }
 
 async function readUploadRequest(reader: PktLineReader, options: UploadRequestOptions): Promise<UploadRequest> {
-  const advertised = new Set((options.advertised ?? UPLOAD_PACK_PARSEABLE_CAPABILITIES).map(capabilityName));
+  const advertised = new Set((options.advertised ?? UPLOAD_PACK_CAPABILITIES).map(capabilityName));
   const req = emptyUploadRequest();
   const requires = (cap: string, feature: string) => {
     if (!advertised.has(cap)) throw new ProtocolError("unsupported", `${feature} is not supported by this server`);
@@ -127,37 +170,14 @@ async function readUploadRequest(reader: PktLineReader, options: UploadRequestOp
       req.wants.push(oid);
       // git reads features from any want line; clients send them on the first only.
       for (const cap of parts.slice(2)) if (cap !== "") req.capabilities.push(cap);
-    } else if (keyword === "shallow") {
-      requires("shallow", "shallow");
-      req.shallows.push(oidArg(line, "shallow"));
-    } else if (keyword === "deepen") {
-      requires("shallow", "deepen");
-      req.depth = positiveInteger(line.slice("deepen ".length), "deepen");
-    } else if (keyword === "deepen-since") {
-      requires("deepen-since", "deepen-since");
-      req.deepenSince = positiveInteger(line.slice("deepen-since ".length), "deepen-since");
-    } else if (keyword === "deepen-not") {
-      requires("deepen-not", "deepen-not");
-      const ref = line.slice("deepen-not ".length);
-      if (ref === "" || !line.startsWith("deepen-not ") || hasControlChar(ref, true)) {
-        throw invalid("invalid deepen-not");
-      }
-      req.deepenNot.push(ref);
-    } else if (keyword === "filter") {
-      requires("filter", "filter");
-      const spec = line.slice("filter ".length);
-      if (spec === "" || !line.startsWith("filter ") || hasControlChar(spec)) throw invalid("invalid filter");
-      req.filter = spec;
-    } else {
+    } else if (!readDeepenOrFilter(req, line, requires)) {
       throw invalid(`unexpected line in the want list: ${describe(keyword)}`);
     }
   }
 
   const requested = new Set(req.capabilities.map(capabilityName));
   if (req.filter !== null && !requested.has("filter")) throw invalid("filtering capability not negotiated");
-  if (req.depth !== null && (req.deepenSince !== null || req.deepenNot.length > 0)) {
-    throw invalid("deepen and deepen-since (or deepen-not) cannot be used together");
-  }
+  checkDeepenCombination(req);
   req.deepenRelative = requested.has("deepen-relative") && advertised.has("deepen-relative");
 
   // Section 2: this round's haves, ending with `done` or a flush.

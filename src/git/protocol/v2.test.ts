@@ -62,7 +62,7 @@ describe("protocol v2", () => {
       "000eversion 2\n" +
         "001aagent=agent-hub/1.2.3\n" +
         "0013ls-refs=unborn\n" +
-        "0012fetch=shallow\n" +
+        "0019fetch=shallow filter\n" +
         "0012server-option\n" +
         "0017object-format=sha1\n" +
         "0000",
@@ -138,14 +138,31 @@ describe("protocol v2", () => {
     });
     expect(() => parseFetchArgs(["want nope"])).toThrow(/40-hex/);
     expect(() => parseFetchArgs(["deepen 0"])).toThrow(/invalid deepen/);
-    expect(() => parseFetchArgs(["filter blob:none"])).toThrow(/not supported/);
     expect(() => parseFetchArgs(["sideband-all"])).toThrow(/not supported/);
+    expect(() => parseFetchArgs(["want-ref refs/heads/main"])).toThrow(/not supported/);
+  });
+
+  it("fetch arguments: filter, deepen-since, deepen-not and deepen-relative (all under fetch=shallow filter)", () => {
+    const partial = parseFetchArgs([`want ${oidA}`, "filter blob:none", "done"]);
+    expect(partial).toMatchObject({ wants: [oidA], filter: "blob:none", done: true });
+    const since = parseFetchArgs([`want ${oidA}`, "deepen-since 1700000000", "deepen-not v1", "deepen-not main"]);
+    expect(since).toMatchObject({ deepenSince: 1700000000, deepenNot: ["v1", "main"], depth: null });
+    const relative = parseFetchArgs([`want ${oidA}`, `shallow ${oidB}`, "deepen 2", "deepen-relative"]);
+    expect(relative).toMatchObject({ depth: 2, deepenRelative: true, shallows: [oidB] });
+    expect(() => parseFetchArgs(["filter "])).toThrow(/invalid filter/);
+    expect(() => parseFetchArgs(["deepen-not"])).toThrow(/invalid deepen-not/);
+    expect(() => parseFetchArgs(["deepen-since soon"])).toThrow(/invalid deepen-since/);
+    expect(() => parseFetchArgs(["deepen 2", "deepen-since 5"])).toThrow(/cannot be used together/);
   });
 
   it("acknowledgments: NAK when nothing is common, else an ACK per common have; shallow-info ends in a delim", () => {
     expect(text(formatAcknowledgments([]))).toBe(`${pkt("acknowledgments\n")}${pkt("NAK\n")}0000`);
     expect(text(formatAcknowledgments([oidA, oidB]))).toBe(
       `${pkt("acknowledgments\n")}${pkt(`ACK ${oidA}\n`)}${pkt(`ACK ${oidB}\n`)}0000`,
+    );
+    // Ready: the pack follows in the same response, so a delim (not a flush) ends the section.
+    expect(text(formatAcknowledgments([oidA], true))).toBe(
+      `${pkt("acknowledgments\n")}${pkt(`ACK ${oidA}\n`)}${pkt("ready\n")}0001`,
     );
     expect(text(formatShallowInfo({ shallow: [oidA], unshallow: [oidB] }))).toBe(
       `${pkt("shallow-info\n")}${pkt(`shallow ${oidA}\n`)}${pkt(`unshallow ${oidB}\n`)}0001`,

@@ -7,16 +7,22 @@ import { type AdvertisedRef, agentCapability } from "./advertisement";
 import { capabilityName, hasControlChar } from "./capabilities";
 import { ProtocolError } from "./errors";
 import { concatBytes, DELIM_PKT, encodeLine, FLUSH_PKT, PktLineReader, payloadText } from "./pkt-line";
-import { emptyUploadRequest, oidArg, positiveInteger, type UploadRequest } from "./upload-request";
+import {
+  checkDeepenCombination,
+  emptyUploadRequest,
+  oidArg,
+  readDeepenOrFilter,
+  type UploadRequest,
+} from "./upload-request";
 
 /**
- * Commands and capabilities, without `agent=` (added by `buildV2Advertisement`). `fetch=shallow`: depth
- * and shallow lines; deepen-since/-not, filter, ref-in-want, sideband-all, packfile-uris and wait-for-done
- * are not offered, so clients do not send them.
+ * Commands and capabilities, without `agent=` (added by `buildV2Advertisement`). `fetch=shallow filter`:
+ * shallow lines, deepen, deepen-relative, deepen-since, deepen-not and filter; ref-in-want, sideband-all,
+ * packfile-uris and wait-for-done are not offered, so clients do not send them.
  */
 export const V2_CAPABILITIES: readonly string[] = [
   "ls-refs=unborn",
-  "fetch=shallow",
+  "fetch=shallow filter",
   "server-option",
   "object-format=sha1",
 ];
@@ -145,10 +151,13 @@ export function parseFetchArgs(args: readonly string[]): UploadRequest {
     else if (keyword === "have") req.haves.push(oidArg(arg, "have"));
     else if (arg === "done") req.done = true;
     else if (FETCH_FEATURE_ARGS.has(arg)) req.capabilities.push(arg);
-    else if (keyword === "shallow") req.shallows.push(oidArg(arg, "shallow"));
-    else if (keyword === "deepen") req.depth = positiveInteger(arg.slice("deepen ".length), "deepen");
-    else throw new ProtocolError("unsupported", `fetch argument '${arg.slice(0, 32)}' is not supported`);
+    else if (arg === "deepen-relative") req.deepenRelative = true;
+    // Everything these read is advertised (`fetch=shallow filter`).
+    else if (!readDeepenOrFilter(req, arg, () => {})) {
+      throw new ProtocolError("unsupported", `fetch argument '${arg.slice(0, 32)}' is not supported`);
+    }
   }
+  checkDeepenCombination(req);
   return req;
 }
 

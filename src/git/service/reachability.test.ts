@@ -1,63 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { hashObject, type ObjectType, serializeCommit, serializeTag } from "../objects/object";
-import type { GitObject } from "../storage/object-store";
-import { planFetch, wantsReachCommons } from "./reachability";
-
-const TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"; // the empty tree
-
-/** An in-memory repository: commits by name, each with its parents and a committer time. */
-function repository() {
-  const objects = new Map<string, GitObject>();
-  const put = (type: ObjectType, body: Uint8Array) => {
-    const oid = hashObject(type, body);
-    objects.set(oid, { type, body });
-    return oid;
-  };
-  put("tree", new Uint8Array());
-  let reads = 0;
-  const source = {
-    read: async (oid: string) => {
-      reads++;
-      return objects.get(oid);
-    },
-    has: (oid: string) => objects.has(oid),
-  };
-  const commit = (message: string, parents: string[], time: number) =>
-    put(
-      "commit",
-      serializeCommit({
-        tree: TREE,
-        parents,
-        author: { name: "A", email: "a@example.test", timestamp: time, timezone: "+0000" },
-        committer: { name: "A", email: "a@example.test", timestamp: time, timezone: "+0000" },
-        extraHeaders: [],
-        message: `${message}\n`,
-      }),
-    );
-  const tag = (target: string, name: string) =>
-    put(
-      "tag",
-      serializeTag({
-        object: target,
-        type: "commit",
-        tag: name,
-        tagger: { name: "A", email: "a@example.test", timestamp: 1, timezone: "+0000" },
-        extraHeaders: [],
-        message: `${name}\n`,
-      }),
-    );
-  /** A line of `n` commits on `from`, one second apart; returns them oldest first. */
-  const line = (n: number, from: string | null, start: number) => {
-    const out: string[] = [];
-    let parent = from;
-    for (let i = 0; i < n; i++) {
-      parent = commit(`c${start + i}`, parent ? [parent] : [], 1_700_000_000 + start + i);
-      out.push(parent);
-    }
-    return out;
-  };
-  return { source, commit, tag, line, reads: () => reads };
-}
+import { parseFilterSpec } from "../protocol/filter-spec";
+import { filterPolicy } from "./object-filter";
+import { planFetch, reachableTargets, wantsReachCommons } from "./reachability";
+import { commitTime, memoryRepository as repository } from "./test-support";
 
 describe("wantsReachCommons (when the server may say ready)", () => {
   it("is ready when every want reaches a common through its parents", async () => {
@@ -104,5 +49,108 @@ describe("wantsReachCommons (when the server may say ready)", () => {
     const [next] = r.line(1, history[19] as string, 100);
     const plan = await planFetch(r.source, { wants: [next as string], haves: [history[19] as string] });
     expect(plan.objects.map((o) => o.oid)).toEqual([next]);
+  });
+});
+
+describe("planFetch with a partial-clone filter", () => {
+  /** Two commits; the second changes a.txt and moves dir/sub up to the root as `up`. */
+  function partialRepository() {
+    const r = repository();
+    const big = "x".repeat(2_000);
+    const sub = { "c.txt": "deep\n" };
+    const first = r.tree({ "a.txt": "one\n", "big.bin": big, dir: { "b.txt": "b\n", sub } });
+    const second = r.tree({ "a.txt": "two\n", "big.bin": big, dir: { "b.txt": "b\n", sub }, up: sub });
+    const c1 = r.commit("first", [], commitTime(1), first);
+    const c2 = r.commit("second", [c1], commitTime(2), second);
+    const oid = {
+      a1: r.blob("one\n"),
+      a2: r.blob("two\n"),
+      big: r.blob(big),
+      b: r.blob("b\n"),
+      c: r.blob("deep\n"),
+      dir: r.tree({ "b.txt": "b\n", sub }),
+      sub: r.tree(sub),
+      root1: first,
+      root2: second,
+    };
+    const sizeOf = async (id: string) => (await r.source.read(id))?.body.length ?? 0;
+    const plan = async (spec: string | null, wants = [c2]) => {
+      const filter = spec === null ? undefined : filterPolicy(parseFilterSpec(spec), sizeOf);
+      return new Set((await planFetch(r.source, { wants, haves: [], filter })).objects.map((o) => o.oid));
+    };
+    return { c1, c2, oid, plan };
+  }
+
+  it("blob:none sends commits and trees; blob:limit leaves out blobs of the limit or more", async () => {
+    const { c1, c2, oid, plan } = partialRepository();
+    const trees = [oid.root1, oid.root2, oid.dir, oid.sub];
+    const blobs = [oid.a1, oid.a2, oid.big, oid.b, oid.c];
+    expect(await plan(null)).toEqual(new Set([c2, c1, ...trees, ...blobs]));
+    expect(await plan("blob:none")).toEqual(new Set([c2, c1, ...trees]));
+    expect(await plan("blob:limit=2000")).toEqual(new Set([c2, c1, ...trees, oid.a1, oid.a2, oid.b, oid.c]));
+    expect(await plan("blob:limit=2001")).toEqual(new Set([c2, c1, ...trees, ...blobs]));
+  });
+
+  it("tree:<depth> counts from the root tree, keeping a tree met nearer the root there", async () => {
+    const { c1, c2, oid, plan } = partialRepository();
+    expect(await plan("tree:0")).toEqual(new Set([c2, c1]));
+    expect(await plan("tree:1")).toEqual(new Set([c2, c1, oid.root1, oid.root2]));
+    // Depth 1: the root's blobs, dir and `up` (which is also dir/sub, at depth 2).
+    expect(await plan("tree:2")).toEqual(
+      new Set([c2, c1, oid.root1, oid.root2, oid.a1, oid.a2, oid.big, oid.dir, oid.sub]),
+    );
+    // sub is first walked at depth 2 (c2's dir/sub) and then at depth 1 (`up`): its blob is at depth 2 there.
+    expect(await plan("tree:3")).toEqual(
+      new Set([c2, c1, oid.root1, oid.root2, oid.a1, oid.a2, oid.big, oid.dir, oid.b, oid.sub, oid.c]),
+    );
+  });
+
+  it("sends what is wanted by id whatever the filter: a missing blob, or a tree without its blobs", async () => {
+    const { oid, plan } = partialRepository();
+    expect(await plan("blob:none", [oid.big])).toEqual(new Set([oid.big]));
+    expect(await plan("blob:none", [oid.dir])).toEqual(new Set([oid.dir, oid.sub]));
+    expect(await plan("tree:0", [oid.dir])).toEqual(new Set([oid.dir]));
+  });
+});
+
+describe("planFetch for a shallow client", () => {
+  it("walks past none of the client's shallow commits, from its haves either", async () => {
+    const r = repository();
+    const main = r.line(10, null, 0);
+    // A side branch from c2, below the client's boundary at c5, merged after the client's tip c9.
+    const side = r.line(1, main[2] as string, 20);
+    const merge = r.commit("merge", [main[9] as string, side[0] as string], commitTime(30));
+    const plan = await planFetch(r.source, {
+      wants: [merge],
+      haves: [main[9] as string],
+      clientShallows: [main[5] as string],
+    });
+    // The client lacks c2 and what is below it: they come with the side branch.
+    expect(plan.objects.map((o) => o.oid)).toEqual([merge, side[0], main[2], main[1], main[0]]);
+  });
+});
+
+describe("reachableTargets (which wants by id the visible refs reach)", () => {
+  it("finds a blob of the tip's tree after reading that tree, and a deeper one by walking on", async () => {
+    const r = repository();
+    const oldTree = r.tree({ "old.txt": "old\n" });
+    const root = r.commit("root", [], commitTime(0), oldTree);
+    const history = r.line(500, root, 1);
+    const tipTree = r.tree({ dir: { "new.txt": "new\n" } });
+    const tip = r.commit("tip", [history[499] as string], commitTime(600), tipTree);
+    const newBlob = r.blob("new\n");
+    let before = r.reads();
+    expect(await reachableTargets(r.source, [tip], new Set([newBlob]))).toEqual(new Set([newBlob]));
+    expect(r.reads() - before).toBeLessThan(10);
+
+    const oldBlob = r.blob("old\n");
+    expect(await reachableTargets(r.source, [r.tag(tip, "v1")], new Set([oldBlob, oldTree, root]))).toEqual(
+      new Set([oldBlob, oldTree, root]),
+    );
+    // What no tip reaches is not found, after a walk of everything.
+    const stray = r.blob("stray\n");
+    before = r.reads();
+    expect(await reachableTargets(r.source, [tip], new Set([stray, newBlob]))).toEqual(new Set([newBlob]));
+    expect(r.reads() - before).toBeGreaterThan(500);
   });
 });

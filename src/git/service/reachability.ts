@@ -8,6 +8,8 @@
 import { GitFormatError } from "../objects/errors";
 import { type Commit, type ObjectType, parseCommit, parseTag, parseTree, treeEntryType } from "../objects/object";
 import type { GitObject } from "../storage/object-store";
+import { CommitQueue } from "./commit-queue";
+import { type FilterPolicy, KEEP_EVERYTHING } from "./object-filter";
 
 export type ObjectSource = {
   read(oid: string): Promise<GitObject | undefined>;
@@ -20,10 +22,15 @@ export type FetchPlan = {
   haves: readonly string[];
   /** `deepen <n>`: at most this many commits deep from each want. */
   depth?: number | undefined;
-  /** The client's current shallow boundary (`shallow <oid>` lines). */
+  /**
+   * The client's current shallow boundary (`shallow <oid>` lines). Without a depth, the walk goes past
+   * none of them, from either side: the client lacks what is below, whatever its haves reach.
+   */
   clientShallows?: readonly string[] | undefined;
   /** Annotated tags to consider for include-tag: tag object id → the commit it peels to. */
   includeTags?: ReadonlyMap<string, string> | undefined;
+  /** A partial clone's filter over the trees and blobs below the commits (object-filter.ts). */
+  filter?: FilterPolicy | undefined;
 };
 
 export type FetchObjects = {
@@ -37,57 +44,15 @@ export type FetchObjects = {
   unshallow: string[];
 };
 
-async function readCommit(source: ObjectSource, oid: string): Promise<Commit> {
+export async function readCommit(source: ObjectSource, oid: string): Promise<Commit> {
   const object = await source.read(oid);
   if (!object) throw new GitFormatError(`commit ${oid} is missing`);
   if (object.type !== "commit") throw new GitFormatError(`${oid} is a ${object.type}, not a commit`);
   return parseCommit(object.body);
 }
 
-/** A max-heap of commits by committer timestamp. */
-class CommitQueue {
-  #items: { oid: string; time: number }[] = [];
-  get size() {
-    return this.#items.length;
-  }
-  push(oid: string, time: number) {
-    const items = this.#items;
-    items.push({ oid, time });
-    let i = items.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((items[parent] as { time: number }).time >= time) break;
-      [items[i], items[parent]] = [
-        items[parent] as { oid: string; time: number },
-        items[i] as { oid: string; time: number },
-      ];
-      i = parent;
-    }
-  }
-  pop(): { oid: string; time: number } | undefined {
-    const items = this.#items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length > 0 && last) {
-      items[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < items.length && (items[l] as { time: number }).time > (items[m] as { time: number }).time) m = l;
-        if (r < items.length && (items[r] as { time: number }).time > (items[m] as { time: number }).time) m = r;
-        if (m === i) break;
-        [items[i], items[m]] = [items[m] as { oid: string; time: number }, items[i] as { oid: string; time: number }];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 /** Peels wanted tags to their targets; returns the tag objects to send and the commit wants. */
-async function peelWants(source: ObjectSource, wants: readonly string[]) {
+export async function peelWants(source: ObjectSource, wants: readonly string[]) {
   const tags: string[] = [];
   const commits: string[] = [];
   const others: { oid: string; type: ObjectType }[] = [];
@@ -176,9 +141,9 @@ export async function planFetch(source: ObjectSource, plan: FetchPlan): Promise<
       if (!state.uninteresting) {
         interestingQueued--;
         commitsToSend.push({ oid: item.oid, commit: state.commit });
-        // A client that is shallow here lacks the parents: don't walk past what it asked for.
-        if (clientShallows.has(item.oid)) continue;
       }
+      // A client that is shallow here lacks the parents: neither send them nor count them as had.
+      if (clientShallows.has(item.oid)) continue;
       for (const parent of state.commit.parents) await enqueue(parent, state.uninteresting);
     }
     for (const [oid, state] of states) if (state.uninteresting) uninteresting.add(oid);
@@ -209,30 +174,40 @@ export async function planFetch(source: ObjectSource, plan: FetchPlan): Promise<
   const objects: { oid: string; type: ObjectType }[] = [];
   const sent = new Set<string>();
   const add = (oid: string, type: ObjectType) => {
-    if (sent.has(oid) || clientHas.has(oid)) return false;
+    if (sent.has(oid) || clientHas.has(oid)) return;
     sent.add(oid);
     objects.push({ oid, type });
-    return true;
   };
   for (const tag of tags) add(tag, "tag");
   for (const { oid } of commitsToSend) add(oid, "commit");
   if (plan.includeTags) {
     for (const [tagOid, target] of plan.includeTags) if (sent.has(target)) add(tagOid, "tag");
   }
-  const addTree = async (treeOid: string) => {
-    if (!add(treeOid, "tree")) return;
+  const filter = plan.filter ?? KEEP_EVERYTHING;
+  // Each tree's shallowest depth so far: a depth filter keeps more of a tree met again nearer the root.
+  const walkedAt = new Map<string, number>();
+  const addTree = async (treeOid: string, depth: number, wanted = false) => {
+    if (clientHas.has(treeOid)) return;
+    const before = walkedAt.get(treeOid);
+    if (before !== undefined && (before <= depth || !filter.byDepth)) return;
+    if (!wanted && !filter.keepsTree(depth)) return;
+    walkedAt.set(treeOid, depth);
+    add(treeOid, "tree");
     const tree = await source.read(treeOid);
     if (!tree) throw new GitFormatError(`tree ${treeOid} is missing`);
     for (const entry of parseTree(tree.body)) {
       const type = treeEntryType(entry.mode);
-      if (type === "tree") await addTree(entry.oid);
-      else if (type === "blob") add(entry.oid, "blob");
+      if (type === "tree") await addTree(entry.oid, depth + 1);
+      else if (type === "blob" && !sent.has(entry.oid) && !clientHas.has(entry.oid)) {
+        if (await filter.keepsBlob(entry.oid, depth + 1)) add(entry.oid, "blob");
+      }
       // Gitlinks (submodule commits) live in other repositories.
     }
   };
-  for (const { commit } of commitsToSend) await addTree(commit.tree);
+  for (const { commit } of commitsToSend) await addTree(commit.tree, 0);
+  // What the client names by id is sent whatever the filter (a partial clone fetching what it lacks).
   for (const other of others) {
-    if (other.type === "tree") await addTree(other.oid);
+    if (other.type === "tree") await addTree(other.oid, 0, true);
     else add(other.oid, other.type);
   }
   const unshallow =
@@ -240,6 +215,59 @@ export async function planFetch(source: ObjectSource, plan: FetchPlan): Promise<
       ? []
       : commitsToSend.filter(({ oid }) => clientShallows.has(oid) && !shallow.includes(oid)).map(({ oid }) => oid);
   return { objects, clientHas, shallow, unshallow };
+}
+
+/**
+ * Which of `targets` the tips reach (allow-reachable-sha1-in-want). Commits are walked newest first, each
+ * with its tree, and the walk ends once every target is found: a partial clone's checkout, which asks for
+ * the blobs of a tip's tree, is answered after reading that one tree. A target nothing reaches costs a
+ * walk of everything the tips reach.
+ */
+export async function reachableTargets(
+  source: ObjectSource,
+  tips: readonly string[],
+  targets: ReadonlySet<string>,
+): Promise<Set<string>> {
+  const left = new Set(targets);
+  const found = new Set<string>();
+  const mark = (oid: string) => {
+    if (left.delete(oid)) found.add(oid);
+  };
+  const seenTrees = new Set<string>();
+  const walkTree = async (treeOid: string) => {
+    if (seenTrees.has(treeOid) || left.size === 0) return;
+    seenTrees.add(treeOid);
+    mark(treeOid);
+    const tree = await source.read(treeOid);
+    if (tree?.type !== "tree") return;
+    for (const entry of parseTree(tree.body)) {
+      if (treeEntryType(entry.mode) === "tree") await walkTree(entry.oid);
+      else mark(entry.oid);
+    }
+  };
+  const { tags, commits, others } = await peelWants(source, tips);
+  for (const oid of tags) mark(oid);
+  for (const other of others) {
+    if (other.type === "tree") await walkTree(other.oid);
+    else mark(other.oid);
+  }
+  const queue = new CommitQueue();
+  const parsed = new Map<string, Commit>();
+  const enqueue = async (oid: string) => {
+    if (parsed.has(oid)) return;
+    const commit = await readCommit(source, oid);
+    parsed.set(oid, commit);
+    queue.push(oid, commit.committer.timestamp);
+  };
+  for (const oid of commits) await enqueue(oid);
+  while (queue.size > 0 && left.size > 0) {
+    const { oid } = queue.pop() as { oid: string };
+    const commit = parsed.get(oid) as Commit;
+    mark(oid);
+    await walkTree(commit.tree);
+    for (const parent of commit.parents) await enqueue(parent);
+  }
+  return found;
 }
 
 /** Commits a readiness check reads at most before it answers "not ready" (the client then negotiates on). */

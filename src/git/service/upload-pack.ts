@@ -1,6 +1,7 @@
 /**
  * upload-pack over stateless HTTP, protocol v0/v1 (`uploadPack`) and v2 `fetch` (`fetchV2`): validate the
- * wants, negotiate, compute the shallow boundary, and stream the pack.
+ * wants, negotiate, compute the shallow boundary (depth, deepen-since, deepen-not, deepen-relative), and
+ * stream the pack, less what a partial clone's filter leaves out.
  *
  * Two ways to build the pack:
  * - a full clone of every ref, with no pack repeating another's objects, streams the stored packs one after
@@ -17,15 +18,20 @@ import { PACK_HEADER_SIZE, PACK_SIGNATURE, PACK_TRAILER_SIZE } from "../pack/rea
 import { type PackWriterInput, writePack } from "../pack/writer";
 import { type AdvertisedRef, UPLOAD_PACK_CAPABILITIES, visibleRefs } from "../protocol/advertisement";
 import { negotiatedCapabilities } from "../protocol/capabilities";
+import { isProtocolError, ProtocolError } from "../protocol/errors";
+import { parseFilterSpec } from "../protocol/filter-spec";
 import { formatShallowUpdate, negotiate } from "../protocol/negotiation";
 import { concatBytes, encodeErr } from "../protocol/pkt-line";
+import { refsMatching } from "../protocol/ref-name";
 import { negotiatedSideBand, sideBandStream } from "../protocol/side-band";
 import { type UploadRequest, wantsShallowUpdate } from "../protocol/upload-request";
 import { formatAcknowledgments, formatShallowInfo, PACKFILE_SECTION } from "../protocol/v2";
 import type { ObjectStore } from "../storage/object-store";
 import { streamPack } from "../storage/pack-files";
 import type { PackRow } from "../storage/repositories";
-import { planFetch, wantsReachCommons } from "./reachability";
+import { type FilterPolicy, filterPolicy, storedObjectSize } from "./object-filter";
+import { type FetchObjects, planFetch, reachableTargets, wantsReachCommons } from "./reachability";
+import { relativeBoundary, revListBoundary } from "./shallow-boundary";
 
 export type UploadPackInput = {
   bucket: R2Bucket;
@@ -174,57 +180,130 @@ export async function packOfCommit(
   return plannedPack(store, plan.objects, new Set(plan.objects.map((o) => o.oid)), null);
 }
 
-type WantCheck = { error: string } | { visible: AdvertisedRef[]; allRefsVisible: boolean };
+type WantCheck =
+  | { error: string }
+  | {
+      visible: AdvertisedRef[];
+      allRefsVisible: boolean;
+      /** The partial-clone filter, or null for none. */
+      filter: FilterPolicy | null;
+      /** `deepen-not` names, resolved among the visible refs to what they peel to. */
+      excludes: string[];
+    };
+type CheckedRequest = Exclude<WantCheck, { error: string }>;
 
-/** Wants must be visible tips or objects reachable from them (allow-reachable-sha1-in-want). */
+/** `deepen-not <name>`: exactly one visible ref must answer to the name, as git requires. */
+function resolveDeepenNot(visible: readonly AdvertisedRef[], name: string): string {
+  const matches = refsMatching(
+    name,
+    visible.map((r) => r.name),
+  );
+  const ref = matches.length === 1 ? visible.find((r) => r.name === matches[0]) : undefined;
+  if (!ref) {
+    const why = matches.length === 0 ? "no such ref" : `ambiguous (${matches.join(", ")})`;
+    throw new ProtocolError("invalid_request", `deepen-not ${name}: ${why}`);
+  }
+  return ref.peeled ?? ref.oid;
+}
+
+/**
+ * Wants must be visible tips or objects reachable from them (allow-reachable-sha1-in-want); the filter
+ * must be one we serve and every `deepen-not` a visible ref.
+ */
 async function checkWants(input: UploadPackInput): Promise<WantCheck> {
   const { request, store } = input;
   if (request.wants.length === 0) return { error: "upload-pack: no want lines" };
-  if (request.filter !== null) return { error: "upload-pack: filter is not supported" };
-  if (request.deepenSince !== null || request.deepenNot.length > 0) {
-    return { error: "upload-pack: deepen-since and deepen-not are not supported; use --depth" };
-  }
   const visible = visibleRefs(input.refs, input.refPattern);
+  let filter: FilterPolicy | null = null;
+  let excludes: string[];
+  try {
+    if (request.filter !== null) {
+      filter = filterPolicy(parseFilterSpec(request.filter), (oid) => storedObjectSize(store, oid));
+    }
+    excludes = request.deepenNot.map((name) => resolveDeepenNot(visible, name));
+  } catch (err) {
+    if (!isProtocolError(err)) throw err;
+    return { error: `upload-pack: ${err.message}` };
+  }
   const tips = new Set<string>();
   for (const ref of visible) {
     tips.add(ref.oid);
     if (ref.peeled) tips.add(ref.peeled);
   }
-  // The walk is done once, and only when some want is not a tip.
-  let reachable: Set<string> | null = null;
-  for (const want of new Set(request.wants)) {
-    if (tips.has(want)) continue;
-    if (!store.has(want)) return { error: `upload-pack: not our ref ${want}` };
-    reachable ??= new Set((await planFetch(store, { wants: [...tips], haves: [] })).objects.map((o) => o.oid));
-    if (!reachable.has(want)) return { error: `upload-pack: not our ref ${want}` };
-  }
-  return { visible, allRefsVisible: visible.length === input.refs.length };
+  // One walk for every want that is not a tip, and none when all are.
+  const nonTips = [...new Set(request.wants)].filter((want) => !tips.has(want));
+  const known = nonTips.filter((want) => store.has(want));
+  const reachable = known.length > 0 ? await reachableTargets(store, [...tips], new Set(known)) : new Set<string>();
+  const refused = nonTips.find((want) => !reachable.has(want));
+  if (refused) return { error: `upload-pack: not our ref ${refused}` };
+  return { visible, allRefsVisible: visible.length === input.refs.length, filter, excludes };
 }
 
-type FetchPlanResult = Awaited<ReturnType<typeof planFetch>>;
-
-/** The shallow boundary of a request with a depth or client shallows. */
-function planShallow(input: UploadPackInput): Promise<FetchPlanResult> {
-  const { request } = input;
-  return planFetch(input.store, {
-    wants: request.wants,
-    haves: request.shallows.length > 0 ? [] : request.haves,
-    depth: request.depth ?? undefined,
-    clientShallows: request.shallows,
-  });
+/** The haves the repository has, in request order without repeats. */
+function commonsOf(haves: readonly string[], store: ObjectStore): string[] {
+  return [...new Set(haves)].filter((oid) => store.has(oid));
 }
 
-/** The pack for the wants minus what `commons` reach, honouring the shallow plan and the features. */
-async function buildPack(
+/** What shapes a plan besides wants, haves and the shallow boundary. */
+function planOptions(check: CheckedRequest, caps: ReadonlySet<string>) {
+  return {
+    includeTags: caps.has("include-tag") ? peeledTags(check.visible) : undefined,
+    filter: check.filter ?? undefined,
+  };
+}
+
+/**
+ * The plan of a request that deepens (`wantsShallowUpdate`): the objects and the new shallow boundary.
+ * `deepen <n>` is walked to its depth; deepen-since, deepen-not and deepen-relative draw the boundary
+ * first, then the pack's walk stops at it.
+ */
+async function planDeepening(
   input: UploadPackInput,
-  check: Exclude<WantCheck, { error: string }>,
+  check: CheckedRequest,
   caps: ReadonlySet<string>,
   commons: readonly string[],
-  shallowPlan: FetchPlanResult | null,
+): Promise<FetchObjects | { error: string }> {
+  const { request, store } = input;
+  if (request.depth !== null && !request.deepenRelative) {
+    return planFetch(store, {
+      wants: request.wants,
+      haves: commons,
+      depth: request.depth,
+      clientShallows: request.shallows,
+      ...planOptions(check, caps),
+    });
+  }
+  const boundary =
+    request.depth !== null
+      ? await relativeBoundary(store, request.shallows, request.depth)
+      : await revListBoundary(store, {
+          wants: request.wants,
+          since: request.deepenSince,
+          excludes: check.excludes,
+          clientShallows: request.shallows,
+        });
+  if (!boundary) return { error: "upload-pack: no commits selected for shallow requests" };
+  const plan = await planFetch(store, {
+    wants: [...request.wants, ...boundary.parentsOfUnshallowed],
+    haves: commons,
+    clientShallows: [...request.shallows, ...boundary.shallow],
+    ...planOptions(check, caps),
+  });
+  return { ...plan, shallow: boundary.shallow, unshallow: boundary.unshallow };
+}
+
+/** The pack for the wants minus what `commons` reach; `deepened` is the plan of a deepening request. */
+async function buildPack(
+  input: UploadPackInput,
+  check: CheckedRequest,
+  caps: ReadonlySet<string>,
+  commons: readonly string[],
+  deepened: FetchObjects | null,
 ): Promise<ReadableStream<Uint8Array>> {
   const { request, store } = input;
   const fullClone =
-    !shallowPlan &&
+    !deepened &&
+    !check.filter &&
     commons.length === 0 &&
     request.shallows.length === 0 &&
     check.allRefsVisible &&
@@ -232,17 +311,17 @@ async function buildPack(
     input.refs.every((r) => request.wants.includes(r.oid));
   if (fullClone) return concatenatedPacks(input.bucket, input.repositoryId, input.packs);
   const plan =
-    shallowPlan && request.shallows.length === 0 && commons.length === 0
-      ? shallowPlan
-      : await planFetch(store, {
-          wants: request.wants,
-          haves: commons,
-          depth: request.depth ?? undefined,
-          clientShallows: request.shallows,
-          includeTags: caps.has("include-tag") ? peeledTags(check.visible) : undefined,
-        });
+    deepened ??
+    (await planFetch(store, {
+      wants: request.wants,
+      haves: commons,
+      clientShallows: request.shallows,
+      ...planOptions(check, caps),
+    }));
   const sending = new Set(plan.objects.map((o) => o.oid));
-  return plannedPack(store, plan.objects, sending, caps.has("thin-pack") ? plan.clientHas : null);
+  // A filtered client may lack what its own commits name: no delta against a base it only might have.
+  const thinBases = caps.has("thin-pack") && !check.filter ? plan.clientHas : null;
+  return plannedPack(store, plan.objects, sending, thinBases);
 }
 
 function progressLines(caps: ReadonlySet<string>): string[] {
@@ -257,28 +336,31 @@ export async function uploadPack(input: UploadPackInput): Promise<ReadableStream
   if ("error" in check) return uploadPackError(check.error);
 
   const parts: Uint8Array[] = [];
-  const shallowPlan = wantsShallowUpdate(request) ? await planShallow(input) : null;
-  if (shallowPlan) {
-    parts.push(formatShallowUpdate({ shallow: shallowPlan.shallow, unshallow: shallowPlan.unshallow }));
+  let deepened: FetchObjects | null = null;
+  if (wantsShallowUpdate(request)) {
+    const planned = await planDeepening(input, check, caps, commonsOf(request.haves, store));
+    if ("error" in planned) return uploadPackError(planned.error);
+    deepened = planned;
+    parts.push(formatShallowUpdate(deepened));
   }
 
   // A request that ends after the wants (the first round of a shallow fetch) gets only the shallow
   // section: git's upload-pack stops at the end of the request before answering ACK/NAK.
   if (request.haves.length === 0 && !request.done) return bytesStream(parts);
 
-  const shallowRequest = request.depth !== null || request.shallows.length > 0;
+  const shallowClient = deepened !== null || request.shallows.length > 0;
   const negotiation = await negotiate({
     haves: request.haves,
     done: request.done,
     capabilities: caps,
     isCommon: async (oid) => store.has(oid),
     // Deepening moves the boundary past the commons: such a client negotiates until it says done.
-    isReady: shallowRequest ? undefined : (commons) => wantsReachCommons(store, request.wants, commons),
+    isReady: shallowClient ? undefined : (commons) => wantsReachCommons(store, request.wants, commons),
   });
   parts.push(negotiation.bytes);
   if (!negotiation.sendPack) return bytesStream(parts);
 
-  const pack = await buildPack(input, check, caps, negotiation.commons, shallowPlan);
+  const pack = await buildPack(input, check, caps, negotiation.commons, deepened);
   const sideBand = negotiatedSideBand(caps);
   if (!sideBand) return concatStreams([...parts, () => pack]);
   const framed = pack.pipeThrough(sideBandStream(sideBand, { progress: progressLines(caps), endWithFlush: true }));
@@ -287,28 +369,34 @@ export async function uploadPack(input: UploadPackInput): Promise<ReadableStream
 
 /**
  * Serves one protocol v2 `fetch` (gitprotocol-v2): a round without `done` gets the acknowledgments
- * section; with `done`, the shallow-info section when the client is or wants to be shallow, then the
- * side-banded pack.
+ * section, and the pack too once the server is ready; then the shallow-info section when the client is or
+ * wants to be shallow, then the side-banded pack.
  */
 export async function fetchV2(input: UploadPackInput): Promise<ReadableStream<Uint8Array>> {
   const { request, store } = input;
   const caps = new Set(request.capabilities);
   const check = await checkWants(input);
   if ("error" in check) return uploadPackError(check.error);
-  const commons = [...new Set(request.haves)].filter((oid) => store.has(oid));
-  const shallowRequest = request.depth !== null || request.shallows.length > 0;
+  const commons = commonsOf(request.haves, store);
+  const deepens = wantsShallowUpdate(request);
+  const shallowClient = deepens || request.shallows.length > 0;
   const parts: Uint8Array[] = [];
   if (!request.done) {
     // Ready when every want reaches a common: the pack follows in this response and the client stops
     // sending haves (with many refs, that saves it round after round). A deepening client negotiates on.
-    const ready = !shallowRequest && (await wantsReachCommons(store, request.wants, commons));
+    const ready = !shallowClient && (await wantsReachCommons(store, request.wants, commons));
     parts.push(formatAcknowledgments(commons, ready));
     if (!ready) return bytesStream(parts);
   }
 
-  const shallowPlan = shallowRequest ? await planShallow(input) : null;
-  if (shallowPlan) parts.push(formatShallowInfo({ shallow: shallowPlan.shallow, unshallow: shallowPlan.unshallow }));
-  const pack = await buildPack(input, check, caps, commons, shallowPlan);
+  let deepened: FetchObjects | null = null;
+  if (deepens) {
+    const planned = await planDeepening(input, check, caps, commons);
+    if ("error" in planned) return uploadPackError(planned.error);
+    deepened = planned;
+  }
+  if (shallowClient) parts.push(formatShallowInfo(deepened ?? { shallow: [], unshallow: [] }));
+  const pack = await buildPack(input, check, caps, commons, deepened);
   const framed = pack.pipeThrough(
     sideBandStream("side-band-64k", { progress: progressLines(caps), endWithFlush: true }),
   );
