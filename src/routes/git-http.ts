@@ -25,6 +25,7 @@ import {
   parseV2Request,
   wantsProtocolV2,
 } from "../git/protocol/v2";
+import { compactRepository } from "../git/service/compaction";
 import { MAX_PUSH_BYTES, pushToRepository } from "../git/service/push";
 import { advertise, HUB_VERSION, listRefs, servePack } from "../git/service/repository";
 import { fetchV2, uploadPack } from "../git/service/upload-pack";
@@ -202,6 +203,10 @@ const routes = new Hono<AppEnv>()
         mayForce: isAllowed(c, c.get("gitToken").resource, "manage"),
         validateTip: assetContentRule(c.get("gitRepository").kind),
       },
+    );
+    // Packs pile up push by push; a repository with several gets them merged once the answer is out.
+    c.executionCtx.waitUntil(
+      compactRepository(db, bucket, id).catch((err) => console.error(`git compaction of ${id} failed`, err)),
     );
     return gitResponse(report, "git-receive-pack", "result");
   });

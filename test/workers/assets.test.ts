@@ -646,3 +646,77 @@ describe("streamed pushes", () => {
     expect(await mainOf(repositoryId)).toBe(genesis);
   });
 });
+
+describe("compaction", () => {
+  it("merges a repository's packs after pushes, keeps every object readable, and the cleanup pass removes the old files", async () => {
+    const t = await createTenant();
+    const a = await createAsset(t);
+    const repositoryId = `asset/${a.id}`;
+    const secret = await gitToken(t, a.id);
+    const packIds = async () =>
+      (
+        await env.DB.prepare("select id from git_pack where repository_id = ?").bind(repositoryId).all<{ id: string }>()
+      ).results.map((r) => r.id);
+    let tip = (
+      await env.DB.prepare("select oid from git_ref where repository_id = ? and name = 'refs/heads/main'")
+        .bind(repositoryId)
+        .first<{ oid: string }>()
+    )?.oid as string;
+    const blobs: Uint8Array[] = [];
+    // The genesis pack and three pushed ones: the third push's answer sets off the compaction.
+    for (let i = 0; i < 3; i++) {
+      const blob = new TextEncoder().encode(`version ${i}\n`.repeat(200));
+      blobs.push(blob);
+      const tree = serializeTree([{ mode: "100644", name: "file.txt", oid: hashObject("blob", blob) }]);
+      const who = { name: "T", email: "t@example.test", timestamp: 1_700_000_000 + i, timezone: "+0000" };
+      const commit = serializeCommit({
+        tree: hashObject("tree", tree),
+        parents: [tip],
+        author: who,
+        committer: who,
+        extraHeaders: [],
+        message: `v${i}\n`,
+      });
+      const { pack } = await buildSmallPack([
+        { type: "commit", body: commit },
+        { type: "tree", body: tree },
+        { type: "blob", body: blob },
+      ]);
+      const next = hashObject("commit", commit);
+      const res = await git(`${a.cloneUrl}/git-receive-pack`, secret, {
+        method: "POST",
+        body: concatBytes([bytes(`${pkt(`${tip} ${next} refs/heads/main\0report-status\n`)}0000`), pack]),
+        type: "application/x-git-receive-pack-request",
+      });
+      expect(await bodyText(res)).toContain("ok refs/heads/main");
+      tip = next;
+    }
+    let packs = await packIds();
+    for (let i = 0; i < 100 && packs.length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      packs = await packIds();
+    }
+    expect(packs).toHaveLength(1);
+
+    // A clone (v0, every ref) gets the one pack, and it holds the whole history.
+    const clone = await git(`${a.cloneUrl}/git-upload-pack`, secret, {
+      method: "POST",
+      body: bytes(`${pkt(`want ${tip} ofs-delta\n`)}0000${pkt("done\n")}`),
+      type: "application/x-git-upload-pack-request",
+    });
+    const answer = new Uint8Array(await clone.arrayBuffer());
+    const { indexPack } = await import("../../src/git/pack/reader");
+    const start = answer.indexOf(0x50); // "PACK" after the NAK line
+    const indexed = await indexPack(answer.subarray(start));
+    const ids = new Set(indexed.entries.map((e) => e.oid));
+    expect(ids).toContain(tip);
+    for (const blob of blobs) expect(ids).toContain(hashObject("blob", blob));
+
+    // The replaced packs' files go on the next cleanup pass; the compacted pack stays.
+    const { sweepOrphanPacks } = await import("../../src/git/service/sweep");
+    const { getDb } = await import("../../src/db/client");
+    await sweepOrphanPacks(getDb(env), env.BLOBS);
+    const keys = (await env.BLOBS.list({ prefix: `git/${repositoryId}/` })).objects.map((o) => o.key).sort();
+    expect(keys).toEqual([`git/${repositoryId}/pack-${packs[0]}.idx`, `git/${repositoryId}/pack-${packs[0]}.pack`]);
+  });
+});

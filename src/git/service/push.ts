@@ -36,6 +36,18 @@ export type PushRequest = {
   pack: ReadableStream<Uint8Array> | null;
 };
 
+/** How long a push waits for the lease before it is refused: compaction and cleanup hold it briefly. */
+const LEASE_WAIT_MS = 1_000;
+
+async function leaseWithin(db: Db, repositoryId: string, waitMs: number): Promise<string | null> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const lease = await acquirePushLease(db, repositoryId);
+    if (lease || Date.now() >= deadline) return lease;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** What a push did: refused whole because another push holds the repository, or ref by ref. */
 export type PushResult =
   | { busy: true; retryInSeconds: number }
@@ -78,7 +90,7 @@ export async function applyPush(
   atomic: boolean,
   policy: PushPolicy,
 ): Promise<PushResult> {
-  const lease = await acquirePushLease(db, repositoryId);
+  const lease = await leaseWithin(db, repositoryId, LEASE_WAIT_MS);
   if (!lease) {
     await pack?.pipeTo(new WritableStream()).catch(() => {});
     const expiry = await pushLeaseExpiry(db, repositoryId);

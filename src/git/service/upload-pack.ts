@@ -27,9 +27,9 @@ import { negotiatedSideBand, sideBandStream } from "../protocol/side-band";
 import { type UploadRequest, wantsShallowUpdate } from "../protocol/upload-request";
 import { formatAcknowledgments, formatShallowInfo, PACKFILE_SECTION } from "../protocol/v2";
 import type { ObjectStore } from "../storage/object-store";
-import { streamPack } from "../storage/pack-files";
 import type { PackRow } from "../storage/repositories";
 import { type FilterPolicy, filterPolicy, storedObjectSize } from "./object-filter";
+import { bytesStream, concatenatedPacks, concatStreams } from "./pack-streams";
 import { type FetchObjects, planFetch, reachableTargets, wantsReachCommons } from "./reachability";
 import { relativeBoundary, revListBoundary } from "./shallow-boundary";
 
@@ -44,97 +44,9 @@ export type UploadPackInput = {
   refPattern: string | null;
 };
 
-function bytesStream(parts: readonly Uint8Array[]): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(controller) {
-      for (const part of parts) controller.enqueue(part);
-      controller.close();
-    },
-  });
-}
-
-/** Concatenates streams in order. */
-function concatStreams(
-  parts: readonly (Uint8Array | (() => ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>))[],
-) {
-  let index = 0;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        if (reader) {
-          const { done, value } = await reader.read();
-          if (!done) {
-            controller.enqueue(value);
-            return;
-          }
-          reader = null;
-        }
-        const part = parts[index++];
-        if (part === undefined) {
-          controller.close();
-          return;
-        }
-        if (part instanceof Uint8Array) {
-          controller.enqueue(part);
-          return;
-        }
-        reader = (await part()).getReader();
-      }
-    },
-    async cancel(reason) {
-      await reader?.cancel(reason);
-    },
-  });
-}
-
 /** A refusal git shows to the user: `ERR <message>` (HTTP 200, as upload-pack does). */
 export function uploadPackError(message: string): ReadableStream<Uint8Array> {
   return bytesStream([encodeErr(message)]);
-}
-
-/**
- * Every stored pack, entries only, under one header and trailer. Stored packs never hold ofs-deltas that
- * point outside themselves, and ref-delta bases are in some stored pack, so the result is a valid pack.
- */
-function concatenatedPacks(bucket: R2Bucket, repositoryId: string, packs: readonly PackRow[]) {
-  const hash = createHash("sha1");
-  const count = packs.reduce((n, p) => n + p.objectCount, 0);
-  const header = new Uint8Array(PACK_HEADER_SIZE);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, PACK_SIGNATURE);
-  view.setUint32(4, 2);
-  view.setUint32(8, count);
-  hash.update(header);
-  const entriesOf = (pack: PackRow) => async () => {
-    const stored = await streamPack(bucket, repositoryId, pack.id);
-    if (!stored) throw new GitFormatError(`pack ${pack.id} is missing from storage`);
-    const from = PACK_HEADER_SIZE;
-    const to = stored.size - PACK_TRAILER_SIZE;
-    let position = 0;
-    return stored.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          const start = Math.max(from - position, 0);
-          const end = Math.min(to - position, chunk.length);
-          position += chunk.length;
-          if (end > start) {
-            const slice = chunk.subarray(start, end);
-            hash.update(slice);
-            controller.enqueue(slice);
-          }
-        },
-      }),
-    );
-  };
-  return concatStreams([
-    header,
-    ...packs.map(entriesOf),
-    () => {
-      const digest = hash.digest();
-      return bytesStream([new Uint8Array(digest.buffer, digest.byteOffset, digest.length)]);
-    },
-  ]);
 }
 
 /** The pack of a fetch plan: stored entries copied where possible. */

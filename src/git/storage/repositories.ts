@@ -233,3 +233,37 @@ export function createRepositoryWithContent(
 export async function deleteRepository(db: Db, id: string): Promise<void> {
   await db.delete(gitRepository).where(eq(gitRepository.id, id));
 }
+
+/**
+ * Replaces packs by the one that holds all their entries (compaction), under the lease: applies only
+ * while every replaced pack is still cataloged, so it never drops a pack it did not copy.
+ */
+export async function replacePacks(
+  db: Db,
+  id: string,
+  leaseToken: string,
+  replaced: readonly string[],
+  pack: PackRow,
+  now = Date.now(),
+): Promise<boolean> {
+  const d1 = db.$client;
+  const guard = `exists (select 1 from git_repository where id = ?1 and lease_token = ?2 and lease_expires_at >= ?3)
+    and (select count(*) from git_pack where repository_id = ?1 and id in (select value from json_each(?4))) = ?5`;
+  const ids = JSON.stringify(replaced);
+  const [inserted] = await d1.batch([
+    d1
+      .prepare(
+        `insert into git_pack (id, repository_id, object_count, pack_bytes, index_bytes, duplicate_objects, created_at)
+         select ?6, ?1, ?7, ?8, ?9, 0, ?3 where ${guard}`,
+      )
+      .bind(id, leaseToken, now, ids, replaced.length, pack.id, pack.objectCount, pack.packBytes, pack.indexBytes),
+    d1
+      .prepare(
+        `delete from git_pack where repository_id = ?1 and id in (select value from json_each(?4))
+         and exists (select 1 from git_pack where repository_id = ?1 and id = ?6)
+         and exists (select 1 from git_repository where id = ?1 and lease_token = ?2 and lease_expires_at >= ?3)`,
+      )
+      .bind(id, leaseToken, now, ids, replaced.length, pack.id),
+  ]);
+  return inserted?.meta.changes === 1;
+}

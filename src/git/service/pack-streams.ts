@@ -1,0 +1,113 @@
+/**
+ * Packs as streams: byte arrays and streams joined in order, and every stored pack of a repository as one
+ * pack (a full clone's answer, and what compaction stores) without inflating anything.
+ */
+import { createHash } from "node:crypto";
+import { GitFormatError } from "../objects/errors";
+import { PACK_HEADER_SIZE, PACK_SIGNATURE, PACK_TRAILER_SIZE } from "../pack/reader";
+import { streamPack } from "../storage/pack-files";
+import type { PackRow } from "../storage/repositories";
+
+/** A stream of these byte arrays. */
+export function bytesStream(parts: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      for (const part of parts) controller.enqueue(part);
+      controller.close();
+    },
+  });
+}
+
+/** Concatenates streams in order. */
+export function concatStreams(
+  parts: readonly (Uint8Array | (() => ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>))[],
+) {
+  let index = 0;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (reader) {
+          const { done, value } = await reader.read();
+          if (!done) {
+            controller.enqueue(value);
+            return;
+          }
+          reader = null;
+        }
+        const part = parts[index++];
+        if (part === undefined) {
+          controller.close();
+          return;
+        }
+        if (part instanceof Uint8Array) {
+          controller.enqueue(part);
+          return;
+        }
+        reader = (await part()).getReader();
+      }
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  });
+}
+
+/**
+ * Every stored pack, entries only, under one header and trailer. Stored packs never hold ofs-deltas that
+ * point outside themselves, and ref-delta bases are in some stored pack, so the result is a valid pack.
+ */
+export function concatenatedPacks(
+  bucket: R2Bucket,
+  repositoryId: string,
+  packs: readonly PackRow[],
+  onChecksum?: (checksum: string) => void,
+) {
+  const hash = createHash("sha1");
+  const count = packs.reduce((n, p) => n + p.objectCount, 0);
+  const header = new Uint8Array(PACK_HEADER_SIZE);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, PACK_SIGNATURE);
+  view.setUint32(4, 2);
+  view.setUint32(8, count);
+  hash.update(header);
+  const entriesOf = (pack: PackRow) => async () => {
+    const stored = await streamPack(bucket, repositoryId, pack.id);
+    if (!stored) throw new GitFormatError(`pack ${pack.id} is missing from storage`);
+    const from = PACK_HEADER_SIZE;
+    const to = stored.size - PACK_TRAILER_SIZE;
+    let position = 0;
+    return stored.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          const start = Math.max(from - position, 0);
+          const end = Math.min(to - position, chunk.length);
+          position += chunk.length;
+          if (end > start) {
+            const slice = chunk.subarray(start, end);
+            hash.update(slice);
+            controller.enqueue(slice);
+          }
+        },
+      }),
+    );
+  };
+  return concatStreams([
+    header,
+    ...packs.map(entriesOf),
+    () => {
+      const digest = hash.digest();
+      onChecksum?.(digest.toString("hex"));
+      return bytesStream([new Uint8Array(digest.buffer, digest.byteOffset, digest.length)]);
+    },
+  ]);
+}
+
+/** The size of `concatenatedPacks(packs)`: one header and trailer around every pack's entries. */
+export function concatenatedPackBytes(packs: readonly PackRow[]): number {
+  return (
+    packs.reduce((n, p) => n + p.packBytes - PACK_HEADER_SIZE - PACK_TRAILER_SIZE, 0) +
+    PACK_HEADER_SIZE +
+    PACK_TRAILER_SIZE
+  );
+}
