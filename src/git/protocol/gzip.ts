@@ -1,3 +1,4 @@
+import { largeChunkReader } from "../../lib/large-chunks";
 import { ProtocolError } from "./errors";
 
 /** The default cap on a decoded request body: far above any upload-pack negotiation. */
@@ -28,33 +29,6 @@ export function decodeRequestBody(
   const gzipped = encoding === "gzip" || encoding === "x-gzip";
   const decoded = gzipped ? source.pipeThrough(new DecompressionStream("gzip")) : source;
   return capped(decoded, maxBytes, gzipped);
-}
-
-/** Reads of the body wait for this many bytes (or the end): a body arrives in chunks of a few KiB. */
-const READ_AT_LEAST = 64 * 1024;
-const READ_BUFFER = 256 * 1024;
-
-type ChunkReader = { read(): Promise<ReadableStreamReadResult<Uint8Array>>; cancel(reason?: unknown): Promise<void> };
-
-/**
- * Reads a stream in large chunks where the runtime can (a byte stream and workerd's `readAtLeast`): a
- * push arrives in 4 KiB chunks, and every chunk costs a hop through each stream above it.
- */
-function largeChunkReader(stream: ReadableStream<Uint8Array>): ChunkReader {
-  let byob: ReadableStreamBYOBReader;
-  try {
-    byob = stream.getReader({ mode: "byob" });
-  } catch {
-    return stream.getReader();
-  }
-  if (typeof byob.readAtLeast !== "function") {
-    byob.releaseLock();
-    return stream.getReader();
-  }
-  return {
-    read: () => byob.readAtLeast(READ_AT_LEAST, new Uint8Array(READ_BUFFER)),
-    cancel: (reason) => byob.cancel(reason),
-  };
 }
 
 function capped(stream: ReadableStream<Uint8Array>, maxBytes: number, gzipped: boolean): ReadableStream<Uint8Array> {

@@ -3,6 +3,7 @@
  * pack (a full clone's answer, and what compaction stores) without inflating anything.
  */
 import { createHash } from "node:crypto";
+import { largeChunks } from "../../lib/large-chunks";
 import { GitFormatError } from "../objects/errors";
 import { PACK_HEADER_SIZE, PACK_SIGNATURE, PACK_TRAILER_SIZE } from "../pack/reader";
 import { streamPack } from "../storage/pack-files";
@@ -77,7 +78,7 @@ export function concatenatedPacks(
     const from = PACK_HEADER_SIZE;
     const to = stored.size - PACK_TRAILER_SIZE;
     let position = 0;
-    return stored.body.pipeThrough(
+    return largeChunks(stored.body).pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
           const start = Math.max(from - position, 0);
