@@ -17,6 +17,8 @@ export function startHub(opts?: {
   detached?: boolean;
 }): Promise<{
   url: string;
+  /** The Worker isolate's inspector (Chrome DevTools protocol over WebSocket). */
+  inspectorPort: number;
   child: ChildProcess;
   stop: () => Promise<void>;
   kill: () => Promise<void>;

@@ -105,7 +105,8 @@ export async function waitForStatus(baseUrl, { timeoutMs = 30_000, child } = {})
 /**
  * Runs `wrangler dev` and resolves once /status answers. `vars` become Worker variables; `testScheduled`
  * serves `/__scheduled`; `detached` puts wrangler and workerd in a process group of their own, which `kill`
- * ends with SIGKILL. Returns { url, child, stop, kill, output() }.
+ * ends with SIGKILL. Returns { url, inspectorPort, child, stop, kill, output() }; the inspector serves the
+ * Worker's isolate (bench/support/isolate-heap.ts reads its heap there).
  */
 export async function startHub({
   port = 8787,
@@ -142,7 +143,7 @@ export async function startHub({
       child.once("exit", () => resolve());
       process.kill(detached ? -child.pid : child.pid, "SIGKILL");
     });
-  return { url, child, stop, kill, output: () => output };
+  return { url, inspectorPort, child, stop, kill, output: () => output };
 }
 
 /**

@@ -4,20 +4,25 @@
  *   1. generates a source repository (fast-import: >= 2,000 commits, >= 20 MB packed; see generate.ts);
  *   2. starts the hub (wrangler dev, fresh local state) and http-backend behind a small CGI host;
  *   3. per repetition and server, on a fresh target repository: full push of the history, clone,
- *      incremental push of 20 commits, incremental fetch in the clone — each timed;
+ *      incremental push of 20 commits, incremental fetch in the clone, then 20 more one-commit pushes and
+ *      a fresh clone of the result — each timed;
  *   4. repetitions interleave the servers (hub, backend, hub, backend, ...); prints medians, all samples,
- *      hub/backend ratios, the size of the largest pushed pack (the hub holds a push whole in memory) and
- *      the workerd process's peak RSS per operation.
+ *      hub/backend ratios, the peak heap of the hub Worker's isolate per operation (read through the
+ *      inspector) and the workerd process's peak RSS;
+ *   5. a large generated repository (BENCH_GIT_LARGE_MB, 300 MB of incompressible files): push and clone
+ *      on both servers, interleaved, with the isolate's peak heap.
  *
  * Run: npm run bench:git   (loopback only; everything lives in temp dirs removed at the end)
- * Knobs: BENCH_GIT_REPS (3), BENCH_GIT_COMMITS (2000).
+ * Knobs: BENCH_GIT_REPS (3), BENCH_GIT_COMMITS (2000), BENCH_GIT_LARGE_MB (300; 0 skips it).
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyMigrations, freePort, noRateLimits, startHub } from "../../scripts/hub.mjs";
+import { connectIsolateHeap, type IsolateHeap } from "../support/isolate-heap";
 import { generateRepository } from "./generate";
 import { type HttpBackendServer, startHttpBackendServer } from "./http-backend-server";
 import { backendRepository, gitRunner, hubAccount, hubRepository, mb, median, ms, pad, type Side } from "./support";
@@ -25,14 +30,19 @@ import { backendRepository, gitRunner, hubAccount, hubRepository, mb, median, ms
 const REPS = Number(process.env.BENCH_GIT_REPS ?? 3);
 const COMMITS = Number(process.env.BENCH_GIT_COMMITS ?? 2000);
 const NEXT_COMMITS = 20;
+const LATER_PUSHES = 20;
+const LARGE_MB = Number(process.env.BENCH_GIT_LARGE_MB ?? 300);
 const OP_TIMEOUT_MS = 10 * 60_000;
 const OPS = [
   "push (full history)",
   "clone",
   `push (${NEXT_COMMITS} commits)`,
   `fetch (${NEXT_COMMITS} commits)`,
+  `clone after ${LATER_PUSHES} pushes`,
 ] as const;
-type Op = (typeof OPS)[number];
+const LARGE_OPS = ["push (large repo)", "clone (large repo)"] as const;
+type Op = (typeof OPS)[number] | (typeof LARGE_OPS)[number];
+const ALL_OPS: readonly Op[] = [...OPS, ...LARGE_OPS];
 
 /** Bytes `git pack-objects` writes for these rev-list arguments (what a push of them sends). */
 function packBytes(gitDir: string, revs: string[]): Promise<number> {
@@ -143,12 +153,14 @@ async function main() {
   await Promise.all([mkdir(persistTo), mkdir(projectRoot), mkdir(clones)]);
 
   let hub: Awaited<ReturnType<typeof startHub>> | null = null;
+  let heap: IsolateHeap | null = null;
   let backend: HttpBackendServer | null = null;
   let ownProcesses: Proc[] = [];
   const cleanup = async () => {
     // Everything this run started is below this process until wrangler exits; snapshot it first, so an
     // interrupt during migrations or start-up (before `hub` is set) leaves nothing behind either.
     ownProcesses = [...ownProcesses, ...descendants(process.pid)];
+    heap?.close();
     await backend?.stop().catch(() => {});
     if (hub) {
       ownProcesses = [...ownProcesses, ...descendants(hub.child.pid as number)];
@@ -214,6 +226,8 @@ async function main() {
     await applyMigrations({ persistTo, quiet: true });
     hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
     backend = await startHttpBackendServer({ projectRoot });
+    heap = await connectIsolateHeap(hub.inspectorPort);
+    const heapAtStart = await heap.read();
     ownProcesses = descendants(hub.child.pid as number);
     // wrangler dev runs two workerd processes: a proxy on the hub's port and the runtime that runs the
     // Worker (restarted when wrangler reloads it after a source change). The user Worker's one is the one
@@ -262,12 +276,12 @@ async function main() {
         (probeOk ? "" : ` — the hub refuses it, so both sides push with ${pushConfig.slice(1).join(" ")}`),
     );
 
-    const samples: Record<Side, Record<Op, number[]>> = {
-      hub: Object.fromEntries(OPS.map((o) => [o, []])) as unknown as Record<Op, number[]>,
-      backend: Object.fromEntries(OPS.map((o) => [o, []])) as unknown as Record<Op, number[]>,
-    };
+    const perOp = <T>() => Object.fromEntries(ALL_OPS.map((o) => [o, []])) as unknown as Record<Op, T[]>;
+    const samples: Record<Side, Record<Op, number[]>> = { hub: perOp(), backend: perOp() };
     type Rss = { beforeKb: number; peakKb: number };
-    const hubRss = Object.fromEntries(OPS.map((o) => [o, []])) as unknown as Record<Op, Rss[]>;
+    const hubRss = perOp<Rss>();
+    type Heap = { usedSize: number; withBuffers: number };
+    const hubHeap = perOp<Heap>();
     /** Hub samples taken right after wrangler restarted the Worker (a source change elsewhere). */
     const disturbed = new Set<string>();
     const clonePackKb: Record<Side, number[]> = { hub: [], backend: [] };
@@ -285,9 +299,13 @@ async function main() {
             beforeKb = rssOfWorkerds("VmRSS", pids);
           }
           let elapsed: number;
+          const watching = side === "hub" ? heap?.watch() : undefined;
           try {
             elapsed = await timedGit(cwd, args);
+            const peak = await watching?.stop();
+            if (peak) hubHeap[op].push(peak);
           } catch (err) {
+            await watching?.stop();
             if (side === "hub") {
               const log = hub?.output() ?? "";
               throw new Error(`${(err as Error).message}\n--- hub log (last 8 kB) ---\n${log.slice(-8192)}`);
@@ -317,7 +335,61 @@ async function main() {
         await step(`fetch (${NEXT_COMMITS} commits)`, clone, ["fetch", "-q", "origin"]);
         const fetched = await git(clone, "rev-parse", "origin/main");
         if (fetched !== nextSha) throw new Error(`${side} fetch gave origin/main ${fetched}, expected ${nextSha}`);
+        // Small pushes pile up packs; a clone must stay fast all the same.
+        await git(clone, "checkout", "-q", "-B", "main", "origin/main");
+        for (let i = 0; i < LATER_PUSHES; i++) {
+          await writeFile(join(clone, `later-${i}.txt`), `later push ${i}\n`);
+          await git(clone, "add", ".");
+          await git(clone, "commit", "-q", "-m", `later ${i}`);
+          await git(clone, "push", "-q", "origin", "main");
+        }
+        const laterTip = await git(clone, "rev-parse", "HEAD");
+        const again = join(clones, `${side}-${rep}-again`);
+        await step(`clone after ${LATER_PUSHES} pushes`, clones, ["clone", "-q", url, again]);
+        if ((await git(again, "rev-parse", "HEAD")) !== laterTip)
+          throw new Error(`${side} clone after pushes is stale`);
         await rm(clone, { recursive: true, force: true });
+        await rm(again, { recursive: true, force: true });
+      }
+    }
+
+    // 5. A large repository: pushed whole and cloned, on both servers.
+    let largeSummary = "";
+    if (LARGE_MB > 0) {
+      const large = join(work, "large");
+      await git(work, "init", "-q", "-b", "main", large);
+      const perCommit = 30;
+      const commits = Math.ceil(LARGE_MB / perCommit);
+      for (let c = 0; c < commits; c++) {
+        const files = Math.min(perCommit, LARGE_MB - c * perCommit);
+        for (let f = 0; f < files; f++) await writeFile(join(large, `c${c}-f${f}.bin`), randomBytes(1024 * 1024));
+        await git(large, "add", ".");
+        await git(large, "commit", "-q", "-m", `large ${c}`);
+      }
+      const largeTip = await git(large, "rev-parse", "HEAD");
+      const largePack = await packBytes(join(large, ".git"), ["main"]);
+      largeSummary = `large repository: ${LARGE_MB} files of 1 MiB random bytes in ${commits} commits, pack ${mb(largePack)}`;
+      console.log(largeSummary);
+      for (let rep = 1; rep <= REPS; rep++) {
+        for (const side of ["hub", "backend"] as const) {
+          const url = await newTarget(side, 100 + rep);
+          const watching = side === "hub" ? heap.watch() : undefined;
+          const push = await timedGit(large, [...pushConfig, "push", "-q", "--force", url, "main:main"]);
+          const pushPeak = await watching?.stop();
+          samples[side][LARGE_OPS[0]].push(push);
+          if (pushPeak) hubHeap[LARGE_OPS[0]].push(pushPeak);
+          const target = join(clones, `${side}-large-${rep}`);
+          const watchingClone = side === "hub" ? heap.watch() : undefined;
+          const clone = await timedGit(clones, ["clone", "-q", url, target]);
+          const clonePeak = await watchingClone?.stop();
+          samples[side][LARGE_OPS[1]].push(clone);
+          if (clonePeak) hubHeap[LARGE_OPS[1]].push(clonePeak);
+          if ((await git(target, "rev-parse", "HEAD")) !== largeTip) throw new Error(`${side} large clone is stale`);
+          await rm(target, { recursive: true, force: true });
+          process.stdout.write(
+            `  rep ${rep} ${pad(side, 7)} ${pad("large push, clone", 22)} ${ms(push)}, ${ms(clone)}\n`,
+          );
+        }
       }
     }
 
@@ -332,38 +404,58 @@ async function main() {
         ? "Pushes: default client settings (requests over 1 MiB are probed, then streamed chunked).\n"
         : `Pushes: ${pushConfig.slice(1).join(" ")} on both sides, because the hub answers git's large-push probe with ${probe.hub}.\n`,
     );
-    const header = `${pad("operation", 22)} ${pad("hub median", 11)} ${pad("backend med.", 12)} ${pad("hub/backend", 11)} ${pad("hub samples", 28)} backend samples`;
+    const header = `${pad("operation", 24)} ${pad("hub median", 11)} ${pad("backend med.", 12)} ${pad("hub/backend", 11)} ${pad("hub samples", 28)} backend samples`;
     console.log(header);
     console.log("-".repeat(header.length + 10));
-    for (const op of OPS) {
+    const shown = LARGE_MB > 0 ? ALL_OPS : OPS;
+    for (const op of shown) {
       const h = median(samples.hub[op]);
       const b = median(samples.backend[op]);
       console.log(
-        `${pad(op, 22)} ${pad(ms(h), 11)} ${pad(ms(b), 12)} ${pad(`${(h / b).toFixed(2)}x`, 11)} ${pad(samples.hub[op].map((x, i) => `${ms(x)}${disturbed.has(`${op}#${i}`) ? "*" : ""}`).join(", "), 28)} ${samples.backend[op].map(ms).join(", ")}`,
+        `${pad(op, 24)} ${pad(ms(h), 11)} ${pad(ms(b), 12)} ${pad(`${(h / b).toFixed(2)}x`, 11)} ${pad(samples.hub[op].map((x, i) => `${ms(x)}${disturbed.has(`${op}#${i}`) ? "*" : ""}`).join(", "), 28)} ${samples.backend[op].map(ms).join(", ")}`,
       );
     }
-    const cloneRatio = median(samples.hub.clone) / median(samples.backend.clone);
-    console.log(
-      `\ntarget: clone within 2x of git http-backend: ${cloneRatio <= 2 ? "MET" : "NOT MET"} (${cloneRatio.toFixed(2)}x)`,
-    );
+    const ratio = (op: Op) => median(samples.hub[op]) / median(samples.backend[op]);
+    const target = (what: string, op: Op, limit: number) =>
+      console.log(
+        `target: ${what} within ${limit}x of git http-backend: ${ratio(op) <= limit ? "MET" : "NOT MET"} (${ratio(op).toFixed(2)}x)`,
+      );
+    console.log("");
+    target("full-history push", "push (full history)", 1.5);
+    target("clone", "clone", 1.0);
+    target(`clone after ${LATER_PUSHES} more pushes`, `clone after ${LATER_PUSHES} pushes`, 1.2);
     console.log(
       `clone pack on disk (size-pack): hub ${clonePackKb.hub.map((k) => mb(k * 1024)).join(", ")}; ` +
         `backend ${clonePackKb.backend.map((k) => mb(k * 1024)).join(", ")}`,
     );
     console.log(
-      `\nlargest buffer the Worker holds: the pushed pack of the full-history push, ${mb(fullPack)} (${fullPack} bytes; ` +
-        `git pack-objects --revs main, what the push sends) — the hub buffers a push whole in memory while checking it ` +
-        `(limit 64 MB). The ${NEXT_COMMITS}-commit push sends ${mb(nextPack)}.`,
+      `\nhub Worker isolate heap (Runtime.getHeapUsage through the inspector, sampled every 20 ms; "+buffers" adds ` +
+        `ArrayBuffer backing stores): ${mb(heapAtStart.usedSize)} used at start. Peak per operation:`,
     );
+    for (const op of shown) {
+      const peaks = hubHeap[op];
+      console.log(
+        `  ${pad(op, 24)} ${peaks.map((p) => `${mb(p.usedSize)} (+buffers ${mb(p.withBuffers)})`).join(",  ")}`,
+      );
+    }
+    if (LARGE_MB > 0) {
+      const peak = Math.max(...LARGE_OPS.flatMap((op) => hubHeap[op].map((p) => p.usedSize)));
+      console.log(
+        `target: ${LARGE_MB} MB repository pushed and cloned with the isolate's peak heap under 128 MB: ` +
+          `${peak < 128 * 1024 * 1024 ? "MET" : "NOT MET"} (${mb(peak)}); ${largeSummary}`,
+      );
+    }
+    console.log(`The full-history push sends ${mb(fullPack)}; the ${NEXT_COMMITS}-commit push ${mb(nextPack)}.`);
     if (startPids.length) {
       const all = OPS.flatMap((o) => hubRss[o].map((r) => r.peakKb));
+      console.log("");
       console.log(
         `workerd peak RSS (VmHWM, largest of the workerd processes under wrangler${canResetPeak ? ", peak reset before each operation" : ", not resettable: peak since start"}): ` +
           `${mb(workerdStartKb * 1024)} at start, ${mb(Math.max(...all) * 1024)} overall max. Per operation, RSS before → peak:`,
       );
       for (const op of OPS)
         console.log(
-          `  ${pad(op, 22)} ${hubRss[op].map((r) => `${mb(r.beforeKb * 1024)} → ${mb(r.peakKb * 1024)}`).join(",  ")}`,
+          `  ${pad(op, 24)} ${hubRss[op].map((r) => `${mb(r.beforeKb * 1024)} → ${mb(r.peakKb * 1024)}`).join(",  ")}`,
         );
       if (reloads.length)
         console.log(

@@ -1,0 +1,71 @@
+/**
+ * The heap of the hub Worker's isolate, read through its inspector (`Runtime.getHeapUsage`): the memory a
+ * Worker is limited on (128 MB), unlike workerd's RSS, which holds every isolate, the runtime and the
+ * allocator's slack. `watch` samples it while an operation runs and reports the peak.
+ */
+import WebSocket from "ws";
+
+export type HeapUsage = {
+  /** Bytes of live JavaScript objects. */
+  usedSize: number;
+  /** Bytes V8 reserved for the heap. */
+  totalSize: number;
+  /** Bytes of ArrayBuffer backing stores (byte arrays live outside the JS heap), when V8 reports them. */
+  backingStorageSize?: number;
+};
+
+export type IsolateHeap = {
+  read(): Promise<HeapUsage>;
+  /** Samples every `intervalMs` until the returned stop() resolves with the peaks seen. */
+  watch(intervalMs?: number): { stop(): Promise<{ usedSize: number; withBuffers: number; samples: number }> };
+  close(): void;
+};
+
+export async function connectIsolateHeap(inspectorPort: number): Promise<IsolateHeap> {
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as {
+    webSocketDebuggerUrl: string;
+  }[];
+  const target = targets[0];
+  if (!target) throw new Error(`no inspector target on port ${inspectorPort}`);
+  const socket = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("error", reject);
+  });
+  let nextId = 1;
+  const waiting = new Map<number, (result: HeapUsage) => void>();
+  socket.on("message", (data) => {
+    const message = JSON.parse(String(data)) as { id?: number; result?: HeapUsage };
+    if (message.id !== undefined) waiting.get(message.id)?.(message.result as HeapUsage);
+    if (message.id !== undefined) waiting.delete(message.id);
+  });
+  const read = () =>
+    new Promise<HeapUsage>((resolve) => {
+      const id = nextId++;
+      waiting.set(id, resolve);
+      socket.send(JSON.stringify({ id, method: "Runtime.getHeapUsage" }));
+    });
+  const watch = (intervalMs = 20) => {
+    let usedSize = 0;
+    let withBuffers = 0;
+    let samples = 0;
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const usage = await read();
+        samples++;
+        usedSize = Math.max(usedSize, usage.usedSize);
+        withBuffers = Math.max(withBuffers, usage.usedSize + (usage.backingStorageSize ?? 0));
+        await new Promise((r) => setTimeout(r, intervalMs));
+      }
+    })();
+    return {
+      stop: async () => {
+        running = false;
+        await loop;
+        return { usedSize, withBuffers, samples };
+      },
+    };
+  };
+  return { read, watch, close: () => socket.close() };
+}
