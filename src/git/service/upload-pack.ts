@@ -9,12 +9,10 @@
  * - anything else enumerates the objects to send and copies their stored entries (deltas become ref-deltas
  *   against a base the client gets or has), inflating only what cannot be copied.
  */
-import { createHash } from "node:crypto";
 import { GitFormatError } from "../objects/errors";
 import { OFS_DELTA, REF_DELTA } from "../objects/object";
 import { oidToBytes } from "../objects/oid";
 import { encodeEntryHeader } from "../pack/entry";
-import { PACK_HEADER_SIZE, PACK_SIGNATURE, PACK_TRAILER_SIZE } from "../pack/reader";
 import { type PackWriterInput, writePack } from "../pack/writer";
 import { type AdvertisedRef, UPLOAD_PACK_CAPABILITIES, visibleRefs } from "../protocol/advertisement";
 import { negotiatedCapabilities } from "../protocol/capabilities";
