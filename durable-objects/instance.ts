@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { ShippedPack } from "../src/agent-state/deploy-tree";
 import { conflict } from "../src/errors";
+import { readInstanceFrame } from "../src/runtime/frame-schemas";
 import type { ApprovalView } from "../src/runtime/gates";
 import { type InstanceSetup, InstanceState, type Phase } from "../src/runtime/instance-state";
 import { LiveEvents, resumeCursor } from "../src/runtime/live-events";
@@ -15,7 +16,7 @@ import {
 import { type InstanceMail, InstanceMailbox, type UserMailInput } from "../src/runtime/mailbox";
 import { Outbox } from "../src/runtime/outbox";
 import { PackTransfers } from "../src/runtime/pack-transfers";
-import type { AbortReason, InstanceSidecarFrame, WireGrantRule } from "../src/runtime/protocol";
+import type { AbortReason, WireGrantRule } from "../src/runtime/protocol";
 import { ReplyWaiters } from "../src/runtime/reply-waiters";
 import { type RpcResult, rpcResult, sidecarUnavailable } from "../src/runtime/rpc-result";
 import { type InstanceParts, onSidecarFrame, onSidecarLost } from "../src/runtime/sidecar-frames";
@@ -73,15 +74,10 @@ export class InstanceObject extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
+  /** Checked against the protocol's schemas first: a frame that does not match is answered `frame.error`. */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    let frame: InstanceSidecarFrame;
-    try {
-      frame = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
-      if (typeof frame !== "object" || frame === null || typeof frame.type !== "string") return;
-    } catch {
-      return;
-    }
-    await this.inOrder(() => onSidecarFrame(this.parts, ws, frame), `frame ${frame.type}`);
+    const read = readInstanceFrame(message);
+    await this.inOrder(() => onSidecarFrame(this.parts, ws, read), `frame ${read.ok ? read.frame.type : "refused"}`);
   }
 
   override async webSocketClose(ws: WebSocket): Promise<void> {

@@ -2,7 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, notInArray } from "drizzle-orm";
 import { getDb } from "../src/db/client";
 import { agentInstance } from "../src/db/schema";
-import type { ControlHubFrame, ControlSidecarFrame } from "../src/runtime/protocol";
+import { readControlFrame } from "../src/runtime/frame-schemas";
+import type { ControlHubFrame } from "../src/runtime/protocol";
 import { markSidecarOffline, markSidecarOnline } from "../src/runtime/sidecars";
 
 type Identity = { sidecarId: string; tenantId: string };
@@ -61,13 +62,14 @@ export class SidecarObject extends DurableObject<Env> {
     return this.ctx.getWebSockets().length > 0;
   }
 
+  /** A frame that does not match the protocol's schema is answered `frame.error` and not applied. */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    let frame: ControlSidecarFrame;
-    try {
-      frame = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
-    } catch {
+    const read = readControlFrame(message);
+    if (!read.ok) {
+      this.send(ws, read.error);
       return;
     }
+    const { frame } = read;
     const identity = await this.ctx.storage.get<Identity>("identity");
     if (!identity) return;
     const db = getDb(this.env);
@@ -85,7 +87,7 @@ export class SidecarObject extends DurableObject<Env> {
         );
       const liveIds = new Set(live.map((i) => i.id));
       for (const instance of live) await this.assign(instance.id, instance.address);
-      for (const id of frame.instances ?? []) {
+      for (const id of frame.instances) {
         if (!liveIds.has(id)) this.send(ws, { type: "instance.revoke", instanceId: id, reason: "instance_stopped" });
       }
     }

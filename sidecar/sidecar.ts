@@ -446,6 +446,11 @@ export class Sidecar {
         this.log(`[${frame.instanceId}] revoked: ${frame.reason}`);
         void this.forget(frame.instanceId);
         return;
+      case "frame.error":
+        this.log(
+          `the hub refused a ${frame.frameType ?? "malformed"} frame (${frame.field ?? "frame"}): ${frame.message}`,
+        );
+        return;
       default:
         this.log(`ignored control frame ${(frame as Frame).type}`);
     }
@@ -656,6 +661,12 @@ export class Sidecar {
         return;
       case "repo.pack.done":
         return this.applyPack(instance, frame);
+      case "frame.error":
+        // A bug of this sidecar (or a hub that speaks a newer protocol): the frame was not applied.
+        this.log(
+          `[${instance.instanceId}] the hub refused a ${frame.frameType ?? "malformed"} frame (${frame.field ?? "frame"}): ${frame.message}`,
+        );
+        return;
       default:
         this.log(`[${instance.instanceId}] ignored frame ${(frame as Frame).type}`);
     }

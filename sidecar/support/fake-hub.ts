@@ -12,7 +12,8 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
-import { type HarnessConfig, PACK_CHUNK_BYTES, type RepoId } from "../../src/runtime/protocol";
+import { readControlFrame, readInstanceFrame } from "../../src/runtime/frame-schemas";
+import { type FrameError, type HarnessConfig, PACK_CHUNK_BYTES, type RepoId } from "../../src/runtime/protocol";
 
 export type Frame = { type: string; [key: string]: unknown };
 
@@ -114,6 +115,8 @@ export class FakeHub {
   readonly apiRequests: { method: string; path: string; authorization: string | null; body: string }[] = [];
   /** Answers a REST request; unset, every request is a 404. */
   api: ((request: { method: string; path: string; body: string }) => { status: number; body: unknown }) | null = null;
+  /** Frames the real hub would have answered with `frame.error` (none, or `close` throws). */
+  readonly refused: { key: string; error: FrameError }[] = [];
   private readonly waiters = new Set<() => void>();
   private requestCounter = 0;
 
@@ -146,10 +149,14 @@ export class FakeHub {
     return hub;
   }
 
+  /** Closes the hub; throws when the sidecar sent a frame the real hub would have refused (`frame.error`). */
   async close(): Promise<void> {
     for (const client of this.wss.clients) client.terminate();
     this.wss.close();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.refused.length > 0) {
+      throw new Error(`The sidecar sent frames the hub refuses: ${JSON.stringify(this.refused.slice(0, 3))}`);
+    }
   }
 
   /** Registers an instance (as the hub would on launch) and assigns it over the control channel. */
@@ -251,6 +258,10 @@ export class FakeHub {
   }
 
   private record(key: string, frame: Frame): void {
+    // Checked as the hub checks it (src/runtime/frame-schemas.ts): the reference sidecar must send valid frames.
+    const text = JSON.stringify(frame);
+    const checked = key === "control" ? readControlFrame(text) : readInstanceFrame(text);
+    if (!checked.ok) this.refused.push({ key, error: checked.error });
     const list = this.received.get(key) ?? [];
     list.push(frame);
     this.received.set(key, list);

@@ -143,12 +143,29 @@ function formatVersion(v: AgentVersionRow) {
 const Name = z.string().trim().min(1).max(200).openapi({ example: "Support triage" });
 const content = {
   description: z.string().max(2000).nullable(),
-  systemPrompt: z.string().max(200_000).nullable(),
+  systemPrompt: z.string().max(200_000).nullable().openapi({
+    description: "The agent's instructions. **Needed to launch** (not blank).",
+    example: "You triage support mail.",
+  }),
   contextConfig: JsonObject.nullable(),
   initialState: JsonObject.nullable(),
-  modelConfig: JsonObject.nullable(),
+  modelConfig: JsonObject.nullable().openapi({
+    description:
+      "**Needed to launch:** `defaultModel`, a non-empty string naming the model as its provider does. Other keys are " +
+      "kept as given.",
+    example: { defaultModel: "gpt-4o-mini" },
+  }),
   capabilities: JsonObject.nullable(),
-  credentialRequirements: z.array(CredentialRequirementSchema).max(50).nullable(),
+  credentialRequirements: z
+    .array(CredentialRequirementSchema)
+    .max(50)
+    .nullable()
+    .openapi({
+      description:
+        "**At least one is needed to launch:** the provider the model calls go through, and whose credential pays " +
+        "(`tenant`, the definition's `creator`, or the `invoker`). The first one that resolves is the default source.",
+      example: [{ providerName: "openai", source: "tenant" }],
+    }),
   grantRequirements: z.array(GrantRequirementSchema).max(100).nullable(),
   roleIds: z
     .array(z.string().min(1).max(128))
@@ -213,7 +230,9 @@ export const agentRoutes = createRouter()
       description:
         "Needs `agent:*` create. Creates the definition (status `deployed`), its version `1` with a snapshot of " +
         "the content, its role links, and a read grant on its state repository (`agent-state:<id>`) for the " +
-        `caller, all or nothing. ${escalation}`,
+        `caller, all or nothing. ${escalation} A definition may be saved incomplete (a draft); launching it needs ` +
+        "a non-blank `systemPrompt`, `modelConfig.defaultModel` and at least one `credentialRequirements` entry, or " +
+        "the launch is refused 409 `not_launchable` with every missing field in `details.issues` (docs/agents.md).",
       middleware: [requireGrant("agent:*", "create")] as const,
       request: { params: TenantParams, ...jsonRequest(CreateAgentSchema) },
       responses: { 201: jsonBody(AgentSchema, "The new definition"), ...errors(400, 401, 403, 404, 409) },

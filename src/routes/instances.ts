@@ -199,7 +199,9 @@ export const instanceRoutes = createRouter()
         "Needs `instance:*` create. Resolves the definition's credentials and delegated grants, writes the instance, " +
         "its principal and session in one batch, assigns an online sidecar of the tenant (least loaded first) and " +
         "waits until the sidecar has deployed and started it. 409 with the credential outcome as code " +
-        "(`credential_missing`, `credential_expired`, …) or `not_launchable`; 403 `insufficient_grants`; 502 " +
+        "(`credential_missing`, `credential_expired`, …), or `not_launchable` when the definition lacks what a launch " +
+        "needs (a system prompt, `modelConfig.defaultModel`, a credential requirement): `details.issues` then lists " +
+        "every such field at once, as `{path, code: missing|invalid, message}` (docs/agents.md); 403 `insufficient_grants`; 502 " +
         "`sidecar_unavailable` when no sidecar runs it. Model calls are charged to `walletId`, or to the tenant's " +
         "default wallet: 409 `wallet_required` when there is none, 403 without `wallet:<id>` write, 409 " +
         "`currency_mismatch` when a model is priced in another currency than the wallet's.",

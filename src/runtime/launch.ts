@@ -94,13 +94,68 @@ const GrantRequirementsSchema = z.array(
     resource: z.string().min(1),
     action: z.string().min(1),
     effect: z.enum(["allow", "deny", "ask"]).optional(),
-    source: z.string(),
+    source: z.enum(["creator", "invoker"]),
     conditions: z.record(z.string(), z.unknown()).nullable().optional(),
   }),
 );
 
-function issues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ");
+/** One thing a definition lacks to be launched (`details.issues` of a 409 `not_launchable`). */
+export type LaunchIssue = { path: string; code: "missing" | "invalid"; message: string };
+
+type LaunchFields = {
+  systemPrompt: string | null;
+  modelConfig: Record<string, unknown> | null;
+  credentialRequirements: unknown;
+  grantRequirements: unknown;
+};
+
+/**
+ * Everything a definition lacks to be launched, all at once (empty when it can be launched): a non-blank
+ * `systemPrompt`, `modelConfig.defaultModel`, at least one credential requirement, and well-formed
+ * requirements (docs/agents.md). Whether the credentials exist is checked after, at launch.
+ */
+export function launchIssues(definition: LaunchFields): LaunchIssue[] {
+  const found: LaunchIssue[] = [];
+  const invalid = (field: string, error: z.ZodError) => {
+    for (const i of error.issues)
+      found.push({ path: [field, ...i.path].join("."), code: "invalid", message: i.message });
+  };
+  if (!definition.systemPrompt?.trim()) {
+    found.push({ path: "systemPrompt", code: "missing", message: "the instructions the agent runs with (not blank)" });
+  }
+  const defaultModel = definition.modelConfig?.defaultModel;
+  if (defaultModel === undefined || defaultModel === null) {
+    found.push({
+      path: "modelConfig.defaultModel",
+      code: "missing",
+      message: 'the model the agent calls, as its provider names it (e.g. "gpt-4o-mini")',
+    });
+  } else {
+    const model = ModelConfigSchema.safeParse(definition.modelConfig);
+    if (!model.success) invalid("modelConfig", model.error);
+  }
+  const credentials = definition.credentialRequirements;
+  if (!Array.isArray(credentials) || credentials.length === 0) {
+    found.push({
+      path: "credentialRequirements",
+      code: "missing",
+      message: "at least one: the provider (and whose credential) the model calls go through",
+    });
+  } else {
+    const parsed = CredentialRequirementsSchema.safeParse(credentials);
+    if (!parsed.success) invalid("credentialRequirements", parsed.error);
+  }
+  const grants = GrantRequirementsSchema.safeParse(definition.grantRequirements ?? []);
+  if (!grants.success) invalid("grantRequirements", grants.error);
+  return found;
+}
+
+/** The 409 `not_launchable` naming every problem at once. */
+function notLaunchableDefinition(found: LaunchIssue[]): ApiError {
+  const listed = found.map((i) => (i.code === "missing" ? `${i.path} is missing` : `${i.path}: ${i.message}`));
+  return new ApiError(409, "not_launchable", `The agent definition cannot be launched: ${listed.join("; ")}`, {
+    issues: found,
+  });
 }
 
 type Materialized = {
@@ -313,16 +368,23 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
   if (definition.status !== "deployed") {
     throw new ApiError(409, "conflict", `Agent is not in a launchable state (status: ${definition.status})`);
   }
-  if (!definition.systemPrompt?.trim()) throw notLaunchable("Agent has no system prompt");
+  const found = launchIssues(definition);
+  const requirements = CredentialRequirementsSchema.safeParse(definition.credentialRequirements);
+  const modelConfig = ModelConfigSchema.safeParse(definition.modelConfig);
+  const grantRequirements = GrantRequirementsSchema.safeParse(definition.grantRequirements ?? []);
+  const { systemPrompt } = definition;
+  if (
+    found.length > 0 ||
+    !systemPrompt ||
+    !requirements.success ||
+    !modelConfig.success ||
+    !grantRequirements.success
+  ) {
+    throw notLaunchableDefinition(found);
+  }
 
   const instanceId = newId("instance");
   const address = `${instanceId}@${input.tenant.domain}`;
-  const requirements = CredentialRequirementsSchema.safeParse(definition.credentialRequirements ?? []);
-  if (!requirements.success) throw notLaunchable(`Invalid credential requirements: ${issues(requirements.error)}`);
-  const modelConfig = ModelConfigSchema.safeParse(definition.modelConfig ?? {});
-  if (!modelConfig.success) {
-    throw notLaunchable(`Agent model configuration is invalid: ${issues(modelConfig.error)}`);
-  }
   const sources = await resolveSources(db, input.secrets, {
     tenantId,
     requirements: requirements.data as CredentialRequirement[],
@@ -333,7 +395,7 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
   });
   const defaultSource = sources[0];
   if (!defaultSource) {
-    throw notLaunchable("Agent has no credential requirements; cannot resolve any inference sources");
+    throw notLaunchable("None of the agent's credential requirements resolved to a usable credential");
   }
   const chargedWallet = await walletToCharge(db, input);
   const pricing = await priceSources(db, sources);
@@ -347,8 +409,6 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
     }
   }
 
-  const grantRequirements = GrantRequirementsSchema.safeParse(definition.grantRequirements ?? []);
-  if (!grantRequirements.success) throw notLaunchable(`Invalid grant requirements: ${issues(grantRequirements.error)}`);
   for (const g of input.invokerGrants) assertValidConditions(g.conditions as never);
   const [creatorGrants, invokerRules] = await Promise.all([
     collectGrants(db, tenantId, definition.creatorPrincipalId, now),
@@ -398,7 +458,7 @@ export async function prepareLaunch(db: Db, input: LaunchInput): Promise<Prepare
     tenantId,
     principalId,
     agentAddress: address,
-    systemPrompt: definition.systemPrompt,
+    systemPrompt,
     tools: [],
     apiToken: apiToken.secret,
     // Filled from D1 once the launch is committed (the grant rows have their ids then).

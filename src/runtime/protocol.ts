@@ -107,6 +107,14 @@ export type AbortReason =
   | "session_timeout"
   | "credential_revocation";
 
+/**
+ * The hub's answer to a frame it refuses (on either channel): not JSON, an unknown `type`, or a field that
+ * does not match the documented shape (src/runtime/frame-schemas.ts). The frame is not applied; the
+ * channel stays open. `frameType` is the refused frame's `type` when it had a string one; `field` is the
+ * dotted path of the first bad field (array indices as numbers), null when the frame as a whole is bad.
+ */
+export type FrameError = { type: "frame.error"; frameType: string | null; field: string | null; message: string };
+
 // ---------------------------------------------------------------------------------------------
 // Control channel (`GET /api/sidecars/connect`): which instances a sidecar serves
 // ---------------------------------------------------------------------------------------------
@@ -118,6 +126,7 @@ export type ControlHubFrame =
   | { type: "instance.assign"; instanceId: string; agentAddress: string; path: string }
   /** Stop serving this instance (it was stopped while the sidecar was away). */
   | { type: "instance.revoke"; instanceId: string; reason: string }
+  | FrameError
   | { type: "pong" };
 
 export type ControlSidecarFrame =
@@ -190,6 +199,7 @@ export type InstanceHubFrame =
       message: string;
       currentSha: string | null;
     }
+  | FrameError
   | { type: "pong" };
 
 export type InstanceSidecarFrame =
@@ -243,6 +253,7 @@ export type InstanceSidecarFrame =
   | { type: "repo.pack.reject"; agentAddress: string; transferId: string; reason: PackRejectReason; message: string }
   | { type: "ping" };
 
+/** The sidecar pings each of its channels this often; the hub answers every ping (docs/sidecar-protocol.md, "Heartbeat"). */
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 /** A sidecar channel silent for this long is considered gone. */
 export const SIDECAR_TIMEOUT_MS = 45_000;

@@ -6,6 +6,7 @@
 import { getDb } from "../db/client";
 import { secretBox } from "../secrets/encryption";
 import { verifyChallenge } from "./challenge";
+import type { ReadFrame } from "./frame-schemas";
 import { answerGate } from "./gates";
 import type { InstanceSetup, InstanceState } from "./instance-state";
 import { markInstanceRunning, recordInstanceKey } from "./instances";
@@ -30,8 +31,21 @@ export type InstanceParts = {
   packs: PackTransfers;
 };
 
-export async function onSidecarFrame(parts: InstanceParts, ws: WebSocket, frame: InstanceSidecarFrame): Promise<void> {
+/**
+ * Acts on what arrived on the channel: a frame that matched its schema, or else the `frame.error` that
+ * refuses it (src/runtime/frame-schemas.ts), sent back in turn with the answers to the frames before it.
+ */
+export async function onSidecarFrame(
+  parts: InstanceParts,
+  ws: WebSocket,
+  read: ReadFrame<InstanceSidecarFrame>,
+): Promise<void> {
   const { state, socket, events, replies } = parts;
+  if (!read.ok) {
+    socket.send(ws, read.error);
+    return;
+  }
+  const { frame } = read;
   const setup = await state.setup();
   if (!setup) return;
   if (frame.type === "ping") {

@@ -250,15 +250,29 @@ describe("approvals of gated tool calls", SLOW, () => {
     expect((await gate(channel, "tool:buy", "invoke", { cost: "4" })).decision.decision).toBe("pending");
   });
 
-  it("refuses a malformed gate.request with a deny that says why", async () => {
+  it("refuses a gate.request of the wrong shape with frame.error, and an empty resource with a deny", async () => {
     const requestId = crypto.randomUUID();
     const from = channel.log.frames.length;
     channel.send({ type: "gate.request", requestId, agentAddress: channel.agentAddress, resource: "", action: 7 });
+    expect(await channel.log.next("frame.error", from)).toEqual({
+      type: "frame.error",
+      frameType: "gate.request",
+      field: "action",
+      message: "Invalid input: expected string, received number",
+    });
+    channel.send({
+      type: "gate.request",
+      requestId,
+      agentAddress: channel.agentAddress,
+      resource: "",
+      action: "invoke",
+    });
     const decision = await channel.log.waitFor(
       (f) => f.type === "gate.decision" && f.requestId === requestId,
       "a decision",
       from,
     );
     expect(decision).toMatchObject({ decision: "deny", reason: expect.stringContaining("resource and action") });
+    expect(channel.log.frames.slice(from).filter((f) => f.type === "gate.decision")).toHaveLength(1);
   });
 });

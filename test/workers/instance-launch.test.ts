@@ -138,6 +138,50 @@ describe("launching an instance", SLOW, () => {
     }
   });
 
+  it("409 not_launchable names every field a definition lacks, at once, in details.issues", async () => {
+    const bare = await createAgent(r, { systemPrompt: null, modelConfig: null, credentialRequirements: null });
+    const res = await api(instancesOf(r.t.id), { token: r.token, body: { agentId: bare.id } });
+    const error = expectError(res, 409, "not_launchable");
+    expect(error.message).toBe(
+      "The agent definition cannot be launched: systemPrompt is missing; modelConfig.defaultModel is missing; " +
+        "credentialRequirements is missing",
+    );
+    expect(error.details).toEqual({
+      issues: [
+        { path: "systemPrompt", code: "missing", message: expect.any(String) },
+        { path: "modelConfig.defaultModel", code: "missing", message: expect.any(String) },
+        { path: "credentialRequirements", code: "missing", message: expect.any(String) },
+      ],
+    });
+    expect(await instanceRows(bare.id)).toEqual([]);
+
+    // A wrong type is reported with the missing ones.
+    const typed = await createAgent(r, { systemPrompt: "  ", modelConfig: { defaultModel: 42 } });
+    const wrong = expectError(
+      await api(instancesOf(r.t.id), { token: r.token, body: { agentId: typed.id } }),
+      409,
+      "not_launchable",
+    );
+    expect(wrong.details.issues).toEqual([
+      { path: "systemPrompt", code: "missing", message: expect.any(String) },
+      { path: "modelConfig.defaultModel", code: "invalid", message: "Invalid input: expected string, received number" },
+    ]);
+
+    // Completed, the same definition launches.
+    await ok(
+      `${tenantBase(r.t.id)}/agents/definitions/${bare.id}`,
+      r.token,
+      {
+        systemPrompt: "You repeat what you are told.",
+        modelConfig: { defaultModel: "echo" },
+        credentialRequirements: [{ providerName: "echo", source: "tenant" }],
+      },
+      "PATCH",
+    );
+    const launched = await api(instancesOf(r.t.id), { token: r.token, body: { agentId: bare.id } });
+    expect(launched.status, JSON.stringify(launched.body)).toBe(201);
+  });
+
   it("409 provider_misconfigured and 409 credential_error for an ambiguous match, writing and sending nothing", async () => {
     const own = await setUpRuntime();
     const mute = await TestSidecar.connect(own.secret);

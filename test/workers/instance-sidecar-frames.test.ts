@@ -280,9 +280,13 @@ describe("what the sidecar reports", SLOW, () => {
     expect(blob.body).toBe("attached notes");
     expect(blob.headers.get("content-disposition")).toContain("notes.txt");
 
-    // Garbage instead of base64 is ignored: the channel stays open and nothing is stored.
+    // Garbage instead of base64 is refused (frame.error): the channel stays open and nothing is stored.
+    const from = channel.log.frames.length;
     channel.send({ type: "mail.outbound", agentAddress: instance.address, rawMessage: "%%%", recipients: [] });
-    channel.send({ type: "no.such.frame" });
+    expect(await channel.log.next("frame.error", from)).toMatchObject({
+      frameType: "mail.outbound",
+      field: "rawMessage",
+    });
     await channel.settled();
     expect((await mailRows(instance.id)).length).toBe(2);
   });
