@@ -531,6 +531,27 @@ describe("smart HTTP endpoints", () => {
   });
 });
 
+/** A commit on top of main with one blob, as a push body: commands, flush, pack. */
+async function pushBody(genesis: string, blob: Uint8Array, oldOid = genesis) {
+  const tree = serializeTree([{ mode: "100644", name: "data.bin", oid: hashObject("blob", blob) }]);
+  const who = { name: "T", email: "t@example.test", timestamp: 1_700_000_000, timezone: "+0000" };
+  const commit = serializeCommit({
+    tree: hashObject("tree", tree),
+    parents: [genesis],
+    author: who,
+    committer: who,
+    extraHeaders: [],
+    message: "data\n",
+  });
+  const { pack } = await buildSmallPack([
+    { type: "commit", body: commit },
+    { type: "tree", body: tree },
+    { type: "blob", body: blob },
+  ]);
+  const command = pkt(`${oldOid} ${hashObject("commit", commit)} refs/heads/main\0report-status\n`);
+  return { tip: hashObject("commit", commit), pack, head: bytes(`${command}0000`) };
+}
+
 describe("streamed pushes", () => {
   /** The pack files of a repository in R2, and the packs its catalog names. */
   async function storedAndCataloged(repositoryId: string) {
@@ -539,27 +560,6 @@ describe("streamed pushes", () => {
       .bind(repositoryId)
       .all<{ id: string; pack_bytes: number }>();
     return { keys: listed.objects.map((o) => o.key).sort(), packs: catalog.results, sizes: listed.objects };
-  }
-
-  /** A commit on top of main with one blob, as a push body: commands, flush, pack. */
-  async function pushBody(genesis: string, blob: Uint8Array, oldOid = genesis) {
-    const tree = serializeTree([{ mode: "100644", name: "data.bin", oid: hashObject("blob", blob) }]);
-    const who = { name: "T", email: "t@example.test", timestamp: 1_700_000_000, timezone: "+0000" };
-    const commit = serializeCommit({
-      tree: hashObject("tree", tree),
-      parents: [genesis],
-      author: who,
-      committer: who,
-      extraHeaders: [],
-      message: "data\n",
-    });
-    const { pack } = await buildSmallPack([
-      { type: "commit", body: commit },
-      { type: "tree", body: tree },
-      { type: "blob", body: blob },
-    ]);
-    const command = pkt(`${oldOid} ${hashObject("commit", commit)} refs/heads/main\0report-status\n`);
-    return { tip: hashObject("commit", commit), pack, head: bytes(`${command}0000`) };
   }
 
   async function mainOf(repositoryId: string) {
@@ -667,29 +667,14 @@ describe("compaction", () => {
     for (let i = 0; i < 3; i++) {
       const blob = new TextEncoder().encode(`version ${i}\n`.repeat(200));
       blobs.push(blob);
-      const tree = serializeTree([{ mode: "100644", name: "file.txt", oid: hashObject("blob", blob) }]);
-      const who = { name: "T", email: "t@example.test", timestamp: 1_700_000_000 + i, timezone: "+0000" };
-      const commit = serializeCommit({
-        tree: hashObject("tree", tree),
-        parents: [tip],
-        author: who,
-        committer: who,
-        extraHeaders: [],
-        message: `v${i}\n`,
-      });
-      const { pack } = await buildSmallPack([
-        { type: "commit", body: commit },
-        { type: "tree", body: tree },
-        { type: "blob", body: blob },
-      ]);
-      const next = hashObject("commit", commit);
+      const next = await pushBody(tip, blob);
       const res = await git(`${a.cloneUrl}/git-receive-pack`, secret, {
         method: "POST",
-        body: concatBytes([bytes(`${pkt(`${tip} ${next} refs/heads/main\0report-status\n`)}0000`), pack]),
+        body: concatBytes([next.head, next.pack]),
         type: "application/x-git-receive-pack-request",
       });
       expect(await bodyText(res)).toContain("ok refs/heads/main");
-      tip = next;
+      tip = next.tip;
     }
     let packs = await packIds();
     for (let i = 0; i < 100 && packs.length > 1; i++) {
