@@ -69,8 +69,7 @@ describe("the instances Worker's bundle", () => {
       };
       const modules = Object.keys(meta.inputs);
       expect(modules).toContain("durable-objects/instance.ts");
-      const apiOnly =
-        /node_modules\/(@hono\/zod-openapi|@asteasolutions|better-auth|@scalar)\/|^src\/(routes|auth)\//;
+      const apiOnly = /node_modules\/(@hono\/zod-openapi|@asteasolutions|better-auth|@scalar)\/|^src\/(routes|auth)\//;
       expect(modules.filter((m) => apiOnly.test(m))).toEqual([]);
     } finally {
       await rm(outdir, { recursive: true, force: true });
