@@ -25,11 +25,15 @@ export default defineConfig(async () => {
                   RATE_LIMIT_PRINCIPAL_PER_MINUTE: "0",
                   RATE_LIMIT_AUTH_PER_MINUTE: "0",
                   RATE_LIMIT_SIGN_IN_FAILURES: "0",
+                  // Relays from the third subscriber of an instance on (docs/events.md, "Relays"): the
+                  // tests of live events then cover the relay tier too.
+                  SSE_SUBSCRIBERS_PER_OBJECT: "2",
                 },
-                // One Worker here: the hub's own export serves INSTANCE, which deployments bind to the
-                // instances Worker (wrangler.instances.toml); the object's code is the same.
+                // One Worker here: the hub's own exports serve INSTANCE and EVENT_RELAY, which deployments
+                // bind to the instances Worker (wrangler.instances.toml); the objects' code is the same.
                 durableObjects: {
                   INSTANCE: { className: "InstanceObject", useSQLite: true },
+                  EVENT_RELAY: { className: "EventRelayObject", useSQLite: true },
                   SIDECAR: { className: "SidecarObject", useSQLite: true },
                   RATE_LIMITER: { className: "RateLimiterObject", useSQLite: true },
                 },

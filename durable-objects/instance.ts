@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type { ShippedPack } from "../src/agent-state/deploy-tree";
 import { conflict } from "../src/errors";
+import { replayForRelay, serveEvents } from "../src/runtime/event-subscriptions";
 import { readInstanceFrame } from "../src/runtime/frame-schemas";
 import type { ApprovalView } from "../src/runtime/gates";
 import { type InstanceSetup, InstanceState, type Phase } from "../src/runtime/instance-state";
-import { LiveEvents, resumeCursor } from "../src/runtime/live-events";
+import { LiveEvents } from "../src/runtime/live-events";
 import {
   announceApprovalDecision,
   announceApprovalRequest,
@@ -17,6 +18,7 @@ import { type InstanceMail, InstanceMailbox, type UserMailInput } from "../src/r
 import { Outbox } from "../src/runtime/outbox";
 import { PackTransfers } from "../src/runtime/pack-transfers";
 import type { AbortReason, WireGrantRule } from "../src/runtime/protocol";
+import { type RelayJoin, RelayRouter, subscribersPerObject } from "../src/runtime/relay-routing";
 import { ReplyWaiters } from "../src/runtime/reply-waiters";
 import { type RpcResult, rpcResult, sidecarUnavailable } from "../src/runtime/rpc-result";
 import { type InstanceParts, onSidecarFrame, onSidecarLost } from "../src/runtime/sidecar-frames";
@@ -50,16 +52,14 @@ export class InstanceObject extends DurableObject<Env> {
     const mailbox = new InstanceMailbox(env, ctx.storage, socket, events);
     const turns = new TurnRecorder(env, state, events);
     const packs = new PackTransfers(env, socket, events);
-    this.parts = { env, state, socket, events, replies: new ReplyWaiters(), mailbox, turns, packs };
+    const relays = new RelayRouter(subscribersPerObject(env));
+    this.parts = { env, state, socket, events, relays, replies: new ReplyWaiters(), mailbox, turns, packs };
   }
 
-  /** The Worker authenticated both: `/events` (an SSE subscriber) and `/connect` (the sidecar's socket). */
+  /** The Worker authenticated both: `/events` (a subscriber, a relay's feed) and `/connect` (the sidecar's socket). */
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
-    if (url.pathname === "/events") {
-      const inFlight = await this.parts.turns.inFlight();
-      return this.parts.events.open(resumeCursor(request), inFlight, (await this.parts.state.phase()) === "stopped");
-    }
+    if (url.pathname === "/events") return serveEvents(this.parts, request);
     if (url.pathname === "/connect") return this.acceptSidecar();
     return new Response("not found", { status: 404 });
   }
@@ -139,6 +139,16 @@ export class InstanceObject extends DurableObject<Env> {
       runtimeStatus: await this.parts.turns.runtimeStatus(),
       lastEventSeq: this.parts.events.lastSeq(),
     };
+  }
+
+  /** A relay's new subscriber (docs/events.md, "Relays"); `members` is the relay's audience with it. */
+  async relayJoin(relay: number, members: number, cursor: number | null): Promise<RelayJoin> {
+    return replayForRelay(this.parts, relay, members, cursor);
+  }
+
+  /** A relay's audience changed. */
+  async relayLoad(relay: number, members: number): Promise<void> {
+    this.parts.relays.report(relay, members);
   }
 
   /** Where each turn and mail of this instance starts in its event log (for the timeline). */

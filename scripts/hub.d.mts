@@ -27,6 +27,7 @@ export function startHub(opts?: {
 export function startHubInWorkerd(opts: {
   port: number;
   persistTo: string;
+  vars?: Record<string, string>;
 }): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void>; output: () => string }>;
 export function startSidecar(opts: { hubUrl: string; secret: string; stateDir: string; quiet?: boolean }): {
   child: ChildProcess;

@@ -159,15 +159,22 @@ export async function bundleWorker(config, outdir) {
  * Builds the Worker bundles (`bundleWorker`) and runs them in workerd through Miniflare,
  * with the D1, R2 and Durable Object bindings of wrangler.toml and state in `persistTo` (migrations applied
  * first). Unlike `wrangler dev`, nothing sits between clients and the runtime: no development proxy, no
- * inspector, no reloads. For benchmarks. Returns { url, child, stop, output() }.
+ * inspector, no reloads. For benchmarks. `vars` become variables of both Workers. Returns
+ * { url, child, stop, output() }.
  */
-export async function startHubInWorkerd({ port, persistTo }) {
+export async function startHubInWorkerd({ port, persistTo, vars = {} }) {
   // One bundle per Worker, in bundles/<config>/.
   for (const config of workerConfigs) await bundleWorker(config, join(persistTo, "bundles", config));
   await applyMigrations({ persistTo, quiet: true });
   const child = spawn(
     process.execPath,
-    [join(root, "scripts", "workerd-hub.mjs"), join(persistTo, "bundles"), persistTo, String(port)],
+    [
+      join(root, "scripts", "workerd-hub.mjs"),
+      join(persistTo, "bundles"),
+      persistTo,
+      String(port),
+      JSON.stringify(vars),
+    ],
     {
       cwd: root,
       env: { ...process.env, ...offlineEnv },

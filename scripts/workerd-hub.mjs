@@ -1,7 +1,7 @@
 // Runs the hub's bundle in workerd through Miniflare, without `wrangler dev`'s development proxy and
 // inspector: the runtime a benchmark should measure, on one machine, when its clients share the CPU.
 // Run as a child process by startHubInWorkerd (scripts/hub.mjs): argv = bundles dir (one bundle per Worker
-// config, in bundles/<config>/), persist dir, port.
+// config, in bundles/<config>/), persist dir, port, and the Worker variables to set in both Workers (JSON).
 // Prints `ready <url>` once the hub answers.
 
 import { readdir } from "node:fs/promises";
@@ -10,7 +10,8 @@ import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 import { noRateLimits, root, workerConfigs } from "./hub.mjs";
 
-const [bundlesDir, persistTo, port] = process.argv.slice(2);
+const [bundlesDir, persistTo, port, varsJson = "{}"] = process.argv.slice(2);
+const vars = JSON.parse(varsJson);
 
 /**
  * A Worker as its wrangler config declares it (bindings, compatibility settings, Durable Object classes,
@@ -27,6 +28,7 @@ async function worker(configFile) {
   const main = (await readdir(dir)).find((f) => f.endsWith(".js"));
   // A benchmark sends more than a client may: the hub's rate limits are off.
   if (configFile === "wrangler.toml") options.bindings = { ...options.bindings, ...noRateLimits };
+  options.bindings = { ...options.bindings, ...vars };
   // Named as deployed, which is what the other Worker's script_name refers to.
   return { ...options, name: config.name, scriptPath: join(dir, main), modules: true, modulesRoot: dir };
 }

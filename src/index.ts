@@ -4,8 +4,9 @@ import { deleteExpiredIdempotencyKeys } from "./db/idempotency";
 import { sweepOrphanPacks } from "./git/service/sweep";
 import { expireAndAnnounce } from "./runtime/approval-updates";
 
-// Deployed, INSTANCE is bound to the instances Worker's class (src/instances-worker.ts); this export lets
-// the Workers test pool run both in one Worker.
+// Deployed, INSTANCE and EVENT_RELAY are bound to the instances Worker's classes (src/instances-worker.ts);
+// these exports let the Workers test pool run both in one Worker.
+export { EventRelayObject } from "../durable-objects/event-relay";
 export { InstanceObject } from "../durable-objects/instance";
 export { RateLimiterObject } from "../durable-objects/rate-limiter";
 export { SidecarObject } from "../durable-objects/sidecar";

@@ -10,6 +10,8 @@
  * Run: npm run bench:sse   (loopback only; starts its own hub on a free port with fresh state)
  * Knobs: BENCH_SUBSCRIBERS=500 BENCH_EVENTS=2000 BENCH_RATES=50,500 BENCH_REPS=3 BENCH_LAUNCHES=5
  *        BENCH_RUNTIME=workerd|wrangler (see RUNTIME)
+ *        BENCH_PER_OBJECT=<n>: subscribers one object serves (the hub's SSE_SUBSCRIBERS_PER_OBJECT); past that,
+ *        relay objects serve the others (docs/events.md, "Relays"). Unset: the hub's default.
  *        BENCH_HUB_LOG=<file> (the hub's full output is written there at the end)
  */
 import { type ChildProcess, fork } from "node:child_process";
@@ -20,6 +22,7 @@ import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { applyMigrations, freePort, noRateLimits, startHub, startHubInWorkerd } from "../../scripts/hub.mjs";
+import { SUBSCRIBERS_PER_OBJECT } from "../../src/runtime/relay-routing";
 import { type Command, type CommandBody, type EmitOptions, type Notice, now, type Reply } from "./bench-sidecar";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 500);
@@ -33,6 +36,8 @@ const RATES = (process.env.BENCH_RATES ?? process.env.BENCH_RATE ?? "50,500")
   .map(Number)
   .filter((r) => r > 0);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
+const PER_OBJECT = process.env.BENCH_PER_OBJECT;
+const hubVars: Record<string, string> = PER_OBJECT ? { SSE_SUBSCRIBERS_PER_OBJECT: PER_OBJECT } : {};
 const LAUNCHES = Number(process.env.BENCH_LAUNCHES ?? 5);
 /**
  * `workerd` (default): the hub's bundle in workerd through Miniflare, clients connected straight to it.
@@ -89,6 +94,9 @@ function cpuSpent(before: Map<number, number>, after: Map<number, number>): numb
 
 /** Every answer the bench did not expect, for the report (5xx above all). */
 const unexpected: string[] = [];
+
+/** Chunks read by all subscribers: each is one write of the hub (or a few merged by TCP). */
+let chunksReceived = 0;
 
 function rest(baseUrl: string) {
   async function call(method: string, path: string, token?: string, body?: unknown) {
@@ -234,6 +242,7 @@ class Subscriber {
           }
           res.setEncoding("utf8");
           res.on("data", (chunk: string) => {
+            chunksReceived += 1;
             this.receive(chunk, now());
             if (!this.connected && this.retrySeen) {
               this.connected = true;
@@ -332,6 +341,10 @@ type PhaseResult = {
   benchCpuMs: number;
   /** CPU of each workerd process during the phase, busiest (the hub) first. */
   hubCpuMs: number[];
+  /** Chunks the subscribers read, per subscriber per second of the phase. */
+  chunkRate: number;
+  /** The machine's 1-minute load average at the end of the phase. */
+  load: number;
 };
 
 function summarize(
@@ -342,6 +355,7 @@ function summarize(
   loopDelayP99: number,
   benchCpuMs: number,
   hubCpuMs: number[],
+  chunkRate: number,
 ): PhaseResult {
   const all = new Float64Array(subs.length * EVENTS);
   let n = 0;
@@ -382,6 +396,8 @@ function summarize(
     loopDelayP99,
     benchCpuMs,
     hubCpuMs,
+    chunkRate,
+    load: loadavg()[0] as number,
   };
 }
 
@@ -473,6 +489,8 @@ async function runPhase(ctx: Context, subs: Subscriber[], options: EmitOptions):
   const loop = monitorEventLoopDelay({ resolution: 5 });
   const cpu0 = process.cpuUsage();
   const hub0 = await workerdCpuMs();
+  const chunks0 = chunksReceived;
+  const start = now();
   loop.enable();
   const sent = await ctx.sidecar.rpc<{ sent: number; firstSentAt: number; lastSentAt: number }>({
     cmd: "emit",
@@ -502,6 +520,7 @@ async function runPhase(ctx: Context, subs: Subscriber[], options: EmitOptions):
     loop.percentile(99) / 1e6,
     (cpu.user + cpu.system) / 1000,
     hubCpu,
+    (chunksReceived - chunks0) / subs.length / ((now() - start) / 1000),
   );
 }
 
@@ -513,7 +532,7 @@ function printPhase(label: string, r: PhaseResult): void {
   );
   console.log(
     `  ${"".padEnd(26)} delivered ${r.delivered}/${r.subscribers * EVENTS}, ${r.reached}/${r.subscribers} subscribers` +
-      ` got at least one event\n` +
+      ` got at least one event, ${r.chunkRate.toFixed(1)} chunks per subscriber per second; load avg ${r.load.toFixed(2)}\n` +
       `  ${"".padEnd(26)} sidecar sent in ${ms(r.sendMs)}, last arrival ${ms(r.lastArrivalMs)} after the first send;` +
       ` subscriber process: event-loop delay p99 ${ms(r.loopDelayP99)}, CPU ${ms(r.benchCpuMs)}`,
   );
@@ -560,15 +579,19 @@ async function main() {
           " ",
         )}); the hub (${RUNTIME === "wrangler" ? "wrangler dev: its proxy + workerd" : "workerd via Miniflare"}), the sidecar and all subscribers share it,`,
     );
+    console.log("so latency includes client-side CPU contention (the subscribers parse every message in one process).");
+    const perObject = Number(PER_OBJECT ?? SUBSCRIBERS_PER_OBJECT);
+    const relays = Math.ceil(Math.max(0, SUBSCRIBERS - perObject) / perObject);
     console.log(
-      "so latency includes client-side CPU contention (the subscribers parse every message in one process).\n",
+      `${PER_OBJECT ? `BENCH_PER_OBJECT=${PER_OBJECT}` : "The hub's default share per object"}: the instance's object serves ` +
+        `${Math.min(SUBSCRIBERS, perObject)} subscribers${relays > 0 ? `, ${relays} relay objects the other ${SUBSCRIBERS - perObject}` : ""}.\n`,
     );
 
     if (RUNTIME === "wrangler") {
       await applyMigrations({ persistTo, quiet: true });
-      hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
+      hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: { ...noRateLimits, ...hubVars } });
     } else {
-      hub = await startHubInWorkerd({ port: await freePort(), persistTo });
+      hub = await startHubInWorkerd({ port: await freePort(), persistTo, vars: hubVars });
     }
     const api = rest(hub.url);
 

@@ -21,6 +21,7 @@ import { createRouter } from "../http/router";
 import { newId } from "../lib/ids";
 import { MailPartNotFound } from "../mail/mime";
 import { attachmentDisposition, extractPart, parseBlobId } from "../mail/parts";
+import { openEventStream } from "../runtime/event-stream";
 import {
   findInstance,
   getMail,
@@ -576,8 +577,6 @@ export const instanceRoutes = createRouter()
       if (last && /^\d{1,15}$/.test(last)) headers.set("last-event-id", last);
       const cursor = c.req.valid("query").cursor;
       const url = `https://do/events${cursor ? `?cursor=${cursor}` : ""}`;
-      return mutable(
-        await instanceObject(c.env, row.id).fetch(new Request(url, { headers, signal: c.req.raw.signal })),
-      );
+      return mutable(await openEventStream(c.env, row.id, url, headers, c.req.raw.signal));
     },
   );

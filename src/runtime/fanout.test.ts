@@ -1,10 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { LoggedEvent } from "./event-log";
-import { Fanout, fanoutSchedule, nextTickDue } from "./fanout";
+import { type Delivery, Fanout, fanoutSchedule, nextTickDue, type SseEvent, sseMessage } from "./fanout";
 
 const decoder = new TextDecoder();
-const event = (seq: number): LoggedEvent => ({ seq, type: "custom.n", data: `{"n":${seq}}`, at: 0 });
+const event = (seq: number): SseEvent => ({ seq, text: sseMessage(seq, "custom.n", `{"n":${seq}}`) });
 
 /** The SSE ids in what a sink was sent, in order. */
 function ids(chunks: Uint8Array[]): number[] {
@@ -16,10 +15,19 @@ function ids(chunks: Uint8Array[]): number[] {
   ].map((m) => Number(m[1]));
 }
 
+/** Records what each sink is sent; the sinks in `busy` have not taken their last chunk yet. */
 function recorder() {
   const sent = new Map<string, Uint8Array[]>();
-  const send = (sink: string, bytes: Uint8Array) => sent.set(sink, [...(sent.get(sink) ?? []), bytes]);
-  return { sent, send, ids: (sink: string) => ids(sent.get(sink) ?? []) };
+  const busy = new Set<string>();
+  const dropped: string[] = [];
+  const send: Delivery<string> = {
+    busy: (sink) => busy.has(sink),
+    write: (sink, bytes) => sent.set(sink, [...(sent.get(sink) ?? []), bytes]),
+    drop: (sink) => {
+      dropped.push(sink);
+    },
+  };
+  return { sent, send, busy, dropped, ids: (sink: string) => ids(sent.get(sink) ?? []) };
 }
 
 describe("fanoutSchedule", () => {
@@ -126,7 +134,10 @@ describe("Fanout", () => {
     const sinks = Array.from({ length: 300 }, (_, i) => `s${i}`);
     for (const s of sinks) fanout.add(s, 0);
     const dead = new Set(sinks.filter((_, i) => i % 7 === 3));
-    const sendOrLeave = (sink: string, bytes: Uint8Array) => (dead.has(sink) ? fanout.remove(sink) : send(sink, bytes));
+    const sendOrLeave: Delivery<string> = {
+      ...send,
+      write: (sink, bytes) => (dead.has(sink) ? fanout.remove(sink) : send.write(sink, bytes)),
+    };
     fanout.push(event(1));
     const { groups } = fanout.schedule();
     expect(groups).toBe(6);
@@ -136,18 +147,80 @@ describe("Fanout", () => {
     expect(fanout.pending()).toBe(false);
   });
 
-  it("whatever joins, leaves and ticks in between, each member gets every later event once, in order", () => {
-    type Step = { kind: "push" } | { kind: "add" } | { kind: "remove"; pick: number } | { kind: "tick" };
+  it("skips a member still busy with its last chunk, then sends it everything it lacks in one chunk", () => {
+    const fanout = new Fanout<string>();
+    const { sent, send, busy, ids } = recorder();
+    fanout.add("slow", 0);
+    fanout.add("fast", 0);
+    fanout.push(event(1));
+    fanout.tick(send);
+    busy.add("slow");
+    fanout.push(event(2));
+    expect(fanout.tick(send)).toBe(true);
+    fanout.push(event(3));
+    fanout.tick(send);
+    expect(ids("fast")).toEqual([1, 2, 3]);
+    expect(ids("slow")).toEqual([1]);
+    busy.delete("slow");
+    expect(fanout.tick(send)).toBe(false);
+    expect(ids("slow")).toEqual([1, 2, 3]);
+    expect(sent.get("slow")).toHaveLength(2);
+  });
+
+  it("drops a busy member once it lacks more than maxLag characters; one that reads is never dropped", () => {
+    const fanout = new Fanout<string>(3 * event(1).text.length);
+    const { send: record, busy, dropped, ids } = recorder();
+    // As a stream does, a dropped member leaves.
+    const send: Delivery<string> = {
+      ...record,
+      drop: (sink) => {
+        record.drop(sink);
+        fanout.remove(sink);
+      },
+    };
+    fanout.add("stalled", 0);
+    fanout.add("reading", 0);
+    busy.add("stalled");
+    for (let seq = 1; seq <= 3; seq++) fanout.push(event(seq));
+    fanout.tick(send);
+    expect(dropped).toEqual([]);
+    // One big chunk for a member that keeps reading, however much it lacks.
+    for (let seq = 4; seq <= 10; seq++) fanout.push(event(seq));
+    fanout.tick(send);
+    expect(dropped).toEqual(["stalled"]);
+    expect(ids("reading")).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it("a member that joined ahead of the newest event (replayed further) gets only the events after its place", () => {
+    const fanout = new Fanout<string>();
+    const { send, ids } = recorder();
+    fanout.push(event(1));
+    fanout.add("ahead", 3);
+    fanout.add("here", 1);
+    for (const seq of [2, 3, 4]) fanout.push(event(seq));
+    expect(fanout.tick(send)).toBe(false);
+    expect(ids("ahead")).toEqual([4]);
+    expect(ids("here")).toEqual([2, 3, 4]);
+  });
+
+  it("whatever joins, leaves, stalls and ticks in between, each member gets every later event once, in order", () => {
+    type Step =
+      | { kind: "push" }
+      | { kind: "add" }
+      | { kind: "remove"; pick: number }
+      | { kind: "tick" }
+      | { kind: "busy"; pick: number };
     const step = fc.oneof(
       fc.constant<Step>({ kind: "push" }),
       fc.constant<Step>({ kind: "add" }),
       fc.nat().map<Step>((pick) => ({ kind: "remove", pick })),
       fc.constant<Step>({ kind: "tick" }),
+      fc.nat().map<Step>((pick) => ({ kind: "busy", pick })),
     );
     fc.assert(
       fc.property(fc.array(step, { maxLength: 400 }), fc.integer({ min: 0, max: 300 }), (steps, crowd) => {
         const fanout = new Fanout<string>();
-        const { send, ids } = recorder();
+        const { send, busy, ids } = recorder();
         // A crowd makes the schedule use several groups.
         for (let i = 0; i < crowd; i++) fanout.add(`crowd${i}`, 0);
         let seq = 0;
@@ -163,7 +236,12 @@ describe("Fanout", () => {
             const [gone] = live.splice(s.pick % live.length, 1);
             if (gone) fanout.remove(gone.name);
           } else if (s.kind === "tick") fanout.tick(send);
+          else if (s.kind === "busy" && live.length > 0) {
+            const name = (live[s.pick % live.length] as { name: string }).name;
+            if (!busy.delete(name)) busy.add(name);
+          }
         }
+        busy.clear();
         while (fanout.tick(send));
         const expected = (after: number) => Array.from({ length: seq - after }, (_, i) => after + i + 1);
         for (const m of live) expect(ids(m.name)).toEqual(expected(m.joinedAfter));

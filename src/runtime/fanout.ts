@@ -48,8 +48,11 @@ export function nextTickDue(due: number, ranAt: number, tickMs: number): number 
 
 const encoder = new TextEncoder();
 
+/** An event as subscribers receive it: its sequence number and its SSE message, rendered once. */
+export type SseEvent = { readonly seq: number; readonly text: string };
+
 /** One SSE message: `id:` is the sequence number, `data` the event `{type, seq, data}`. */
-function sseMessage(seq: number, type: string, dataJson: string): string {
+export function sseMessage(seq: number, type: string, dataJson: string): string {
   return `id: ${seq}\nevent: agent.event\ndata: {"type":${JSON.stringify(type)},"seq":${seq},"data":${dataJson}}\n\n`;
 }
 
@@ -59,11 +62,27 @@ export function sseMessages(events: readonly LoggedEvent[]): string {
   return text;
 }
 
-/** A subscriber as the fan-out sees it: where to send, and the newest event it has been sent. */
-type Member<S> = { readonly sink: S; throughSeq: number };
+/**
+ * How a tick reaches its sinks. A sink still busy with its previous chunk is skipped and served on a later
+ * round with everything it lacks by then: when the runtime falls behind, chunks grow instead of queueing
+ * up in the streams (measured: with queued writes, an object asked for more writes than it could do went
+ * from 100 ms to seconds of delay).
+ */
+export type Delivery<S> = {
+  busy(sink: S): boolean;
+  write(sink: S, bytes: Uint8Array): void;
+  /** A busy sink that lacks more than the fan-out's `maxLag`: it has stopped reading. */
+  drop(sink: S): void;
+};
 
 /**
- * `S` is whatever the caller sends to (an SSE stream's writer); each sink is a member once.
+ * A subscriber as the fan-out sees it: where to send, the newest event it has been sent, and how many
+ * characters of events had been pushed by then (what it lacks is `pushed - throughChars`).
+ */
+type Member<S> = { readonly sink: S; throughSeq: number; throughChars: number };
+
+/**
+ * `S` is whatever the caller sends to (an SSE stream); each sink is a member once.
  *
  * Members live in an array walked with indexes: a tick runs every few milliseconds over hundreds of
  * members, and iterating a Map there would allocate an entry per member per tick, garbage that the
@@ -72,9 +91,14 @@ type Member<S> = { readonly sink: S; throughSeq: number };
 export class Fanout<S> {
   private readonly members: Member<S>[] = [];
   /** Events that some member has not been sent yet, oldest first. */
-  private recent: LoggedEvent[] = [];
+  private recent: SseEvent[] = [];
   private last = 0;
+  /** Characters of every event pushed so far. */
+  private pushed = 0;
   private tickIndex = 0;
+
+  /** `maxLag`: characters a busy member may lack before it is dropped. */
+  constructor(private readonly maxLag = Number.POSITIVE_INFINITY) {}
 
   get size(): number {
     return this.members.length;
@@ -84,18 +108,22 @@ export class Fanout<S> {
     return fanoutSchedule(this.members.length);
   }
 
-  /** A new member that has been sent everything through `throughSeq` (its replay). */
+  /**
+   * A new member that has been sent everything through `throughSeq` (its replay). It may be ahead of the
+   * newest event pushed (a relay's subscriber, replayed by the instance): the events up to it are skipped.
+   */
   add(sink: S, throughSeq: number): void {
     if (this.members.some((m) => m.sink === sink)) return;
-    this.members.push({ sink, throughSeq });
+    this.members.push({ sink, throughSeq, throughChars: this.pushed });
   }
 
   /** The last member takes the leaver's place (and so, for a round, its group). Joins and leaves are rare. */
-  remove(sink: S): void {
+  remove(sink: S): boolean {
     const index = this.members.findIndex((m) => m.sink === sink);
-    if (index < 0) return;
+    if (index < 0) return false;
     const last = this.members.pop() as Member<S>;
     if (index < this.members.length) this.members[index] = last;
+    return true;
   }
 
   sinks(): S[] {
@@ -103,8 +131,9 @@ export class Fanout<S> {
   }
 
   /** An event to deliver; events come in increasing `seq`. */
-  push(event: LoggedEvent): void {
+  push(event: SseEvent): void {
     this.last = event.seq;
+    this.pushed += event.text.length;
     if (this.members.length > 0) this.recent.push(event);
   }
 
@@ -118,31 +147,23 @@ export class Fanout<S> {
    * chunk with every event it lacks. Members behind by the same amount share the same bytes. Returns
    * whether anyone is still behind.
    */
-  tick(send: (sink: S, bytes: Uint8Array) => void): boolean {
+  tick(delivery: Delivery<S>): boolean {
     const { groups } = this.schedule();
-    return this.deliver(send, this.tickIndex++ % groups, groups);
+    return this.deliver(delivery, this.tickIndex++ % groups, groups);
   }
 
-  /** Sends every member everything it lacks (before closing the streams). */
-  drain(send: (sink: S, bytes: Uint8Array) => void): void {
-    this.deliver(send, 0, 1);
+  /** Serves every member; returns whether anyone is still behind. */
+  drain(delivery: Delivery<S>): boolean {
+    return this.deliver(delivery, 0, 1);
   }
 
   /** Sends the members at first, first + step, … what they lack; returns whether anyone is still behind. */
-  private deliver(send: (sink: S, bytes: Uint8Array) => void, first: number, step: number): boolean {
+  private deliver(delivery: Delivery<S>, first: number, step: number): boolean {
     const chunks = new Map<number, Uint8Array>();
     for (let i = first; i < this.members.length; i += step) {
       const member = this.members[i] as Member<S>;
-      if (member.throughSeq >= this.last) continue;
-      const from = member.throughSeq;
-      let chunk = chunks.get(from);
-      if (!chunk) {
-        chunk = encoder.encode(sseMessages(this.recent.filter((e) => e.seq > from)));
-        chunks.set(from, chunk);
-      }
-      member.throughSeq = this.last;
-      send(member.sink, chunk);
-      // `send` may remove the member (a dead stream): whoever took its place is served in its stead.
+      this.serve(member, delivery, chunks);
+      // Serving may remove the member (a dead stream): whoever took its place is served in its stead.
       if (this.members[i] !== member) i -= step;
     }
     // One pass over the members after the writes: what to forget, and whether anyone is still behind.
@@ -150,6 +171,30 @@ export class Fanout<S> {
     const keep = this.recent.findIndex((e) => e.seq > oldest);
     this.recent = keep < 0 ? [] : this.recent.slice(keep);
     return oldest < this.last;
+  }
+
+  /** One chunk with every event the member lacks, shared with those behind by as much (`chunks`). */
+  private serve(member: Member<S>, delivery: Delivery<S>, chunks: Map<number, Uint8Array>): void {
+    if (member.throughSeq >= this.last) return;
+    if (!delivery.busy(member.sink)) {
+      const from = member.throughSeq;
+      let chunk = chunks.get(from);
+      if (!chunk) {
+        chunk = this.chunkAfter(from);
+        chunks.set(from, chunk);
+      }
+      member.throughSeq = this.last;
+      member.throughChars = this.pushed;
+      delivery.write(member.sink, chunk);
+    } else if (this.pushed - member.throughChars > this.maxLag) {
+      delivery.drop(member.sink);
+    }
+  }
+
+  private chunkAfter(from: number): Uint8Array {
+    let text = "";
+    for (const e of this.recent) if (e.seq > from) text += e.text;
+    return encoder.encode(text);
   }
 
   private oldestThroughSeq(): number {

@@ -3,27 +3,15 @@
  * SSE subscribers in coalesced ticks (docs/events.md). A new subscriber gets the events after its cursor
  * (or the text of the turn in flight), then the live ones, with no gap and no repeat.
  */
+import { Broadcast } from "./broadcast";
 import { EventLog, type LoggedEvent } from "./event-log";
-import { Fanout, nextTickDue, sseMessages } from "./fanout";
-import { HEARTBEAT_INTERVAL_MS } from "./protocol";
+import { sseMessage, sseMessages } from "./fanout";
+import type { RelayJoin } from "./relay-routing";
 
 /** Retention of the replayable event log (docs/events.md). */
 export const EVENT_LOG_MAX_EVENTS = 10_000;
 export const EVENT_LOG_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 const SSE_RETRY_MS = 3_000;
-/** A subscriber this far behind (bytes queued) is dropped rather than buffered without bound. */
-const MAX_SUBSCRIBER_BACKLOG = 8 * 1024 * 1024;
-
-const encoder = new TextEncoder();
-const HEARTBEAT = encoder.encode(": heartbeat\n\n");
-
-/** One SSE client's stream. */
-type Subscriber = {
-  writer: WritableStreamDefaultWriter<Uint8Array>;
-  closed: boolean;
-  /** Drops the subscriber when a write fails; made once, not a closure per write. */
-  dropOnError: () => void;
-};
 
 /** Where a subscriber resumes: `Last-Event-ID`, else `?cursor=`; null for a new subscriber. */
 export function resumeCursor(request: Request): number | null {
@@ -36,33 +24,33 @@ export type TurnInFlight = { turnId: string; text: string };
 
 export class LiveEvents {
   private readonly log: EventLog;
-  private readonly fanout = new Fanout<Subscriber>();
-  private heartbeat: ReturnType<typeof setInterval> | null = null;
-  private tickTimer: ReturnType<typeof setTimeout> | null = null;
-  /** When the next fan-out tick is due (`nextTickDue`); in the past while the stream is quiet. */
-  private tickDue = 0;
-  /** When the newest event was recorded: every live subscriber has been written to since (or joined since). */
-  private lastEventAt = 0;
+  private readonly streams: Broadcast;
 
   /** `persisted` runs right after each write of the log, in the same synchronous step. */
-  constructor(
-    sql: SqlStorage,
-    private readonly persisted: () => void = () => {},
-  ) {
+  constructor(sql: SqlStorage, persisted: () => void = () => {}) {
     this.log = new EventLog(sql, { maxEvents: EVENT_LOG_MAX_EVENTS, maxAgeMs: EVENT_LOG_MAX_AGE_MS });
+    // Each tick persists what was recorded and sends it in one synchronous step: the output gate then
+    // releases the writes only once their rows are durable.
+    this.streams = new Broadcast(() => {
+      this.log.persist();
+      persisted();
+    });
   }
 
   /** Appends an event with the next sequence number; a tick persists it and sends it. */
   record(type: string, data: unknown): number {
     const event = this.log.append(type, JSON.stringify(data ?? {}));
-    this.fanout.push(event);
-    this.lastEventAt = Date.now();
-    this.scheduleTick();
+    this.streams.push({ seq: event.seq, text: sseMessage(event.seq, event.type, event.data) });
     return event.seq;
   }
 
   lastSeq(): number {
     return this.log.lastSeq();
+  }
+
+  /** SSE subscribers this object serves itself (not the relays' feeds). */
+  get subscribers(): number {
+    return this.streams.size;
   }
 
   /** Every event the log still holds, oldest first. */
@@ -72,41 +60,31 @@ export class LiveEvents {
 
   /**
    * A subscriber's stream: the events after `cursor` (or the turn in flight, without a cursor), then the
-   * live ones; an instance that has ended sends the replay and closes.
+   * live ones; an instance that has ended sends the replay and closes. From the replay to the live stream
+   * nothing awaits: they meet without a gap or a repeat.
    */
   open(cursor: number | null, inFlight: TurnInFlight | null, ended: boolean): Response {
-    // workerd's native byte pipe: chunks reach the response without a JavaScript stream in between (in the
-    // SSE benchmark this costs 20-60 % less CPU per delivered event). Its writer counts bytes: desiredSize
-    // goes below zero once more than MAX_SUBSCRIBER_BACKLOG bytes wait unread.
-    const { readable, writable } = new IdentityTransformStream({ highWaterMark: MAX_SUBSCRIBER_BACKLOG });
-    const sub: Subscriber = { writer: writable.getWriter(), closed: false, dropOnError: () => this.drop(sub) };
-    // From the replay to `add`, nothing awaits: the replay and the live stream meet without a gap or a repeat.
-    this.send(sub, encoder.encode(this.replay(cursor, inFlight)));
-    if (ended) {
-      sub.writer.close().catch(() => {});
-    } else {
-      this.fanout.add(sub, this.log.lastSeq());
-      this.heartbeat ??= setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
-    }
-    return new Response(readable, {
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache, no-transform",
-        "x-accel-buffering": "no",
-      },
-    });
+    return this.streams.open(this.replay(cursor, inFlight), ended ? null : this.log.lastSeq());
+  }
+
+  /**
+   * A relay's feed (docs/events.md, "Relays"): the events after `cursor`, then every event, on every tick.
+   * `seqHeader` tells the relay the last event before its feed's live part.
+   */
+  openFeed(cursor: number | null, ended: boolean, seqHeader: string): Response {
+    const res = this.streams.open(this.replay(cursor, null), ended ? null : this.log.lastSeq(), true);
+    res.headers.set(seqHeader, String(this.log.lastSeq()));
+    return res;
+  }
+
+  /** What a relay's new subscriber gets first: its replay, as `open` would send it, and the last event in it. */
+  replayFor(cursor: number | null, inFlight: TurnInFlight | null, ended: boolean): RelayJoin {
+    return { head: this.replay(cursor, inFlight), throughSeq: this.log.lastSeq(), ended };
   }
 
   /** Sends every stream what it lacks, then ends them all (the instance stopped). */
   closeAll(): void {
-    if (this.tickTimer) clearTimeout(this.tickTimer);
-    this.tickTimer = null;
-    this.persist();
-    this.fanout.drain((sub, bytes) => this.send(sub, bytes));
-    for (const sub of this.fanout.sinks()) {
-      this.release(sub);
-      sub.writer.close().catch(() => {});
-    }
+    this.streams.closeAll();
   }
 
   private replay(cursor: number | null, inFlight: TurnInFlight | null): string {
@@ -134,60 +112,5 @@ export class LiveEvents {
       text += `event: agent.event\ndata: ${JSON.stringify(replayed)}\n\n`;
     }
     return text;
-  }
-
-  /** The next tick runs when it is due: at once when the stream was quiet. */
-  private scheduleTick(): void {
-    if (this.tickTimer) return;
-    this.tickTimer = setTimeout(() => this.tick(), Math.max(0, this.tickDue - Date.now()));
-  }
-
-  /**
-   * Persists what was recorded and sends it to the next group of subscribers, in one synchronous step (the
-   * output gate then releases the frames only once their rows are durable). Ticks go on while some
-   * subscriber lacks events.
-   */
-  private tick(): void {
-    this.tickTimer = null;
-    this.tickDue = nextTickDue(this.tickDue, Date.now(), this.fanout.schedule().tickMs);
-    this.persist();
-    if (this.fanout.tick((sub, bytes) => this.send(sub, bytes))) this.scheduleTick();
-  }
-
-  private persist(): void {
-    this.log.persist();
-    this.persisted();
-  }
-
-  /** Only idle streams need a heartbeat; writing every subscriber at once would also stall live delivery. */
-  private beat(): void {
-    if (Date.now() - this.lastEventAt < HEARTBEAT_INTERVAL_MS) return;
-    for (const sub of this.fanout.sinks()) this.send(sub, HEARTBEAT);
-  }
-
-  private send(sub: Subscriber, bytes: Uint8Array): void {
-    if (sub.closed) return;
-    // The writable side counts bytes: below zero, the client is MAX_SUBSCRIBER_BACKLOG behind.
-    if ((sub.writer.desiredSize ?? 0) < 0) {
-      this.drop(sub);
-      return;
-    }
-    sub.writer.write(bytes).catch(sub.dropOnError);
-  }
-
-  private drop(sub: Subscriber): void {
-    if (sub.closed) return;
-    this.release(sub);
-    sub.writer.abort().catch(() => {});
-  }
-
-  /** A subscriber leaves the fan-out; the heartbeat stops with the last one. */
-  private release(sub: Subscriber): void {
-    sub.closed = true;
-    this.fanout.remove(sub);
-    if (this.fanout.size === 0 && this.heartbeat) {
-      clearInterval(this.heartbeat);
-      this.heartbeat = null;
-    }
   }
 }

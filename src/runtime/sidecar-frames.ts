@@ -14,6 +14,7 @@ import type { LiveEvents } from "./live-events";
 import type { InstanceMailbox } from "./mailbox";
 import type { PackTransfers } from "./pack-transfers";
 import type { InstanceSidecarFrame } from "./protocol";
+import type { RelayRouter } from "./relay-routing";
 import type { ReplyWaiters } from "./reply-waiters";
 import { currentGrantsAndSources } from "./sidecar-config";
 import type { SidecarSocket } from "./sidecar-socket";
@@ -25,6 +26,8 @@ export type InstanceParts = {
   state: InstanceState;
   socket: SidecarSocket;
   events: LiveEvents;
+  /** Which relay serves the subscribers past the object's own share. */
+  relays: RelayRouter;
   replies: ReplyWaiters;
   mailbox: InstanceMailbox;
   turns: TurnRecorder;

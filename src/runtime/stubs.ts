@@ -1,7 +1,15 @@
-/** The one way to reach a Durable Object: an instance's, a sidecar's or a rate-limit key's object, by name. */
+/**
+ * The one way to reach a Durable Object: an instance's, one of its event relays, a sidecar's or a rate-limit
+ * key's object, by name.
+ */
 
 export function instanceObject(env: Env, instanceId: string) {
   return env.INSTANCE.get(env.INSTANCE.idFromName(instanceId));
+}
+
+/** Relay `index` of an instance's live events (docs/events.md, "Relays"). */
+export function relayObject(env: Env, instanceId: string, index: number) {
+  return env.EVENT_RELAY.get(env.EVENT_RELAY.idFromName(`${instanceId}:${index}`));
 }
 
 export function sidecarObject(env: Env, sidecarId: string) {

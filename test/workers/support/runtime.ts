@@ -105,10 +105,10 @@ export const agentStateGrants = (tenantId: string) =>
     .where(eq(grant.tenantId, tenantId))
     .then((rows) => rows.filter((g) => g.resource.startsWith("agent-state:ins_")));
 
-/** An instance's SSE stream through the Worker, read as text. */
-export async function subscribe(path: string, token: string, query = "") {
+/** An instance's SSE stream through the Worker, read as text; `headers` such as `Last-Event-ID`. */
+export async function subscribe(path: string, token: string, query = "", headers: Record<string, string> = {}) {
   const res = await exports.default.fetch(
-    new Request(`http://hub.test${path}/events${query}`, { headers: { authorization: `Bearer ${token}` } }),
+    new Request(`http://hub.test${path}/events${query}`, { headers: { authorization: `Bearer ${token}`, ...headers } }),
   );
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
