@@ -6,6 +6,7 @@ import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./http/context";
 import { errorResponse, handleError, handleNotFound } from "./http/error-envelope";
 import { apiCors } from "./http/middleware/cors";
+import { d1Session } from "./http/middleware/d1-session";
 import { idempotency } from "./http/middleware/idempotency";
 import { requireJsonBody } from "./http/middleware/json-body";
 import { rateLimit } from "./http/middleware/rate-limit";
@@ -51,6 +52,8 @@ export function createApp() {
   const api = (...middleware: MiddlewareHandler<AppEnv>[]) => except(isGitRequest, ...middleware);
   // First, so a preflight is answered before authentication; the sidecar channels are no browser API.
   app.use("/api/*", except([isGitRequest, isSidecarChannel], apiCors()));
+  // Before anything reads D1: the request's queries go through one D1 session (read replication).
+  app.use("/api/*", except([isGitRequest, isSidecarChannel], d1Session()));
   app.use(
     "/api/*",
     api(

@@ -72,7 +72,9 @@ export async function sessionSettings(auth: Auth): Promise<SessionSettings> {
   };
 }
 
-// One better-auth instance per isolate and database binding: building it parses options and plugins.
+// One better-auth instance per database binding, or per request's D1 session (`db/request-d1.ts`):
+// building it parses options and plugins (about half a millisecond), so a request builds one only when
+// better-auth itself runs (`sessionSettingsOf` spares the rest).
 const instances = new WeakMap<object, Auth>();
 
 export function getAuth(env: Env, db: Db): Auth {
@@ -86,4 +88,16 @@ export function getAuth(env: Env, db: Db): Auth {
     instances.set(env.DB, auth);
   }
   return auth;
+}
+
+/**
+ * Reading a session's cookie or token needs configuration only, the same for every instance built from
+ * the same settings: kept from the first, so that a request that only reads its caller builds none.
+ */
+let settingsCache: { key: string; settings: Promise<SessionSettings> } | undefined;
+
+export function sessionSettingsOf(env: Env, db: Db): Promise<SessionSettings> {
+  const key = JSON.stringify([env.AUTH_SECRET, env.AUTH_BASE_URL, env.AUTH_TRUSTED_ORIGINS]);
+  if (settingsCache?.key !== key) settingsCache = { key, settings: sessionSettings(getAuth(env, db)) };
+  return settingsCache.settings;
 }

@@ -6,7 +6,7 @@
 import type { Db } from "../db/client";
 import { sha256 } from "../lib/secret-digest";
 import { type AgentCaller, agentCallerOf, agentTokenQuery, isAgentToken, MAX_AGENT_TOKEN_LENGTH } from "./agent-tokens";
-import { type Auth, type SessionInfo, type SessionUser, sessionSettings } from "./better-auth";
+import { getAuth, type SessionInfo, type SessionUser, sessionSettingsOf } from "./better-auth";
 import { bearerOf, isDontRemember, sessionTokenOf } from "./session-token";
 import { type SessionCredential, sessionQueries, signedInOf } from "./sessions";
 
@@ -17,13 +17,13 @@ export type Caller =
   | { user: null; session: null; agent: AgentCaller };
 
 /** The credential a request carries, or null: none, or a session token whose signature fails. */
-export async function credentialOf(auth: Auth, headers: Headers): Promise<Credential | null> {
+export async function credentialOf(env: Env, db: Db, headers: Headers): Promise<Credential | null> {
   const bearer = bearerOf(headers.get("authorization"));
   if (bearer && isAgentToken(bearer)) {
     return bearer.length > MAX_AGENT_TOKEN_LENGTH ? null : { kind: "agent", digest: await sha256(bearer) };
   }
   if (!bearer && !headers.has("cookie")) return null;
-  const settings = await sessionSettings(auth);
+  const settings = await sessionSettingsOf(env, db);
   const token = await sessionTokenOf(headers, settings);
   if (!token) return null;
   return {
@@ -31,7 +31,7 @@ export async function credentialOf(auth: Auth, headers: Headers): Promise<Creden
     token,
     settings,
     dontRemember: await isDontRemember(headers, settings),
-    viaBetterAuth: async () => (await auth.api.getSession({ headers })) ?? null,
+    viaBetterAuth: async () => (await getAuth(env, db).api.getSession({ headers })) ?? null,
   };
 }
 

@@ -7,8 +7,9 @@ export type Db = ReturnType<typeof connect>;
 
 /**
  * Building a client walks the whole schema (about 100 µs and 20 KB of garbage), and an instance object
- * asks for one on every frame from its sidecar, so there is one client per D1 binding. The client itself
- * holds no state between queries.
+ * asks for one on every frame from its sidecar, so there is one client per D1 binding, and per API
+ * request's D1 session (`env.DB` is then a `RequestD1`, `db/request-d1.ts`). The client itself holds no
+ * state between queries.
  */
 const clients = new WeakMap<D1Database, Db>();
 

@@ -56,7 +56,8 @@ export function mountOpenApi(app: Router): void {
         "Every POST and PATCH takes an optional `Idempotency-Key` header (1–255 printable ASCII): the same " +
         "key and request within 24 hours replays the first answer with `Idempotent-Replayed: true`; the " +
         "key with another request is a 422 `idempotency_key_reused`, while the first still runs a 409 " +
-        "`idempotency_key_in_flight`.",
+        "`idempotency_key_in_flight`. JSON API responses carry an `X-D1-Bookmark`; send the latest one back " +
+        "and a read never returns older data than you wrote (a malformed one is a 400 `invalid_bookmark`).",
     },
     tags: [...tags],
     security: [{ bearer: [] }, { session: [] }],

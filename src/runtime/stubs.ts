@@ -3,7 +3,12 @@
  * key's object, by name.
  */
 
+import { expectWritesElsewhere } from "../db/request-d1";
+
+// Instance and sidecar objects write D1 through their own binding: an API request that calls one reads
+// from the primary afterwards, and its bookmark covers their writes (`db/request-d1.ts`).
 export function instanceObject(env: Env, instanceId: string) {
+  expectWritesElsewhere(env);
   return env.INSTANCE.get(env.INSTANCE.idFromName(instanceId));
 }
 
@@ -13,6 +18,7 @@ export function relayObject(env: Env, instanceId: string, index: number) {
 }
 
 export function sidecarObject(env: Env, sidecarId: string) {
+  expectWritesElsewhere(env);
   return env.SIDECAR.get(env.SIDECAR.idFromName(sidecarId));
 }
 

@@ -8,15 +8,17 @@ import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { parseTrustedOrigins } from "../../auth/better-auth";
 import type { AppEnv } from "../context";
+import { BOOKMARK_HEADER } from "./d1-session";
 
 export function apiCors(): MiddlewareHandler<AppEnv> {
   return cors({
     origin: (origin, c) => (parseTrustedOrigins(c.env.AUTH_TRUSTED_ORIGINS).includes(origin) ? origin : null),
     credentials: true,
     allowMethods: ["GET", "POST", "PATCH", "PUT", "DELETE"],
-    allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+    allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", BOOKMARK_HEADER],
     exposeHeaders: [
       "X-Request-Id",
+      BOOKMARK_HEADER,
       "Idempotent-Replayed",
       "Set-Auth-Token",
       "Retry-After",

@@ -6,7 +6,6 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { SessionUser } from "../../auth/better-auth";
-import { getAuth } from "../../auth/better-auth";
 import { type Caller, type Credential, credentialOf, loadCaller } from "../../auth/caller";
 import { getDb } from "../../db/client";
 import { unauthorized } from "../../errors";
@@ -14,7 +13,7 @@ import type { AppEnv } from "../context";
 
 /** The credential the request carries, its signature checked; null when it has none that holds. */
 export function requestCredential(c: Context<AppEnv>): Promise<Credential | null> {
-  return credentialOf(getAuth(c.env, getDb(c.env)), c.req.raw.headers);
+  return credentialOf(c.env, getDb(c.env), c.req.raw.headers);
 }
 
 export function setCaller(c: Context<AppEnv>, caller: Caller | null): void {

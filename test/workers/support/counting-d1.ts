@@ -1,7 +1,8 @@
 /**
  * A D1 binding that counts round trips to the real one underneath: each executed statement (`first`,
- * `all`, `run`, `raw`) is one, a `batch` is one however many statements it holds, `exec` is one. Every
- * query still runs against the test's real local D1; only the counting is added.
+ * `all`, `run`, `raw`) is one, a `batch` is one however many statements it holds, `exec` is one. The
+ * sessions it opens (`withSession`, which every API request uses) count the same way. Every query still
+ * runs against the test's real local D1; only the counting is added.
  */
 export type CountingD1 = { db: D1Database; roundTrips: () => number; statements: () => string[]; reset: () => void };
 
@@ -33,30 +34,35 @@ export function countingD1(real: D1Database): CountingD1 {
     return wrapper;
   };
 
-  const db = new Proxy(real, {
-    get(target, key) {
-      const value = Reflect.get(target, key, target);
-      if (key === "prepare") return (sql: string) => wrap(value.call(target, sql), sql);
-      if (key === "batch") {
-        return (statements: D1PreparedStatement[]) => {
-          trips++;
-          seen.push(`batch of ${statements.length}`);
-          return value.call(
-            target,
-            statements.map((s) => unwrap.get(s) ?? s),
-          );
-        };
-      }
-      if (key === "exec") {
-        return (sql: string) => {
-          trips++;
-          seen.push(sql);
-          return value.call(target, sql);
-        };
-      }
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  // The binding and its sessions: both prepare and batch.
+  const counted = <T extends D1Database | D1DatabaseSession>(d1: T): T =>
+    new Proxy(d1, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key, target);
+        if (typeof value !== "function") return value;
+        if (key === "prepare") return (sql: string) => wrap(value.call(target, sql), sql);
+        if (key === "withSession") return (constraint?: string) => counted(value.call(target, constraint));
+        if (key === "batch") {
+          return (statements: D1PreparedStatement[]) => {
+            trips++;
+            seen.push(`batch of ${statements.length}`);
+            return value.call(
+              target,
+              statements.map((s) => unwrap.get(s) ?? s),
+            );
+          };
+        }
+        if (key === "exec") {
+          return (sql: string) => {
+            trips++;
+            seen.push(sql);
+            return value.call(target, sql);
+          };
+        }
+        return value.bind(target);
+      },
+    });
+  const db = counted(real);
 
   return {
     db,
