@@ -21,7 +21,7 @@ import type { AbortReason, WireGrantRule } from "../src/runtime/protocol";
 import { type RelayJoin, RelayRouter, subscribersPerObject } from "../src/runtime/relay-routing";
 import { ReplyWaiters } from "../src/runtime/reply-waiters";
 import { type RpcResult, rpcResult, sidecarUnavailable } from "../src/runtime/rpc-result";
-import { type InstanceParts, onSidecarFrame, onSidecarLost } from "../src/runtime/sidecar-frames";
+import { type InstanceParts, onAborted, onSidecarFrame, onSidecarLost, onStopped } from "../src/runtime/sidecar-frames";
 import { SidecarSocket } from "../src/runtime/sidecar-socket";
 import { sidecarObject } from "../src/runtime/stubs";
 import { type TimelineCursors, timelineCursors } from "../src/runtime/timeline-cursors";
@@ -185,7 +185,7 @@ export class InstanceObject extends DurableObject<Env> {
    * it afterwards), and the sidecar is told to stop it.
    */
   async abort(reason: AbortReason): Promise<RpcResult<void>> {
-    const { socket, replies, events, turns } = this.parts;
+    const { socket, replies, turns } = this.parts;
     return rpcResult(async () => {
       const { agentAddress } = (await this.requireLive()).config;
       const ws = socket.trusted();
@@ -197,7 +197,7 @@ export class InstanceObject extends DurableObject<Env> {
       await answered.catch((err: Error) => {
         throw sidecarUnavailable(err.message);
       });
-      events.record("session.aborted", { reason });
+      await onAborted(this.parts, reason);
     });
   }
 
@@ -249,7 +249,7 @@ export class InstanceObject extends DurableObject<Env> {
       await turns.abandon("instance_stopped", "The instance was stopped during the turn");
       await state.setPhase("stopped");
       socket.clearOutbox();
-      events.record("session.ended", { reason });
+      await onStopped(this.parts, reason);
       events.closeAll();
       socket.closeAll(4010, "instance stopped");
       return { statePushed };

@@ -3,6 +3,7 @@ import { getDb } from "./db/client";
 import { deleteExpiredIdempotencyKeys } from "./db/idempotency";
 import { sweepOrphanPacks } from "./git/service/sweep";
 import { expireAndAnnounce } from "./runtime/approval-updates";
+import { deleteExpiredLogs } from "./runtime/instance-logs";
 
 // Deployed, INSTANCE and EVENT_RELAY are bound to the instances Worker's classes (src/instances-worker.ts);
 // these exports let the Workers test pool run both in one Worker.
@@ -25,5 +26,6 @@ export default {
     );
     ctx.waitUntil(expireAndAnnounce(env, db));
     ctx.waitUntil(deleteExpiredIdempotencyKeys(db));
+    ctx.waitUntil(deleteExpiredLogs(db));
   },
 } satisfies ExportedHandler<Env>;

@@ -64,6 +64,10 @@ export const mailStatuses = ["pending", "delivered"] as const;
 export const gitTokenKinds = ["pat", "svc"] as const;
 export const approvalStatuses = ["pending", "approved", "rejected", "expired"] as const;
 export const approvalScopes = ["once", "always"] as const;
+/** Log levels, least severe first (a `level` filter means "this one or more severe"). */
+export const logLevels = ["debug", "info", "warn", "error"] as const;
+/** Who wrote a log entry: the hub itself, or the sidecar in a `log` frame. */
+export const logSources = ["hub", "sidecar"] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Identity (better-auth's standard tables)
@@ -710,8 +714,19 @@ export const inferenceTurn = sqliteTable(
     cost: text("cost").notNull().default("0"),
     startedAt: timestamp("started_at").notNull(),
     endedAt: timestamp("ended_at"),
+    /**
+     * W3C trace id (32 hex) of the trace the turn belongs to: a caller's `traceparent` on the mail that
+     * started it, else one of the hub's; the steps of one tool loop share it (docs/observability.md).
+     */
+    traceId: text("trace_id"),
+    /** The span the turn's span is a child of: the caller's, from `traceparent`; null for a root. */
+    parentSpanId: text("parent_span_id"),
   },
-  (t) => [index("inference_turn_instance_started_idx").on(t.instanceId, t.startedAt, t.id)],
+  (t) => [
+    index("inference_turn_instance_started_idx").on(t.instanceId, t.startedAt, t.id),
+    index("inference_turn_tenant_started_idx").on(t.tenantId, t.startedAt, t.id),
+    index("inference_turn_tenant_trace_idx").on(t.tenantId, t.traceId),
+  ],
 );
 
 export const turnPart = sqliteTable(
@@ -728,6 +743,8 @@ export const turnPart = sqliteTable(
     content: text("content"),
     metadata: json<Record<string, unknown>>("metadata"),
     ordinal: integer("ordinal").notNull(),
+    /** When the event that made the part arrived (the spans of a trace); null for parts recorded before. */
+    createdAt: timestamp("created_at"),
   },
   (t) => [uniqueIndex("turn_part_turn_ordinal_uq").on(t.turnId, t.ordinal)],
 );
@@ -900,6 +917,40 @@ export const auditLog = sqliteTable(
     index("audit_log_tenant_resource_idx").on(t.tenantId, t.resourceType, t.resourceId, t.createdAt),
     index("audit_log_tenant_actor_idx").on(t.tenantId, t.actorPrincipalId, t.createdAt),
     index("audit_log_tenant_action_idx").on(t.tenantId, t.action, t.createdAt),
+  ],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Instance logs
+// ---------------------------------------------------------------------------------------------
+/**
+ * What happened to an instance, in words: what the hub recorded (launch, deploy, reconnects, aborts,
+ * errors, approvals, wallet events) and what its sidecar sent in `log` frames. Bounded per instance in
+ * count and age (src/runtime/instance-logs.ts); deleted with the instance.
+ */
+export const instanceLog = sqliteTable(
+  "instance_log",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenant.id, { onDelete: "cascade" }),
+    agentId: text("agent_id")
+      .notNull()
+      .references(() => agent.id, { onDelete: "cascade" }),
+    instanceId: text("instance_id")
+      .notNull()
+      .references(() => agentInstance.id, { onDelete: "cascade" }),
+    level: text("level", { enum: logLevels }).notNull(),
+    source: text("source", { enum: logSources }).notNull(),
+    message: text("message").notNull(),
+    metadata: json<Record<string, unknown>>("metadata"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("instance_log_instance_created_idx").on(t.instanceId, t.createdAt, t.id),
+    index("instance_log_agent_created_idx").on(t.agentId, t.createdAt, t.id),
+    index("instance_log_created_idx").on(t.createdAt),
   ],
 );
 

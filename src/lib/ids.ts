@@ -28,6 +28,7 @@ const prefixes = {
   sidecar: "sdc_",
   approval: "apr_",
   auditEntry: "aud_",
+  instanceLog: "log_",
 } as const;
 
 export type IdKind = keyof typeof prefixes;

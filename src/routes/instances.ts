@@ -35,6 +35,7 @@ import {
 import { launchInstance } from "../runtime/launch";
 import { unwrap } from "../runtime/rpc-result";
 import { instanceObject } from "../runtime/stubs";
+import { parseTraceparent } from "../runtime/trace-context";
 import { mutable } from "./sidecar-channels";
 
 const InstanceSchema = z
@@ -124,6 +125,7 @@ const TurnSchema = z
     }),
     startedAt: Timestamp,
     endedAt: Timestamp.nullable(),
+    traceId: z.string().nullable().openapi({ description: "The trace the turn belongs to (`GET …/traces/{traceId}`)" }),
     parts: z.array(
       z.object({
         id: z.string(),
@@ -163,6 +165,17 @@ const MailRequestSchema = z
     attachments: z.array(z.object({ type: z.string(), url: z.string(), mimeType: z.string().optional() })).optional(),
   })
   .openapi("SendMail");
+const TraceHeaders = z.object({
+  traceparent: z
+    .string()
+    .optional()
+    .openapi({
+      description:
+        "W3C Trace Context: the turn this message starts joins the caller's trace (docs/observability.md); " +
+        "a malformed value is ignored",
+      example: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    }),
+});
 const AbortSchema = z
   .object({
     reason: z
@@ -444,7 +457,7 @@ export const instanceRoutes = createRouter()
         "threaded after the conversation so far, and delivered to the sidecar — or kept and delivered in order " +
         "when it reconnects.",
       middleware: [requireGrant(instanceResource, "write")] as const,
-      request: { params: InstanceParams, ...jsonRequest(MailRequestSchema) },
+      request: { params: InstanceParams, headers: TraceHeaders, ...jsonRequest(MailRequestSchema) },
       responses: { 201: jsonBody(MailSchema, "The stored message"), ...errors(400, 401, 403, 404, 409, 502) },
     }),
     async (c) => {
@@ -464,6 +477,7 @@ export const instanceRoutes = createRouter()
           content: body.content,
           subject: body.subject,
           from,
+          trace: parseTraceparent(c.req.header("traceparent")),
         }),
       );
       return c.json({ ...mail.email, sessionId: row.sessionId, instanceId: row.id }, 201);
@@ -533,6 +547,7 @@ export const instanceRoutes = createRouter()
           cost: t.cost,
           startedAt: iso(t.startedAt),
           endedAt: isoOrNull(t.endedAt),
+          traceId: t.traceId,
           parts: t.parts.map((p) => ({
             id: p.id,
             type: p.type,

@@ -586,6 +586,46 @@ describe("collector: runtime status and resumability", () => {
   });
 });
 
+describe("collector: traces", () => {
+  const caller = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", parentSpanId: "00f067aa0ba902b7" };
+
+  it("a fresh turn takes the context it is given; the next step of its tool loop stays in that trace", async () => {
+    const c = await newCollector();
+    const ids = c.serializeState();
+    const t0 = new Date("2026-12-01T10:00:00.000Z");
+    const at = (ms: number) => new Date(t0.getTime() + ms);
+    await c.apply(db, start(), t0, caller);
+    await c.apply(db, done([{ type: "tool_call", callId: "k1", name: "clock", arguments: {} }]), at(100));
+    await c.apply(db, toolDone("k1", "noon"), at(250));
+    // A context offered to a continuing step is not taken: the loop keeps its trace.
+    await c.apply(db, start(), at(300), { traceId: "f".repeat(32), parentSpanId: null });
+    await c.apply(db, done([{ type: "text", text: "It is noon" }]), at(400));
+    await c.apply(db, reply("It is noon"), at(410));
+    // Afresh without a context: a trace of its own, named after its turn.
+    await c.apply(db, start(), at(500));
+    const [first, second, third] = await turnsOf(ids.instanceId);
+    expect([first?.traceId, first?.parentSpanId]).toEqual([caller.traceId, caller.parentSpanId]);
+    expect([second?.traceId, second?.parentSpanId]).toEqual([caller.traceId, caller.parentSpanId]);
+    expect([third?.traceId, third?.parentSpanId]).toEqual([third?.id.slice(4), null]);
+    const parts = await partsOf(first?.id as string);
+    expect(parts.map((p) => [p.type, p.createdAt?.getTime()])).toEqual([
+      ["step-start", t0.getTime()],
+      ["tool", at(100).getTime()],
+      ["step-finish", at(100).getTime()],
+      ["tool", at(250).getTime()],
+    ]);
+  });
+
+  it("keeps the trace across a save and restore (another isolate)", async () => {
+    const c = await newCollector();
+    await c.apply(db, start(), new Date(), caller);
+    const restored = EventCollector.restoreState(c.serializeState());
+    await restored.apply(db, start());
+    const turns = await turnsOf(c.serializeState().instanceId);
+    expect(turns.map((t) => t.traceId)).toEqual([caller.traceId, caller.traceId]);
+  });
+});
+
 describe("deriveStatus", () => {
   const cases: [RuntimeStatus, string, Record<string, unknown>, RuntimeStatus][] = [
     ["idle", "inference.start", {}, "busy"],

@@ -12,6 +12,7 @@ import type { Db } from "../db/client";
 import { inferenceTurn, turnPart, type turnPartTypes } from "../db/schema";
 import { newId } from "../lib/ids";
 import type { InferenceEvent, TokenUsage } from "./protocol";
+import type { TraceContext } from "./trace-context";
 
 export type RuntimeStatus = "idle" | "busy" | "waiting_approval";
 
@@ -62,6 +63,8 @@ export type CollectorState = {
   callSettled?: boolean;
   /** The model the call's `inference.start` named. */
   callModel?: string;
+  /** The trace of the current turn and of the later steps of its tool loop; absent in states saved before. */
+  trace?: TraceContext;
 };
 
 /** The usage of one model call (one turn), settled once when the call ends: what metering charges. */
@@ -181,13 +184,21 @@ export class EventCollector {
     return this.state.text + this.state.streamingText;
   }
 
-  /** Applies one event: writes its rows (one batch) and returns the status and any finalized turn. */
-  async apply(db: Db, event: InferenceEvent, now: Date = new Date()): Promise<ApplyResult> {
+  /**
+   * Applies one event: writes its rows (one batch) and returns the status and any finalized turn. `trace`
+   * is the context a turn this event opens takes, unless it continues a tool loop (docs/observability.md).
+   */
+  async apply(
+    db: Db,
+    event: InferenceEvent,
+    now: Date = new Date(),
+    trace: TraceContext | null = null,
+  ): Promise<ApplyResult> {
     const before = this.state;
     if (before.ended) {
       return { status: before.status, statusChanged: false, committed: null, wrote: false, settled: null };
     }
-    const step = new Step(db, structuredClone(before), now);
+    const step = new Step(db, structuredClone(before), now, trace);
     step.s.status = deriveStatus(before.status, event);
     collect(step, event);
     const wrote = await step.flush();
@@ -232,11 +243,15 @@ class Step {
     readonly db: Db,
     readonly s: CollectorState,
     readonly now: Date,
+    readonly trace: TraceContext | null = null,
   ) {}
 
-  openTurn(model: string): void {
+  /** `continues`: the next step of the tool loop whose turn was open, which stays in that turn's trace. */
+  openTurn(model: string, continues = false): void {
     const s = this.s;
     const id = newId("inferenceTurn");
+    // A trace of the hub's own is named after the turn that starts it.
+    if (!continues || !s.trace) s.trace = this.trace ?? { traceId: id.slice(4), parentSpanId: null };
     this.writes.push(
       this.db.insert(inferenceTurn).values({
         id,
@@ -246,6 +261,8 @@ class Step {
         model,
         status: "running",
         startedAt: this.now,
+        traceId: s.trace.traceId,
+        parentSpanId: s.trace.parentSpanId,
       }),
     );
     s.turnId = id;
@@ -278,6 +295,7 @@ class Step {
         content,
         metadata,
         ordinal: s.ordinal,
+        createdAt: this.now,
       }),
     );
     s.ordinal += 1;
@@ -362,9 +380,10 @@ function collect(step: Step, event: InferenceEvent): void {
   switch (event.type) {
     case "inference.start": {
       // A new step while a turn is open: the multi-step tool loop closes the previous one.
-      if (s.turnId) step.finalize("completed", false);
+      const continues = s.turnId !== null;
+      if (continues) step.finalize("completed", false);
       const model = str(data.model) || "unknown";
-      step.openTurn(model);
+      step.openTurn(model, continues);
       step.part("step-start", null, { model });
       return;
     }

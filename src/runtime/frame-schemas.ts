@@ -165,6 +165,9 @@ const ConnectorStateSchema = z
 // ---------------------------------------------------------------------------------------------
 
 const address = { agentAddress: str };
+/** A `log` frame's bounds: one line is for people, not a dump. */
+export const MAX_LOG_MESSAGE_CHARS = 4_096;
+export const MAX_LOG_METADATA_CHARS = 8_192;
 
 export const InstanceSidecarFrameSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("agent.deploy.ack"), ...address, publicKey: hex(64) }),
@@ -214,6 +217,15 @@ export const InstanceSidecarFrameSchema = z.discriminatedUnion("type", [
     transferId: str,
     reason: PackRejectReason,
     message: str,
+  }),
+  z.strictObject({
+    type: z.literal("log"),
+    ...address,
+    level: z.enum(["debug", "info", "warn", "error"]),
+    message: str.min(1).max(MAX_LOG_MESSAGE_CHARS),
+    metadata: JsonObject.refine((m) => JSON.stringify(m).length <= MAX_LOG_METADATA_CHARS, {
+      message: `at most ${MAX_LOG_METADATA_CHARS} characters of JSON`,
+    }).optional(),
   }),
   z.strictObject({ type: z.literal("ping") }),
 ]);

@@ -12,6 +12,7 @@ import type { RequestContext } from "../authz/types";
 import { walletSpentToday } from "../catalog/wallets";
 import { type Db, getDb } from "../db/client";
 import { isDecimal } from "../lib/decimal";
+import { hubLog } from "./instance-logs";
 import type { InstanceSetup } from "./instance-state";
 import type { InstanceHubFrame, InstanceSidecarFrame } from "./protocol";
 import type { InstanceParts } from "./sidecar-frames";
@@ -97,7 +98,10 @@ export async function answerGate(parts: InstanceParts, setup: InstanceSetup, fra
   const decided = evaluateGrants(grants, resource, action, ctx, defaultConditionRegistry);
   if (decided.effect === "allow") return answer({ decision: "allow" });
   if (decided.effect !== "ask") {
-    return answer({ decision: "deny", reason: decided.winner ? "denied by a grant" : "no grant allows it" });
+    const reason = decided.winner ? "denied by a grant" : "no grant allows it";
+    answer({ decision: "deny", reason });
+    await hubLog(parts.env, setup, "warn", `Gate denied ${action} on ${resource}: ${reason}`, { resource, action });
+    return;
   }
   const row = await createApproval(
     db,
@@ -116,4 +120,17 @@ export async function answerGate(parts: InstanceParts, setup: InstanceSetup, fra
   );
   events.record("approval.requested", approvalView(row, now));
   answer({ decision: "pending", approvalId: row.id, expiresAt: new Date(now + APPROVAL_TTL_MS).toISOString() });
+  await logApprovalRequest(parts.env, setup, row.id, resource, action);
+}
+
+/** An approval the agent waits for, in the instance's logs. */
+export async function logApprovalRequest(
+  env: Env,
+  setup: InstanceSetup,
+  approvalId: string,
+  resource: string,
+  action: string,
+): Promise<void> {
+  const message = `Approval ${approvalId} requested: ${action} on ${resource} waits for a person`;
+  await hubLog(env, setup, "info", message, { approvalId, resource, action });
 }

@@ -8,6 +8,7 @@ import type { ShippedPack } from "../agent-state/deploy-tree";
 import type { ModelPricing } from "../catalog/pricing";
 import { EventCollector } from "./collector";
 import type { ConnectorState, HarnessConfig, InferenceSource } from "./protocol";
+import { type TraceContext, takeTraceContext } from "./trace-context";
 
 /** Everything a launch hands the instance object. */
 export type InstanceSetup = {
@@ -102,6 +103,11 @@ export class InstanceState {
 
   async setConnectorState(state: ConnectorState): Promise<void> {
     await this.storage.put("connectorState", state);
+  }
+
+  /** The trace context the last user mail came with, for the turn that starts next (then forgotten). */
+  takeTraceContext(): Promise<TraceContext | null> {
+    return takeTraceContext(this.storage);
   }
 
   /** The collector of the current session, or null before the first launch. */

@@ -36,6 +36,7 @@ import { newId } from "../lib/ids";
 import { type SecretBox, secretBox } from "../secrets/encryption";
 import { hubSigningKey } from "../secrets/hub-signing-key";
 import type { TenantRow } from "../tenancy/tenants";
+import { hubLog } from "./instance-logs";
 import { markLaunchFailed } from "./instances";
 import type { HarnessConfig, InferenceSource } from "./protocol";
 import { unwrap } from "./rpc-result";
@@ -507,6 +508,12 @@ export async function launchInstance(
   });
   await db.batch(prepared.statements as unknown as Parameters<typeof db.batch>[0]);
   const grants = toWireGrants(await collectGrants(db, input.tenant.id, prepared.principalId, now));
+  const logged = { tenantId: input.tenant.id, instanceId: prepared.instanceId, config: prepared.config };
+  await hubLog(env, logged, "info", `Launching on sidecar ${sidecar.id}`, {
+    sidecarId: sidecar.id,
+    deployCommit: deploy.deployCommit,
+    walletId: prepared.walletId,
+  });
   const outcome = await instanceObject(env, prepared.instanceId).launch(
     {
       config: { ...prepared.config, systemPrompt: deploy.systemPrompt, grants },
@@ -523,6 +530,7 @@ export async function launchInstance(
   );
   if (!outcome.ok) {
     await markLaunchFailed(db, prepared.instanceId, prepared.principalId, prepared.sessionId, outcome.message);
+    await hubLog(env, logged, "error", `Launch failed: ${outcome.message}`, { code: outcome.code });
     unwrap(outcome);
   }
   return { instanceId: prepared.instanceId };

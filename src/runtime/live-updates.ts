@@ -6,7 +6,8 @@
 import type { ShippedPack } from "../agent-state/deploy-tree";
 import { getDb } from "../db/client";
 import { secretBox } from "../secrets/encryption";
-import type { ApprovalView } from "./gates";
+import { type ApprovalView, logApprovalRequest } from "./gates";
+import { hubLog } from "./instance-logs";
 import type { InstanceHubFrame, WireGrantRule } from "./protocol";
 import { resolveCurrentSources } from "./sidecar-config";
 import type { InstanceParts } from "./sidecar-frames";
@@ -48,9 +49,14 @@ export async function refreshSources(parts: InstanceParts, credentialId: string)
   return true;
 }
 
-/** An approval the agent's API request created: the instance's stream shows it. */
+/** An approval the agent's API request created: the instance's stream and logs show it. */
 export function announceApprovalRequest(parts: InstanceParts, approval: ApprovalView): void {
   parts.events.record("approval.requested", approval);
+  // Not awaited: the caller does not wait for it (and a failed log write is only reported).
+  void parts.state
+    .setup()
+    .then((setup) => setup && logApprovalRequest(parts.env, setup, approval.id, approval.resource, approval.action))
+    .catch((err: unknown) => console.error("instance log write failed", err));
 }
 
 /**
@@ -62,9 +68,23 @@ export async function announceApprovalDecision(
   approval: ApprovalView,
   gateRequestId: string | null,
 ): Promise<void> {
-  if (!(await parts.state.liveSetup())) return;
+  const setup = await parts.state.liveSetup();
+  if (!setup) return;
   parts.events.record("approval.decided", approval);
   const decision = approval.status;
+  const level = decision === "approved" ? "info" : "warn";
+  await hubLog(
+    parts.env,
+    setup,
+    level,
+    `Approval ${approval.id} ${decision}: ${approval.action} on ${approval.resource}`,
+    {
+      approvalId: approval.id,
+      status: decision,
+      scope: approval.scope,
+      message: approval.message,
+    },
+  );
   if (decision !== "approved" && decision !== "rejected" && decision !== "expired") return;
   await deliverIfLive(parts, (agentAddress) => ({
     type: "approval.decision",

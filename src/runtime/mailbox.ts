@@ -22,6 +22,7 @@ import type { ConnectorState } from "./protocol";
 import { sidecarUnavailable } from "./rpc-result";
 import type { SidecarSocket } from "./sidecar-socket";
 import { instanceObject } from "./stubs";
+import { keepTraceContext, type TraceContext } from "./trace-context";
 
 /** Larger raw messages go to R2 and the row keeps the key. */
 export const INLINE_MAIL_BYTES = 256 * 1024;
@@ -31,6 +32,8 @@ export type UserMailInput = {
   content: string;
   subject?: string | undefined;
   from: { name: string | null; email: string };
+  /** From the request's `traceparent`: the turn this message starts continues the caller's trace. */
+  trace?: TraceContext | null | undefined;
 };
 
 export type Email = ReturnType<typeof parseMailToEmail>;
@@ -57,7 +60,10 @@ export class InstanceMailbox {
 
   /** A user's message: signed, threaded after the conversation so far, delivered (or kept), stored, streamed. */
   async fromUser(setup: InstanceSetup, input: UserMailInput, connector: ConnectorState): Promise<InstanceMail> {
-    return this.deliver(setup, input.mailId, await this.buildUserMail(input, setup, connector));
+    const raw = await this.buildUserMail(input, setup, connector);
+    // Kept before the sidecar can have it: the turn it starts looks for the context.
+    await keepTraceContext(this.storage, input.trace ?? null);
+    return this.deliver(setup, input.mailId, raw);
   }
 
   /** Mail from another agent instance of the tenant. */

@@ -19,6 +19,7 @@ import { openRepository } from "../git/service/repository";
 import { packOfCommit } from "../git/service/upload-pack";
 import { base64ToBytes, bytesToBase64 } from "../lib/base64";
 import { concatBytes } from "../lib/bytes";
+import { hubLog } from "./instance-logs";
 import type { InstanceSetup } from "./instance-state";
 import type { LiveEvents } from "./live-events";
 import { type InstanceSidecarFrame, PACK_CHUNK_BYTES } from "./protocol";
@@ -111,6 +112,19 @@ export class PackTransfers {
         reason: frame.reason,
         message: frame.message,
       });
+      const what = `${pack.ref} (${pack.repoId.kind} ${pack.repoId.id})`;
+      await hubLog(
+        this.env,
+        setup,
+        "warn",
+        `The sidecar refused the pack of ${what}: ${frame.reason}: ${frame.message}`,
+        {
+          repoId: pack.repoId,
+          ref: pack.ref,
+          commitSha: pack.commitSha,
+          reason: frame.reason,
+        },
+      );
       return;
     }
     if (!pack.agentAssetId || !pack.mountPath) return;
@@ -230,6 +244,10 @@ export class PackTransfers {
     const outcome = await incoming.outcome;
     if (outcome.ok) {
       this.events.record("state.pushed", { ref: frame.ref, commitSha: frame.commitSha });
+      await hubLog(this.env, setup, "info", `State pushed: ${frame.ref} at ${frame.commitSha}`, {
+        ref: frame.ref,
+        commitSha: frame.commitSha,
+      });
       this.socket.send(ws, {
         type: "repo.pack.ack",
         agentAddress,
@@ -239,7 +257,9 @@ export class PackTransfers {
       });
       return;
     }
-    this.events.record("state.push.rejected", { ref: frame.ref, reason: outcome.reason, message: outcome.message });
+    const rejected = { ref: frame.ref, reason: outcome.reason, message: outcome.message };
+    this.events.record("state.push.rejected", rejected);
+    await hubLog(this.env, setup, "warn", `State push to ${frame.ref} refused: ${outcome.reason}`, rejected);
     this.socket.send(ws, {
       type: "repo.pack.reject",
       agentAddress,

@@ -100,6 +100,9 @@ export type PackRejectReason =
 /** Raw bytes of a pack per `repo.pack.push` chunk (before base64). */
 export const PACK_CHUNK_BYTES = 64 * 1024;
 
+/** Severity of a log line, least severe first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
 export type AbortReason =
   | "user_disconnect"
   | "wallet_exhaustion"
@@ -251,6 +254,8 @@ export type InstanceSidecarFrame =
   /** The answer to a pack the hub sent. */
   | { type: "repo.pack.ack"; agentAddress: string; transferId: string }
   | { type: "repo.pack.reject"; agentAddress: string; transferId: string; reason: PackRejectReason; message: string }
+  /** A line for the instance's logs (docs/observability.md, "Logs"), kept beside what the hub records. */
+  | { type: "log"; agentAddress: string; level: LogLevel; message: string; metadata?: Record<string, unknown> }
   | { type: "ping" };
 
 /** The sidecar pings each of its channels this often; the hub answers every ping (docs/sidecar-protocol.md, "Heartbeat"). */

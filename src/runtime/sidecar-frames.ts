@@ -8,6 +8,7 @@ import { secretBox } from "../secrets/encryption";
 import { verifyChallenge } from "./challenge";
 import type { ReadFrame } from "./frame-schemas";
 import { answerGate } from "./gates";
+import { hubLog, sidecarLog } from "./instance-logs";
 import type { InstanceSetup, InstanceState } from "./instance-state";
 import { markInstanceRunning, recordInstanceKey } from "./instances";
 import type { LiveEvents } from "./live-events";
@@ -46,6 +47,10 @@ export async function onSidecarFrame(
   const { state, socket, events, replies } = parts;
   if (!read.ok) {
     socket.send(ws, read.error);
+    const { frameType, field, message } = read.error;
+    const setup = await state.setup();
+    const what = `${frameType ?? "a frame"}${field ? ` (${field})` : ""}`;
+    if (setup) await hubLog(parts.env, setup, "warn", `Refused ${what} from the sidecar: ${message}`, read.error);
     return;
   }
   const { frame } = read;
@@ -67,15 +72,20 @@ export async function onSidecarFrame(
       // The sidecar handles frames in order: the packs are in place before it starts.
       await parts.packs.ship(ws, setup, setup.packs ?? []);
       socket.send(ws, { type: "session.start", agentAddress: setup.config.agentAddress });
+      await hubLog(parts.env, setup, "info", "Deployed: the sidecar acknowledged with the instance's key", {
+        publicKey: frame.publicKey,
+      });
       return;
     case "session.start.ack":
       await state.setPhase("running");
       await markInstanceRunning(db, setup.instanceId);
       events.record("instance.running", { instanceId: setup.instanceId });
       replies.settle("launch", null, true);
+      await hubLog(parts.env, setup, "info", "Running: the sidecar started the session");
       return;
     case "agent.error":
       replies.settle("launch", new Error(frame.error || "The sidecar could not deploy the instance"));
+      await hubLog(parts.env, setup, "error", `The sidecar could not deploy the instance: ${frame.error}`);
       return;
     case "session.ack":
       replies.settle(frame.requestId, null, true);
@@ -110,6 +120,9 @@ export async function onSidecarFrame(
     case "repo.pack.reject":
       await parts.packs.answered(setup, frame);
       return;
+    case "log":
+      await sidecarLog(parts.env, setup, frame);
+      return;
   }
 }
 
@@ -130,6 +143,7 @@ async function answerChallenge(
   if (!publicKey || !nonce || !(await verifyChallenge(publicKey, nonce, agentAddress, signature))) {
     socket.send(ws, { type: "challenge.failed", agentAddress, reason: "invalid signature" });
     ws.close(4003, "challenge failed");
+    await hubLog(parts.env, setup, "warn", "A reconnecting sidecar failed the challenge: its socket was closed");
     return;
   }
   socket.trust(ws);
@@ -150,6 +164,7 @@ async function answerChallenge(
   await parts.mailbox.markDelivered(socket.flushOutbox(ws));
   await state.setPhase("running");
   parts.events.record("sidecar.reconnected", { instanceId: setup.instanceId });
+  await hubLog(parts.env, setup, "info", "The sidecar reconnected and proved the instance's key");
 }
 
 /**
@@ -162,12 +177,15 @@ async function exhausted(
   charge: { amount: string; balance: string; currency: string },
 ): Promise<void> {
   const { agentAddress } = setup.config;
-  parts.events.record("wallet.exhausted", {
+  const exhaustion = {
     walletId: setup.walletId,
     required: charge.amount,
     balance: charge.balance,
     currency: charge.currency,
-  });
+  };
+  parts.events.record("wallet.exhausted", exhaustion);
+  const message = `The wallet ${setup.walletId} could not pay ${charge.amount} ${charge.currency} (balance ${charge.balance}): the turn is stopped`;
+  await hubLog(parts.env, setup, "error", message, exhaustion);
   await parts.turns.end("wallet_exhaustion", `The wallet could not pay ${charge.amount} ${charge.currency}`);
   parts.socket.deliver({
     type: "session.abort",
@@ -185,4 +203,19 @@ export async function onSidecarLost(parts: InstanceParts): Promise<void> {
   await parts.turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");
   parts.events.record("sidecar.disconnected", { instanceId: setup.instanceId });
   parts.replies.settle("launch", new Error("The sidecar disconnected"));
+  await hubLog(parts.env, setup, "warn", "The sidecar disconnected");
+}
+
+/** The sidecar acknowledged an abort (the kill switch): the stream and the logs say so. */
+export async function onAborted(parts: InstanceParts, reason: string): Promise<void> {
+  parts.events.record("session.aborted", { reason });
+  const setup = await parts.state.setup();
+  if (setup) await hubLog(parts.env, setup, "warn", `Aborted (${reason}): the sidecar stopped the turn`, { reason });
+}
+
+/** The instance stopped: the stream's last event, and the logs. */
+export async function onStopped(parts: InstanceParts, reason: string): Promise<void> {
+  parts.events.record("session.ended", { reason });
+  const setup = await parts.state.setup();
+  if (setup) await hubLog(parts.env, setup, "info", `Stopped (${reason})`, { reason });
 }

@@ -5,6 +5,7 @@
  */
 import { getDb } from "../db/client";
 import { COLLECTED_EVENT_TYPES, type RuntimeStatus, type SettledUsage } from "./collector";
+import { hubLog } from "./instance-logs";
 import type { InstanceSetup, InstanceState } from "./instance-state";
 import type { LiveEvents, TurnInFlight } from "./live-events";
 import { type Charge, chargeModelCall } from "./metering";
@@ -27,7 +28,9 @@ export class TurnRecorder {
     if (!COLLECTED_EVENT_TYPES.has(event.type)) return null;
     const db = getDb(this.env);
     const before = collector.currentTurnId;
-    const result = await collector.apply(db, event);
+    // A turn that starts afresh (not the next step of a tool loop) continues the last mail's trace.
+    const trace = event.type === "inference.start" && !before ? await this.state.takeTraceContext() : null;
+    const result = await collector.apply(db, event, new Date(), trace);
     const opened = collector.currentTurnId;
     // Where the turn begins in the log: replaying after `cursor` shows it from its first event.
     if (opened && opened !== before) this.events.record("turn.started", { turnId: opened, cursor: seq - 1 });
@@ -36,6 +39,11 @@ export class TurnRecorder {
     else this.state.markCollectorDirty();
     const charge = result.settled ? await this.charge(setup, result.settled) : null;
     if (result.committed) this.events.record("turn.committed", result.committed);
+    if (result.committed?.status === "failed") {
+      const { turnId, errors } = result.committed;
+      const why = errors.map((e) => `${e.category}: ${e.message}`).join("; ");
+      await hubLog(this.env, setup, "error", `Turn ${turnId} failed: ${why || "unknown error"}`, { turnId, errors });
+    }
     if (result.statusChanged) this.events.record("runtime.status", { status: result.status });
     return charge;
   }
@@ -50,6 +58,12 @@ export class TurnRecorder {
         amount: charge.amount,
         transactionId: charge.transactionId,
         usage: settled.usage,
+      });
+      await hubLog(this.env, setup, "info", `Charged ${charge.amount} to wallet ${setup.walletId} for a model call`, {
+        turnId: settled.turnId,
+        walletId: setup.walletId,
+        amount: charge.amount,
+        transactionId: charge.transactionId,
       });
     }
     return charge;
@@ -77,6 +91,9 @@ export class TurnRecorder {
     const wasIdle = (await this.runtimeStatus()) === "idle";
     const turnId = await this.abandon(reason, message);
     if (turnId) this.events.record("turn.failed", { turnId, reason });
+    const setup = await this.state.setup();
+    if (turnId && setup)
+      await hubLog(this.env, setup, "error", `Turn ${turnId} failed: ${message}`, { turnId, reason });
     if (turnId && !wasIdle) this.events.record("runtime.status", { status: "idle" });
   }
 

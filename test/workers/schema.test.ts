@@ -240,6 +240,16 @@ async function seedEverything() {
     changes: { effect: "allow" },
     requestId: "req-1",
   });
+  await db.insert(s.instanceLog).values({
+    id: newId("instanceLog"),
+    tenantId: ids.tenant,
+    agentId: ids.agent,
+    instanceId: ids.instance,
+    level: "info",
+    source: "hub",
+    message: "Launching on sidecar",
+    metadata: { sidecarId: "sdc_x" },
+  });
   await db.insert(s.idempotencyKey).values({
     scope: `${ids.tenant}/user:${ids.user}`,
     key: crypto.randomUUID(),
