@@ -71,11 +71,12 @@ export const auditLogRoutes = createRouter().openapi(
     tags: ["Audit"],
     summary: "Read the tenant's audit log",
     description:
-      "Needs `audit:*` read. Every change to members, roles and their assignments, grants, credentials, " +
+      "Needs `audit:*` manage (owners and admins; members do not see it). Every change to members, roles and their assignments, grants, credentials, " +
       "providers, wallets and their transactions, git tokens and agent definitions (with their asset " +
       "attachments): who, what, when, from where and the request id. Newest first; filters combine (AND). " +
       "Entries are never changed and outlive the object they name.",
-    middleware: [requireGrant("audit:*", "read")] as const,
+    // `manage`, not `read`: members read everything else of the tenant, but who did what is for admins.
+    middleware: [requireGrant("audit:*", "manage")] as const,
     request: { params: TenantParams, query: ListQuery },
     responses: {
       200: jsonBody(pageOf(AuditEntrySchema, "AuditEntryPage"), "A page of audit entries"),

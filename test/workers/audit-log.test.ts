@@ -306,10 +306,22 @@ describe("GET /audit-log", () => {
     expectError(await api(`${base(t)}/audit-log`), 401, "unauthorized");
   });
 
-  it("needs audit read, and answers bad filters with 400 in the envelope", async () => {
+  it("is for owners and admins (or a grant of audit manage), and answers bad filters with 400", async () => {
     const t = await createTenant();
     const bare = await addMember(t, null);
     expectError(await api(`${base(t)}/audit-log`, { token: bare.token }), 403, "forbidden");
+    // Members read everything else of the tenant, not who did what.
+    const member = await addMember(t, "member");
+    expectError(await api(`${base(t)}/audit-log`, { token: member.token }), 403, "forbidden");
+    expect((await api(`${base(t)}/agents/definitions`, { token: member.token })).status).toBe(200);
+    const admin = await addMember(t, "admin");
+    expect((await api(`${base(t)}/audit-log`, { token: admin.token })).status).toBe(200);
+    const granted = await api(`${base(t)}/grants`, {
+      token: t.owner.token,
+      body: { principalId: member.principalId, resource: "audit:*", action: "manage", effect: "allow" },
+    });
+    expect(granted.status, JSON.stringify(granted.body)).toBe(201);
+    expect((await api(`${base(t)}/audit-log`, { token: member.token })).status).toBe(200);
     for (const query of [
       "since=yesterday",
       "until=2026-13-01",
