@@ -222,6 +222,27 @@ describe("collector: turns and parts", () => {
     ]);
   });
 
+  it("a turn that recorded an error is failed however it ends: reactor.done or the next step", async () => {
+    const a = await newCollector();
+    const failed = { category: "rate_limit", message: "slow down", statusCode: 429 };
+    await applyAll(a, [start(), ev("inference.error", { error: failed }), ev("reactor.done")]);
+    const [rowA] = await turnsOf(a.serializeState().instanceId);
+    expect(rowA).toMatchObject({ status: "failed" });
+    expect(rowA?.endedAt).toBeInstanceOf(Date);
+
+    const b = await newCollector();
+    const results = await applyAll(b, [
+      start(),
+      ev("inference.error", { error: failed }),
+      start(),
+      done([{ type: "text", text: "second try" }]),
+      ev("reactor.done"),
+    ]);
+    const turns = await turnsOf(b.serializeState().instanceId);
+    expect(turns.map((t) => t.status)).toEqual(["failed", "completed"]);
+    expect(committedOf(results).map((c) => c.status)).toEqual(["failed", "completed"]);
+  });
+
   it("drops parts that arrive before inference.start", async () => {
     const c = await newCollector();
     const { instanceId, sessionId } = c.serializeState();

@@ -51,6 +51,7 @@ export type CollectorState = {
   /** Deltas of the step in flight; never persisted. */
   streamingText: string;
   hadError: boolean;
+  /** The open turn's model call failed (`inference.error`). */
   pendingError: boolean;
   errors: TurnError[];
   /** Tool calls of the turn by call id, from `inference.done`, to name the results. */
@@ -379,9 +380,10 @@ function collect(step: Step, event: InferenceEvent): void {
   const data = isRecord(event.data) ? event.data : {};
   switch (event.type) {
     case "inference.start": {
-      // A new step while a turn is open: the multi-step tool loop closes the previous one.
+      // A new step while a turn is open: the multi-step tool loop closes the previous one, failed if its
+      // model call failed (a retry does not make the failed call a success).
       const continues = s.turnId !== null;
-      if (continues) step.finalize("completed", false);
+      if (continues) step.finalize(s.pendingError ? "failed" : "completed", false);
       const model = str(data.model) || "unknown";
       step.openTurn(model, continues);
       step.part("step-start", null, { model });
@@ -440,7 +442,7 @@ function collect(step: Step, event: InferenceEvent): void {
       return;
     }
     case "reactor.done":
-      step.finalize("completed", false);
+      step.finalize(s.pendingError ? "failed" : "completed", false);
       s.ended = true;
       return;
     case "reactor.error": {
