@@ -21,13 +21,14 @@ export type IsolateHeap = {
   close(): void;
 };
 
-export async function connectIsolateHeap(inspectorPort: number): Promise<IsolateHeap> {
+/** `target`: which of the inspector's isolates (the first is the hub's own Worker). */
+export async function connectIsolateHeap(inspectorPort: number, target = 0): Promise<IsolateHeap> {
   const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as {
     webSocketDebuggerUrl: string;
   }[];
-  const target = targets[0];
-  if (!target) throw new Error(`no inspector target on port ${inspectorPort}`);
-  const socket = new WebSocket(target.webSocketDebuggerUrl);
+  const chosen = targets[target];
+  if (!chosen) throw new Error(`no inspector target ${target} on port ${inspectorPort}`);
+  const socket = new WebSocket(chosen.webSocketDebuggerUrl);
   await new Promise<void>((resolve, reject) => {
     socket.once("open", () => resolve());
     socket.once("error", reject);
