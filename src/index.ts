@@ -4,6 +4,7 @@ import { deleteExpiredIdempotencyKeys } from "./db/idempotency";
 import { sweepOrphanPacks } from "./git/service/sweep";
 import { expireAndAnnounce } from "./runtime/approval-updates";
 import { deleteExpiredLogs } from "./runtime/instance-logs";
+import { settleInterruptedLaunches } from "./runtime/instances";
 
 // Deployed, INSTANCE and EVENT_RELAY are bound to the instances Worker's classes (src/instances-worker.ts);
 // these exports let the Workers test pool run both in one Worker.
@@ -27,5 +28,10 @@ export default {
     ctx.waitUntil(expireAndAnnounce(env, db));
     ctx.waitUntil(deleteExpiredIdempotencyKeys(db));
     ctx.waitUntil(deleteExpiredLogs(db));
+    ctx.waitUntil(
+      settleInterruptedLaunches(env, db).then((settled) => {
+        if (settled.length > 0) console.log("interrupted launches settled", JSON.stringify(settled));
+      }),
+    );
   },
 } satisfies ExportedHandler<Env>;

@@ -1,5 +1,5 @@
 /** Reads and state changes of instances in D1 (the Durable Object holds the live side). */
-import { and, asc, eq, inArray, isNotNull } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, lt } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { type PageQuery, paginate } from "../db/pagination";
 import {
@@ -197,6 +197,53 @@ export async function markInstanceRunning(db: Db, instanceId: string): Promise<v
     .update(agentInstance)
     .set({ status: "running", updatedAt: new Date() })
     .where(and(eq(agentInstance.id, instanceId), inArray(agentInstance.status, ["deployed", "updating"])));
+}
+
+/** A launch still `deployed` this long after its last change was cut off: a launch waits 30 s at most. */
+export const INTERRUPTED_LAUNCH_MS = 2 * 60_000;
+
+/**
+ * The cleanup pass for launches a crash of the hub cut off (between the D1 batch and the instance's
+ * object, or while the launch waited for its sidecar): nothing else would ever finish them. Each is
+ * settled as its object saw it: `running` when the sidecar started it (only the D1 write was lost),
+ * otherwise failed like a launch the sidecar never started, its object stopped so that a sidecar coming
+ * back later is refused. Returns the ids settled.
+ */
+export async function settleInterruptedLaunches(env: Env, db: Db, now = new Date()): Promise<string[]> {
+  const cutOff = await db
+    .select({ id: agentInstance.id, principalId: agentInstance.principalId, sessionId: agentInstance.sessionId })
+    .from(agentInstance)
+    .where(
+      and(
+        eq(agentInstance.status, "deployed"),
+        lt(agentInstance.updatedAt, new Date(now.getTime() - INTERRUPTED_LAUNCH_MS)),
+      ),
+    )
+    .limit(50);
+  const settled: string[] = [];
+  for (const row of cutOff) {
+    try {
+      const object = instanceObject(env, row.id);
+      const { phase } = await object.runtime();
+      if (phase === "running") {
+        await markInstanceRunning(db, row.id);
+      } else {
+        if (phase === "deploying") await object.stop("launch_interrupted");
+        await markLaunchFailed(
+          db,
+          row.id,
+          row.principalId,
+          row.sessionId ?? "",
+          "The launch was interrupted (the hub restarted) before the sidecar started the instance",
+        );
+      }
+      settled.push(row.id);
+    } catch (err) {
+      // The next pass tries again; the others are settled now.
+      console.error(`settling the interrupted launch of ${row.id} failed`, err);
+    }
+  }
+  return settled;
 }
 
 /** The tenant's live instance that a mail address (`Name <ins_…@domain>` or bare) names, or null. */

@@ -147,6 +147,9 @@ async function answerChallenge(
     return;
   }
   socket.trust(ws);
+  // The sidecar stopped the turn in flight when its channel dropped. Usually the hub saw the drop and failed
+  // the turn then; after a crash of the hub nothing did, and the turn would stay running for good.
+  await parts.turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");
   const current = await currentGrantsAndSources(getDb(parts.env), secretBox(parts.env), setup);
   socket.send(ws, { type: "grants.update", requestId: crypto.randomUUID(), agentAddress, grants: current.grants });
   if (current.sources) {
