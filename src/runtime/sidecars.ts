@@ -19,11 +19,13 @@ export type SidecarRow = typeof sidecar.$inferSelect;
 export type SidecarWithLoad = SidecarRow & { liveInstances: number };
 
 /**
- * Live instances assigned to the sidecar of the enclosing query (a correlated subquery). Written out in
+ * Live instances assigned to the sidecar of the enclosing query (a correlated subquery): neither stopped
+ * nor `error` (a launch that failed: its session ended, the sidecar is not asked to run it, so it holds no
+ * place). The same set `ready` assigns (durable-objects/sidecar.ts). Written out in
  * full because drizzle leaves column names unqualified in single-table queries, which would bind `id` to
  * the inner table.
  */
-const liveInstances = sql<number>`(select count(*) from "agent_instance" as "live" where "live"."sidecar_id" = "sidecar"."id" and "live"."status" <> 'stopped')`;
+const liveInstances = sql<number>`(select count(*) from "agent_instance" as "live" where "live"."sidecar_id" = "sidecar"."id" and "live"."status" not in ('stopped', 'error'))`;
 
 const withLoad = { row: sidecar, liveInstances } as const;
 const flatten = ({ row, liveInstances: n }: { row: SidecarRow; liveInstances: number }): SidecarWithLoad => ({
