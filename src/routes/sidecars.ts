@@ -38,13 +38,10 @@ const SidecarSchema = z
       description: "`online` only while the sidecar has sent a heartbeat within the last 45 s",
     }),
     capacity: z.number().int(),
-    liveInstances: z
-      .number()
-      .int()
-      .openapi({
-        description:
-          "Instances assigned to it that are neither stopped nor failed (`error`): what counts against its capacity",
-      }),
+    liveInstances: z.number().int().openapi({
+      description:
+        "Instances assigned to it that are neither stopped nor failed (`error`): what counts against its capacity",
+    }),
     lastHeartbeat: Timestamp.nullable(),
     createdAt: Timestamp,
     updatedAt: Timestamp,
