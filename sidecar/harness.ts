@@ -5,12 +5,14 @@
  * is one step (the hub records one turn per step), tool results go back to the model, and the last step's
  * text is the reply.
  */
+import { MAX_LOG_MESSAGE_CHARS } from "../src/runtime/frame-schemas";
 import type {
   ConnectorState,
   HarnessConfig,
   InferenceSource,
   InstanceHubFrame,
   InstanceSidecarFrame,
+  LogLevel,
   TokenUsage,
   WireGrantRule,
 } from "../src/runtime/protocol";
@@ -53,6 +55,20 @@ const MAX_STEPS = 8;
 const MAX_GATE_CONTEXT = 16 * 1024;
 /** A Message-ID we can put back in a header: `<local@domain>`, printable ASCII. */
 const VALID_MESSAGE_ID = /^<[\x21-\x3b\x3d\x3f\x41-\x7e]+@[\x21-\x3b\x3d\x3f\x41-\x7e]+>$/;
+
+/**
+ * A `log` frame: a line for the instance's logs on the hub (docs/sidecar-protocol.md, section 3.4). A long
+ * message (an endpoint's error body) is cut to what the hub takes, rather than the whole line being refused.
+ */
+export function logFrame(
+  agentAddress: string,
+  level: LogLevel,
+  message: string,
+  metadata?: Record<string, unknown>,
+): InstanceSidecarFrame {
+  const text = message.length > MAX_LOG_MESSAGE_CHARS ? `${message.slice(0, MAX_LOG_MESSAGE_CHARS - 1)}…` : message;
+  return { type: "log", agentAddress, level, message: text, ...(metadata ? { metadata } : {}) };
+}
 
 export class Harness {
   config: HarnessConfig;
@@ -159,6 +175,11 @@ export class Harness {
 
   private log(line: string): void {
     this.options.log?.(`[${this.config.instanceId}] ${line}`);
+  }
+
+  /** A line for the operator, in the instance's logs on the hub. */
+  private report(level: LogLevel, message: string, metadata?: Record<string, unknown>): void {
+    this.options.send(logFrame(this.agentAddress, level, message, metadata));
   }
 
   private emit(type: string, data: Record<string, unknown>): void {
@@ -320,6 +341,11 @@ export class Harness {
         // Only a failure before any output is retried: what was already sent cannot be taken back.
         if (delayMs !== null && attempt < retries && text === "" && toolCalls.length === 0) {
           this.emit("inference.retry", { attempt: attempt + 1, delayMs, previousError: errorData(error) });
+          this.report(
+            "warn",
+            `Model call to ${source?.model ?? "unknown"} failed (${error.category}), retrying in ${delayMs} ms: ${error.message}`,
+            { model: source?.model ?? "unknown", attempt: attempt + 1, delayMs, ...errorDetail(error) },
+          );
           try {
             await sleep(delayMs, signal);
             continue;
@@ -410,6 +436,14 @@ export class Harness {
    */
   private failTurn(error: InferenceError, partialText: string, inbound: InboundMail): void {
     this.log(`turn ${error.category}: ${error.message}`);
+    // An abort is a person's (or the hub's) doing, and the hub logs it; anything else is the model call failing.
+    if (error.category !== "aborted") {
+      const model = this.source()?.model ?? "unknown";
+      this.report("error", `Model call to ${model} failed: ${error.category}: ${error.message}`, {
+        model,
+        ...errorDetail(error),
+      });
+    }
     this.emit("inference.error", { error: errorData(error), partial: partialText.length > 0 });
     this.options.state?.recordErrors(this.config.sessionId, [
       {
@@ -557,6 +591,14 @@ function historyOf(turns: Turn[]): ChatMessage[] {
 function asInferenceError(thrown: unknown, signal: AbortSignal): InferenceError {
   if (thrown instanceof InferenceError) return thrown;
   return new InferenceError(signal.aborted ? "aborted" : "fatal", (thrown as Error)?.message ?? String(thrown));
+}
+
+/** A log line's metadata about an error; its message is in the line already. */
+function errorDetail(error: InferenceError): Record<string, unknown> {
+  return {
+    category: error.category,
+    ...(error.statusCode === undefined ? {} : { statusCode: error.statusCode }),
+  };
 }
 
 function errorData(error: InferenceError): Record<string, unknown> {

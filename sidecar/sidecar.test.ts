@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import PostalMime from "postal-mime";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { readInstanceFrame } from "../src/runtime/frame-schemas";
+import { logFrame } from "./harness";
 import { Sidecar, type SidecarOptions } from "./sidecar";
 import { agentConfig, FakeHub, type Frame, userMail, verifySignature } from "./support/fake-hub";
 
@@ -49,6 +51,13 @@ const events = (instanceId: string) =>
     .frames(instanceId)
     .filter((f) => f.type === "agent.event")
     .map((f) => f.event as { type: string; seq: number; data: Record<string, unknown> });
+
+/** The `log` frames an instance sent: level, message and metadata. */
+const logLines = (instanceId: string) =>
+  hub
+    .frames(instanceId)
+    .filter((f) => f.type === "log")
+    .map(({ level, message, metadata }) => ({ level, message, ...(metadata ? { metadata } : {}) }));
 
 /** Starts a sidecar, waits for `ready`, assigns `instanceId` and waits until it is deployed and started. */
 async function deployed(instanceId: string, sidecar = newSidecar()): Promise<{ sidecar: Sidecar; publicKey: string }> {
@@ -391,6 +400,70 @@ describe("inference errors", () => {
     ]);
     expect(events("ins_down").map((e) => e.data.delayMs ?? null)).toEqual([null, 5, 10, null, null]);
     expect(requests).toBe(3);
+    // The operator reads the same story in the instance's logs: two retries, then the failure.
+    expect(logLines("ins_down").filter((l) => l.level !== "info")).toEqual([
+      {
+        level: "warn",
+        message: expect.stringMatching(/^Model call to gpt-test failed \(retryable\), retrying in 5 ms: HTTP 500/),
+        metadata: { model: "gpt-test", attempt: 1, delayMs: 5, category: "retryable", statusCode: 500 },
+      },
+      {
+        level: "warn",
+        message: expect.stringMatching(/^Model call to gpt-test failed \(retryable\), retrying in 10 ms: HTTP 500/),
+        metadata: { model: "gpt-test", attempt: 2, delayMs: 10, category: "retryable", statusCode: 500 },
+      },
+      {
+        level: "error",
+        message: expect.stringMatching(/^Model call to gpt-test failed: retryable: HTTP 500/),
+        metadata: { model: "gpt-test", category: "retryable", statusCode: 500 },
+      },
+    ]);
+  });
+});
+
+describe("log frames", () => {
+  it("tells the instance's logs that it deployed, started and pushed state; a turn that goes well adds nothing", async () => {
+    await deployed("ins_logs");
+    const agentAddress = hub.instance("ins_logs").agentAddress;
+    sendMail("ins_logs", "m", "hello");
+    await outbound("ins_logs", 0);
+    hub.sendInstance("ins_logs", { type: "sync.request", agentAddress, transferId: "sync-1" });
+    await hub.waitFor("ins_logs", (f) => f.type === "log" && String(f.message).startsWith("State pushed"));
+    const push = hub.instance("ins_logs").pushes[0] as { done: Frame; pack: Buffer };
+    expect(logLines("ins_logs")).toEqual([
+      {
+        level: "info",
+        message: "Deployed agent agt_test with model echo",
+        metadata: { agentId: "agt_test", model: "echo", restoredMessages: 0 },
+      },
+      { level: "info", message: "Started: taking mail" },
+      {
+        level: "info",
+        message: `State pushed: refs/heads/main at ${push.done.commitSha}`,
+        metadata: {
+          transferId: "sync-1",
+          ref: "refs/heads/main",
+          commitSha: push.done.commitSha,
+          bytes: push.pack.length,
+        },
+      },
+    ]);
+    for (const frame of hub.frames("ins_logs").filter((f) => f.type === "log"))
+      expect(frame.agentAddress).toBe(agentAddress);
+  });
+
+  it("cuts a message longer than the hub takes instead of having the line refused", () => {
+    const frame = logFrame("ins_a@acme.agent-hub.local", "error", `Model call failed: ${"x".repeat(5_000)}`);
+    expect(frame).toMatchObject({
+      type: "log",
+      level: "error",
+      message: expect.stringMatching(/^Model call failed: x+…$/),
+    });
+    expect((frame as { message: string }).message).toHaveLength(4_096);
+    expect(readInstanceFrame(JSON.stringify(frame)).ok).toBe(true);
+    // The hub's own check refuses the uncut line: the cut is what keeps it.
+    const uncut = { ...frame, message: `Model call failed: ${"x".repeat(5_000)}` };
+    expect(readInstanceFrame(JSON.stringify(uncut)).ok).toBe(false);
   });
 });
 

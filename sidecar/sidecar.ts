@@ -21,9 +21,10 @@ import type {
   HarnessConfig,
   InstanceHubFrame,
   InstanceSidecarFrame,
+  LogLevel,
 } from "../src/runtime/protocol";
 import { HEARTBEAT_INTERVAL_MS, SIDECAR_TIMEOUT_MS } from "../src/runtime/protocol";
-import { Harness } from "./harness";
+import { Harness, logFrame } from "./harness";
 import type { ModelOptions } from "./models";
 import {
   buildPack,
@@ -429,6 +430,11 @@ export class Sidecar {
     if (!instance.channel?.send(frame)) this.log(`[${instance.instanceId}] channel down, dropped ${frame.type}`);
   }
 
+  /** A line for the operator, in the instance's logs on the hub (`log`, docs/sidecar-protocol.md §3.4). */
+  private report(instance: Instance, level: LogLevel, message: string, metadata?: Record<string, unknown>): void {
+    this.sendInstance(instance, logFrame(instance.agentAddress, level, message, metadata));
+  }
+
   private sendControl(frame: ControlSidecarFrame): void {
     this.control?.send(frame);
   }
@@ -574,9 +580,18 @@ export class Sidecar {
           return send({ type: "agent.error", agentAddress, error: `cannot store state: ${(error as Error).message}` });
         }
         instance.harness = this.newHarness(instance, config);
-        instance.harness.restoreConversation(await instance.repo.readTurns(), await instance.repo.readMetadata());
+        const turns = await instance.repo.readTurns();
+        instance.harness.restoreConversation(turns, await instance.repo.readMetadata());
         instance.harness.setOnline(true);
         this.log(`[${instance.instanceId}] deployed (agent ${frame.agentId})`);
+        const model = config.sources.find((s) => s.id === config.defaultSource)?.model ?? config.sources[0]?.model;
+        this.report(
+          instance,
+          "info",
+          `Deployed agent ${frame.agentId} with model ${model ?? "none"}` +
+            (turns.length ? `, continuing a conversation of ${turns.length} messages` : ""),
+          { agentId: frame.agentId, model: model ?? null, restoredMessages: turns.length },
+        );
         return send({
           type: "agent.deploy.ack",
           agentAddress: instance.agentAddress,
@@ -591,6 +606,7 @@ export class Sidecar {
         await this.persist(instance);
         instance.harness.start();
         this.log(`[${instance.instanceId}] started`);
+        this.report(instance, "info", "Started: taking mail");
         return send({ type: "session.start.ack", agentAddress });
       }
       case "challenge": {
@@ -747,6 +763,11 @@ export class Sidecar {
       });
       if (pack.length > MAX_PACK_BYTES) {
         this.log(`[${instance.instanceId}] state pack of ${pack.length} bytes is over the hub's limit`);
+        this.report(instance, "error", `State not pushed: its pack of ${pack.length} bytes is over the hub's limit`, {
+          transferId,
+          bytes: pack.length,
+          limit: MAX_PACK_BYTES,
+        });
         return false;
       }
       const chunks = splitPack(pack);
@@ -771,12 +792,20 @@ export class Sidecar {
         this.log(
           `[${instance.instanceId}] state push ${transferId}: ${sent ? "no answer from the hub" : "channel down"}`,
         );
+        // The hub logs the pushes it refuses; one it never answered only the sidecar knows about.
+        if (sent) this.report(instance, "warn", "State push not acknowledged: no answer from the hub", { transferId });
         return false;
       }
       if (reply.type === "repo.pack.ack") {
         stored.expectedOldSha = tip;
         await this.persist(instance);
         this.log(`[${instance.instanceId}] state pushed at ${tip}`);
+        this.report(instance, "info", `State pushed: ${MAIN_REF} at ${tip}`, {
+          transferId,
+          ref: MAIN_REF,
+          commitSha: tip,
+          bytes: pack.length,
+        });
         return true;
       }
       this.log(`[${instance.instanceId}] state push ${transferId} refused: ${reply.reason} (${reply.message})`);
