@@ -1,10 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
-import { and, eq, notInArray } from "drizzle-orm";
 import { getDb } from "../src/db/client";
-import { agentInstance } from "../src/db/schema";
 import { readControlFrame } from "../src/runtime/frame-schemas";
 import type { ControlHubFrame } from "../src/runtime/protocol";
-import { markSidecarOffline, markSidecarOnline } from "../src/runtime/sidecars";
+import { liveInstancesOf, markSidecarOffline, markSidecarOnline } from "../src/runtime/sidecars";
 
 type Identity = { sidecarId: string; tenantId: string };
 
@@ -79,12 +77,7 @@ export class SidecarObject extends DurableObject<Env> {
       return;
     }
     if (frame.type === "ready") {
-      const live = await db
-        .select({ id: agentInstance.id, address: agentInstance.address })
-        .from(agentInstance)
-        .where(
-          and(eq(agentInstance.sidecarId, identity.sidecarId), notInArray(agentInstance.status, ["stopped", "error"])),
-        );
+      const live = await liveInstancesOf(db, identity.sidecarId);
       const liveIds = new Set(live.map((i) => i.id));
       for (const instance of live) await this.assign(instance.id, instance.address);
       for (const id of frame.instances) {

@@ -2,10 +2,10 @@
  * The sidecar registry: a tenant's runtime hosts, their secrets (SHA-256 only), liveness and load, and the
  * choice of the sidecar that runs a new instance.
  */
-import { and, asc, desc, eq, gte, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, notInArray, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { type Page, type PageQuery, paginate } from "../db/pagination";
-import { sidecar } from "../db/schema";
+import { agentInstance, sidecar } from "../db/schema";
 import { conflict, notFound } from "../errors";
 import { newId } from "../lib/ids";
 import { digestsEqual, randomSecret, sha256 } from "../lib/secret-digest";
@@ -19,13 +19,29 @@ export type SidecarRow = typeof sidecar.$inferSelect;
 export type SidecarWithLoad = SidecarRow & { liveInstances: number };
 
 /**
- * Live instances assigned to the sidecar of the enclosing query (a correlated subquery): neither stopped
- * nor `error` (a launch that failed: its session ended, the sidecar is not asked to run it, so it holds no
- * place). The same set `ready` assigns (durable-objects/sidecar.ts). Written out in
+ * An instance is live on its sidecar unless it is stopped or `error` (a launch that failed: its session
+ * ended, the sidecar is not asked to run it, so it holds no place). What counts against capacity and what
+ * `ready` assigns.
+ */
+const notLive = ["stopped", "error"] as const;
+
+/**
+ * Live instances assigned to the sidecar of the enclosing query (a correlated subquery). Written out in
  * full because drizzle leaves column names unqualified in single-table queries, which would bind `id` to
  * the inner table.
  */
-const liveInstances = sql<number>`(select count(*) from "agent_instance" as "live" where "live"."sidecar_id" = "sidecar"."id" and "live"."status" not in ('stopped', 'error'))`;
+const liveInstances = sql<number>`(select count(*) from "agent_instance" as "live" where "live"."sidecar_id" = "sidecar"."id" and "live"."status" not in (${sql.join(
+  notLive.map((status) => sql`${status}`),
+  sql`, `,
+)}))`;
+
+/** The live instances assigned to a sidecar (what it is sent on `ready`). */
+export function liveInstancesOf(db: Db, sidecarId: string) {
+  return db
+    .select({ id: agentInstance.id, address: agentInstance.address })
+    .from(agentInstance)
+    .where(and(eq(agentInstance.sidecarId, sidecarId), notInArray(agentInstance.status, [...notLive])));
+}
 
 const withLoad = { row: sidecar, liveInstances } as const;
 const flatten = ({ row, liveInstances: n }: { row: SidecarRow; liveInstances: number }): SidecarWithLoad => ({
