@@ -149,7 +149,7 @@ async function answerChallenge(
   socket.trust(ws);
   // The sidecar stopped the turn in flight when its channel dropped. Usually the hub saw the drop and failed
   // the turn then; after a crash of the hub nothing did, and the turn would stay running for good.
-  await parts.turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");
+  await failTurnOfLostSidecar(parts);
   const current = await currentGrantsAndSources(getDb(parts.env), secretBox(parts.env), setup);
   socket.send(ws, { type: "grants.update", requestId: crypto.randomUUID(), agentAddress, grants: current.grants });
   if (current.sources) {
@@ -198,12 +198,17 @@ async function exhausted(
   });
 }
 
+/** A turn in flight when the sidecar's channel dropped cannot finish (the sidecar stops it): failed. */
+function failTurnOfLostSidecar(parts: InstanceParts): Promise<void> {
+  return parts.turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");
+}
+
 /** The sidecar is gone: a running turn or state push cannot finish, so it is failed now, and said so. */
 export async function onSidecarLost(parts: InstanceParts): Promise<void> {
   parts.packs.abandon();
   const setup = await parts.state.liveSetup();
   if (!setup) return;
-  await parts.turns.end("sidecar_disconnected", "The sidecar disconnected during the turn");
+  await failTurnOfLostSidecar(parts);
   parts.events.record("sidecar.disconnected", { instanceId: setup.instanceId });
   parts.replies.settle("launch", new Error("The sidecar disconnected"));
   await hubLog(parts.env, setup, "warn", "The sidecar disconnected");
