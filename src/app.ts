@@ -20,6 +20,7 @@ import { approvalRoutes } from "./routes/approvals";
 import { assetRoutes } from "./routes/assets";
 import { auditLogRoutes } from "./routes/audit-log";
 import { authRoutes, isAuthRequest } from "./routes/auth";
+import { consoleRoutes } from "./routes/console";
 import { credentialRoutes } from "./routes/credentials";
 import { federationRoutes } from "./routes/federation";
 import { gitHttpRoutes, isGitRequest } from "./routes/git-http";
@@ -106,6 +107,7 @@ export function createApp() {
   app.route("/", observabilityRoutes);
   app.route("/", sidecarRoutes);
   mountOpenApi(app);
+  app.route("/", consoleRoutes);
 
   app.notFound(handleNotFound);
   app.onError(handleError);

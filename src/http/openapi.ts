@@ -34,6 +34,9 @@ export const tags = [
   { name: "Audit", description: "Who changed what, when and from where: the tenant's append-only audit log" },
 ] as const;
 
+/** Where the hub serves the API reference's script from its static assets. */
+export const SCALAR_SCRIPT_PATH = "/docs/scalar/standalone.js";
+
 export function mountOpenApi(app: Router): void {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -62,5 +65,15 @@ export function mountOpenApi(app: Router): void {
     tags: [...tags],
     security: [{ bearer: [] }, { session: [] }],
   });
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: `${API_TITLE} API reference` }));
+  // Scalar's script is one of the hub's own static assets (scripts/build-assets.mjs), and its default
+  // web fonts are off: the page works without the internet.
+  app.get(
+    "/docs",
+    Scalar({
+      url: "/openapi.json",
+      pageTitle: `${API_TITLE} API reference`,
+      cdn: SCALAR_SCRIPT_PATH,
+      withDefaultFonts: false,
+    }),
+  );
 }

@@ -1,0 +1,47 @@
+/** Every screen of the console and its address under `/console/`. */
+import { createBrowserRouter, Navigate } from "react-router";
+import { SignedInLayout } from "./layout";
+import { AgentPage, AgentsPage } from "./pages/agents";
+import { ApprovalsPage } from "./pages/approvals";
+import { GitTokensPage } from "./pages/git-tokens";
+import { InstancePage } from "./pages/instance";
+import { InstancesPage } from "./pages/instances";
+import { MembersPage } from "./pages/members";
+import { NotFoundPage } from "./pages/not-found";
+import { SidecarsPage } from "./pages/sidecars";
+import { SignInPage, SignUpPage } from "./pages/sign-in";
+import { TenantsPage } from "./pages/tenants";
+import { UsagePage } from "./pages/usage";
+import { WalletPage, WalletsPage } from "./pages/wallets";
+
+export const router = createBrowserRouter(
+  [
+    { path: "/sign-in", element: <SignInPage /> },
+    { path: "/sign-up", element: <SignUpPage /> },
+    {
+      element: <SignedInLayout />,
+      children: [
+        { index: true, element: <TenantsPage /> },
+        {
+          path: "t/:tenantId",
+          children: [
+            { index: true, element: <Navigate to="agents" replace /> },
+            { path: "agents", element: <AgentsPage /> },
+            { path: "agents/:agentId", element: <AgentPage /> },
+            { path: "instances", element: <InstancesPage /> },
+            { path: "instances/:instanceId", element: <InstancePage /> },
+            { path: "approvals", element: <ApprovalsPage /> },
+            { path: "wallets", element: <WalletsPage /> },
+            { path: "wallets/:walletId", element: <WalletPage /> },
+            { path: "usage", element: <UsagePage /> },
+            { path: "sidecars", element: <SidecarsPage /> },
+            { path: "members", element: <MembersPage /> },
+            { path: "git-tokens", element: <GitTokensPage /> },
+          ],
+        },
+        { path: "*", element: <NotFoundPage /> },
+      ],
+    },
+  ],
+  { basename: "/console" },
+);
