@@ -65,7 +65,11 @@ export async function seedDemoRuntime(baseUrl, { token, tenantId }, stateFile) {
   };
   const provider = await ensure("providers", "echo", {
     plugin: "echo",
-    metadata: { baseURL: "http://127.0.0.1/echo", models: [{ id: "echo", name: "Echo (offline)" }] },
+    metadata: {
+      baseURL: "http://127.0.0.1/echo",
+      // Priced like a mid-range hosted model, so a demo turn has a cost to show in wallets and usage.
+      models: [{ id: "echo", name: "Echo (offline)", pricing: { input: "3", output: "15", currency: "USD" } }],
+    },
   });
   await ensure("credentials", "echo-key", { type: "api_key", providerId: provider.id, secret: "not-a-real-key" });
   // Model calls are charged to the tenant's default wallet; the echo model is free, but a launch needs one.

@@ -1,14 +1,22 @@
-// `npm start`: apply migrations to the local D1, run the hub on http://127.0.0.1:8787, seed the demo
+// `npm start`: build the console, apply migrations to the local D1, run the hub on http://127.0.0.1:8787, seed the demo
 // user, tenant, echo agent and sidecar (if absent), run the reference sidecar, and print how to use them.
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { buildAssets } from "./build-assets.mjs";
 import { applyMigrations, root, startHub, startSidecar } from "./hub.mjs";
 import { seedDemo, seedDemoRuntime } from "./seed.mjs";
 
 const port = Number(process.env.PORT ?? 8787);
 const started = Date.now();
-await applyMigrations();
-const hub = await startHub({ port });
+await Promise.all([applyMigrations(), buildAssets({ quiet: true })]);
+// The console signs in from the hub's own origin; both spellings of loopback are let in. A .dev.vars of
+// your own (docs/deployment.md) takes over.
+const vars = existsSync(join(root, ".dev.vars"))
+  ? {}
+  : { AUTH_BASE_URL: `http://127.0.0.1:${port}`, AUTH_TRUSTED_ORIGINS: `http://localhost:${port}` };
+const hub = await startHub({ port, vars });
 console.log(`\nAgent Hub is up on ${hub.url} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+console.log(`  Console:       ${hub.url}/console/`);
 console.log(`  API reference: ${hub.url}/docs`);
 console.log(`  OpenAPI:       ${hub.url}/openapi.json`);
 const seeded = await seedDemo(hub.url);

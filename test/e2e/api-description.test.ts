@@ -1,6 +1,8 @@
 /** The running server describes itself: /status, /openapi.json (valid OpenAPI 3.1) and /docs. */
+import { readFile } from "node:fs/promises";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, inject, it } from "vitest";
+import { consoleTypesOf, consoleTypesPath } from "../../scripts/console-types.mjs";
 
 const hub = inject("hubUrl");
 
@@ -36,6 +38,14 @@ describe("the running hub", () => {
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe("3.1");
+  });
+
+  it("the console's API types are those of this document (`npm run console:types` renews them)", async () => {
+    const doc = await (await fetch(`${hub}/openapi.json`)).json();
+    const committed = await readFile(consoleTypesPath, "utf8");
+    expect(committed === (await consoleTypesOf(doc)), "console/src/api-types.ts is stale: npm run console:types").toBe(
+      true,
+    );
   });
 
   it("serves the API reference page at /docs", async () => {

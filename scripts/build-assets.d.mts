@@ -1,0 +1,2 @@
+export const assetsDir: string;
+export function buildAssets(opts?: { quiet?: boolean }): Promise<void>;

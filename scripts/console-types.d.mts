@@ -1,0 +1,2 @@
+export const consoleTypesPath: string;
+export function consoleTypesOf(document: unknown): Promise<string>;
