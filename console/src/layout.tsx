@@ -1,5 +1,7 @@
 /** The frame of every signed-in screen: a skip link, the header with the tenant's sections, the page. */
+import { useQuery } from "@tanstack/react-query";
 import { Link, Navigate, NavLink, Outlet, useLocation, useNavigate, useParams } from "react-router";
+import { api, type Page, tenantPath } from "./api";
 import { useMe, useSignOut } from "./session";
 import { useMemberships } from "./tenants";
 import { ErrorNote, Loading } from "./ui";
@@ -14,6 +16,18 @@ const sections: [path: string, label: string][] = [
   ["members", "Members"],
   ["git-tokens", "Git tokens"],
 ];
+
+/** How many approvals wait in the tenant, beside its nav link, so nobody has to go and look. */
+function PendingCount({ tenantId }: { tenantId: string }) {
+  const pending = useQuery({
+    queryKey: ["tenant", tenantId, "approvals", "pending"],
+    queryFn: () => api<Page<unknown>>("GET", tenantPath(tenantId, "approvals?status=pending&limit=100")),
+    refetchInterval: 5_000,
+  });
+  const n = pending.data?.data.length ?? 0;
+  if (n === 0) return null;
+  return <span className="badge"> {n === 100 ? "100+" : n} pending</span>;
+}
 
 export function SignedInLayout() {
   const me = useMe();
@@ -75,7 +89,10 @@ function Header({ name }: { name: string }) {
           <ul>
             {sections.map(([path, label]) => (
               <li key={path}>
-                <NavLink to={`/t/${tenantId}/${path}`}>{label}</NavLink>
+                <NavLink to={`/t/${tenantId}/${path}`}>
+                  {label}
+                  {path === "approvals" && <PendingCount tenantId={tenantId} />}
+                </NavLink>
               </li>
             ))}
           </ul>

@@ -1,10 +1,10 @@
 /** The home screen: the tenants the user belongs to, and a form to create one. */
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Link, useNavigate } from "react-router";
-import { api } from "../api";
+import { api, type Page } from "../api";
 import type { Schema } from "../schemas";
-import { useMemberships } from "../tenants";
+import { type Membership, useMemberships } from "../tenants";
 import { FormError, PageTitle, QueryView } from "../ui";
 
 /** What the API accepts as a slug: lower-case letters, digits and inner hyphens. */
@@ -16,6 +16,9 @@ function slugOf(name: string): string {
     .slice(0, 63);
 }
 
+/** Memberships the user has taken up; invitations are answered in their own section. */
+const joined = (memberships: Membership[]) => memberships.filter((m) => m.status !== "invited");
+
 export function TenantsPage() {
   const memberships = useMemberships();
   return (
@@ -24,12 +27,12 @@ export function TenantsPage() {
       <QueryView
         query={memberships}
         label="Loading your tenants"
-        isEmpty={(page) => page.data.length === 0}
+        isEmpty={(page) => joined(page.data).length === 0}
         empty="You belong to no tenant yet. Create one below."
       >
         {(page) => (
           <ul className="cards">
-            {page.data.map((m) => (
+            {joined(page.data).map((m) => (
               <li key={m.principalId}>
                 <article>
                   <h2>
@@ -44,8 +47,64 @@ export function TenantsPage() {
           </ul>
         )}
       </QueryView>
+      <Invitations />
       <CreateTenant />
     </>
+  );
+}
+
+/** Tenants that invited the user: accepting makes the membership active, declining removes it. */
+function Invitations() {
+  const client = useQueryClient();
+  const invitations = useQuery({
+    queryKey: ["me", "invitations"],
+    queryFn: () => api<Page<Membership>>("GET", "/api/me/invitations?limit=100"),
+    refetchInterval: 10_000,
+  });
+  const answer = useMutation({
+    mutationFn: ({ principalId, verb }: { principalId: string; verb: "accept" | "decline" }) =>
+      api("POST", `/api/me/invitations/${encodeURIComponent(principalId)}/${verb}`, {}),
+    onSuccess: () => client.invalidateQueries({ queryKey: ["me"] }),
+  });
+  if (!invitations.data?.data.length && !invitations.isError) return null;
+  return (
+    <section aria-labelledby="invitations">
+      <h2 id="invitations">Invitations</h2>
+      <QueryView query={invitations} label="Loading your invitations">
+        {(page) => (
+          <ul className="cards">
+            {page.data.map((m) => (
+              <li key={m.principalId}>
+                <article aria-label={`Invitation to ${m.tenantName}`}>
+                  <p>
+                    <strong>{m.tenantName}</strong> invited you as {m.roles.map((r) => r.name).join(", ") || "a member"}
+                    .
+                  </p>
+                  <div className="grid">
+                    <button
+                      type="button"
+                      disabled={answer.isPending}
+                      onClick={() => answer.mutate({ principalId: m.principalId, verb: "accept" })}
+                    >
+                      Accept
+                    </button>
+                    <button
+                      type="button"
+                      className="secondary outline"
+                      disabled={answer.isPending}
+                      onClick={() => answer.mutate({ principalId: m.principalId, verb: "decline" })}
+                    >
+                      Decline
+                    </button>
+                  </div>
+                </article>
+              </li>
+            ))}
+          </ul>
+        )}
+      </QueryView>
+      <FormError error={answer.error} />
+    </section>
   );
 }
 
