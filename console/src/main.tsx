@@ -13,7 +13,10 @@ const queryClient = new QueryClient({
       // A 4xx will not change by asking again; a network error or a 5xx may.
       retry: (failures, error) =>
         failures < 2 && !(error instanceof ApiError && error.status >= 400 && error.status < 500),
-      staleTime: 5_000,
+      // A screen shows what the hub has now: fresh on every visit, and again every 15 s while the page is
+      // visible (screens whose data changes by itself ask more often).
+      staleTime: 1_000,
+      refetchInterval: 15_000,
     },
   },
 });

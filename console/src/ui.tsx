@@ -1,6 +1,6 @@
 /** The states every screen shows the same way: loading, error, empty; and a page heading. */
 import type { UseQueryResult } from "@tanstack/react-query";
-import type { ReactNode } from "react";
+import { type ReactNode, useState } from "react";
 import { ApiError } from "./api";
 
 export function Loading({ label = "Loading" }: { label?: string }) {
@@ -75,4 +75,42 @@ export function Time({ at }: { at: string | null | undefined }) {
 export function FormError({ error }: { error: unknown }) {
   if (!error) return null;
   return <ErrorNote error={error} />;
+}
+
+/**
+ * A table that scrolls sideways on its own on a narrow screen. A scrolling region must be reachable by
+ * keyboard (axe `scrollable-region-focusable`), so it takes focus and is a region named for screen readers.
+ */
+export function ScrollTable({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a keyboard user must be able to focus the region to scroll it.
+    <section className="table-wrap" aria-label={label} tabIndex={0}>
+      {children}
+    </section>
+  );
+}
+
+/** The status as a word (never colour alone), tinted to be scanned quickly. */
+export function StatusBadge({ status }: { status: string }) {
+  return <span className={`status-badge status-${status}`}>{status}</span>;
+}
+
+/** Copies a secret or a command, and says whether it worked. */
+export function CopyButton({ text, label }: { text: string; label: string }) {
+  const [copied, setCopied] = useState<"yes" | "no" | null>(null);
+  const copy = () =>
+    navigator.clipboard.writeText(text).then(
+      () => setCopied("yes"),
+      () => setCopied("no"),
+    );
+  return (
+    <>
+      <button type="button" className="secondary outline" onClick={copy}>
+        {label}
+      </button>
+      <span aria-live="polite">
+        {copied === "yes" ? " Copied." : copied === "no" ? " Copying was refused: select the text instead." : ""}
+      </span>
+    </>
+  );
 }

@@ -16,7 +16,7 @@ let screens: [name: string, path: string, heading: RegExp][] = [];
 
 test.beforeAll(async ({ browser, baseURL }) => {
   test.setTimeout(120_000);
-  page = await browser.newPage();
+  page = await (await browser.newContext()).newPage();
   const user = await signUpUser(page, baseURL as string, "Ada Auditor");
   hub = user.hub;
   tenantId = (await hub.call("POST", "/api/tenants", { name: "Axe Co", slug: `axe-${Date.now().toString(36)}` })).id;
@@ -52,7 +52,7 @@ test.beforeAll(async ({ browser, baseURL }) => {
 
 test.afterAll(async () => {
   await runtime?.stop();
-  await page?.close();
+  await page?.context().close();
 });
 
 async function serious(page: Page) {
@@ -84,17 +84,17 @@ for (const [width, height, label] of [
 }
 
 test("the sign-in and sign-up screens are accessible", async ({ browser }) => {
-  const anonymous = await browser.newPage();
+  const anonymous = await (await browser.newContext()).newPage();
   for (const path of ["/sign-in", "/sign-up"]) {
     await anonymous.goto(`/console${path}`);
     await expect(anonymous.getByRole("heading", { level: 1 })).toBeVisible();
     expect(await serious(anonymous), path).toEqual([]);
   }
-  await anonymous.close();
+  await anonymous.context().close();
 });
 
 test("/docs renders the API reference from the hub alone", async ({ browser, baseURL }) => {
-  const docs = await browser.newPage();
+  const docs = await (await browser.newContext()).newPage();
   const origin = new URL(baseURL as string).origin;
   const elsewhere: string[] = [];
   await docs.route("**/*", (route) => {
@@ -107,5 +107,5 @@ test("/docs renders the API reference from the hub alone", async ({ browser, bas
   await expect(docs.getByText("Liveness check").first()).toBeVisible({ timeout: 30_000 });
   await screenshot(docs, "docs");
   expect(elsewhere).toEqual([]);
-  await docs.close();
+  await docs.context().close();
 });

@@ -18,12 +18,12 @@ const email = `operator-${Date.now().toString(36)}@example.test`;
 const password = "correct horse battery";
 
 test.beforeAll(async ({ browser }) => {
-  page = await browser.newPage();
+  page = await (await browser.newContext()).newPage();
 });
 
 test.afterAll(async () => {
   await runtime?.stop();
-  await page?.close();
+  await page?.context().close();
 });
 
 /** The ids of the events the live stream shows, in the order shown. */
@@ -84,10 +84,15 @@ test("send mail and see the reply stream in live", async () => {
   await expect(page.getByLabel("Message")).toHaveValue("");
   await expect(liveStream()).toContainText("Echo: hello from the console");
   await expect(page.getByRole("region", { name: "Mail" })).toContainText("Echo: hello from the console");
+  // The turn, with its model and cost, in the turns panel: no reload needed.
+  const turns = page.getByRole("region", { name: "Turns" });
+  await expect(turns).toContainText("completed");
+  await expect(turns).toContainText("echo");
   await screenshot(page, "instance");
 });
 
-test("drop the network: the stream resumes without a gap", async ({ context }) => {
+test("drop the network: the stream resumes without a gap", async () => {
+  const context = page.context();
   const before = await streamIds();
   expect(before.length).toBeGreaterThan(0);
   await context.setOffline(true);
