@@ -6,6 +6,7 @@ import {
   agent,
   agentInstance,
   agentSession,
+  approval,
   inferenceTurn,
   type instanceStatuses,
   principal,
@@ -60,7 +61,10 @@ export async function listInstances(
   return { data: page.data.map((r) => ({ ...r.instance, agentName: r.agentName })), nextCursor: page.nextCursor };
 }
 
-/** The D1 side of stopping: instance stopped, its principal deactivated, its session ended — together. */
+/**
+ * The D1 side of stopping: instance stopped, its principal deactivated, its session ended, and what it
+ * still waited for expired (nobody is left to act on a decision) — together.
+ */
 export async function markStopped(db: Db, instance: InstanceRow, reason: string, now = new Date()) {
   await db.batch([
     db
@@ -75,6 +79,10 @@ export async function markStopped(db: Db, instance: InstanceRow, reason: string,
       .update(agentSession)
       .set({ status: "ended", endedAt: now, updatedAt: now })
       .where(eq(agentSession.id, instance.sessionId ?? "")),
+    db
+      .update(approval)
+      .set({ status: "expired", resolvedAt: now })
+      .where(and(eq(approval.instanceId, instance.id), eq(approval.status, "pending"))),
   ]);
 }
 

@@ -275,4 +275,27 @@ describe("approvals of gated tool calls", SLOW, () => {
     expect(decision).toMatchObject({ decision: "deny", reason: expect.stringContaining("resource and action") });
     expect(channel.log.frames.slice(from).filter((f) => f.type === "gate.decision")).toHaveLength(1);
   });
+
+  // Last: it stops the instance the other tests use.
+  it("stopping the instance expires what it waited for: out of the inbox, and deciding is a 409", async () => {
+    await ok(`${tenantBase(r.t.id)}/grants`, r.token, {
+      principalId,
+      resource: "tool:late",
+      action: "invoke",
+      effect: "ask",
+    });
+    const asked = await gate(channel, "tool:late", "invoke");
+    const id = asked.decision.approvalId as string;
+    expect((await ok("/api/me/approvals", r.token)).data.map((a: { id: string }) => a.id)).toContain(id);
+    const stopped = await api(`${instancesOf(r.t.id)}/${instance.id}`, { method: "DELETE", token: r.token });
+    expect(stopped.status).toBe(204);
+    const after = await ok(`${approvals()}/${id}`, r.token);
+    expect(after).toMatchObject({ status: "expired", resolvedAt: expect.any(String) });
+    expect((await ok("/api/me/approvals", r.token)).data.map((a: { id: string }) => a.id)).not.toContain(id);
+    expectError(
+      await api(`${approvals()}/${id}/approve`, { token: r.token, body: { scope: "once" } }),
+      409,
+      "approval_expired",
+    );
+  });
 });
