@@ -11,7 +11,6 @@ import { NotFoundPage } from "./pages/not-found";
 import { SidecarsPage } from "./pages/sidecars";
 import { SignInPage, SignUpPage } from "./pages/sign-in";
 import { TenantsPage } from "./pages/tenants";
-import { UsagePage } from "./pages/usage";
 import { WalletPage, WalletsPage } from "./pages/wallets";
 
 export const router = createBrowserRouter(
@@ -33,7 +32,8 @@ export const router = createBrowserRouter(
             { path: "approvals", element: <ApprovalsPage /> },
             { path: "wallets", element: <WalletsPage /> },
             { path: "wallets/:walletId", element: <WalletPage /> },
-            { path: "usage", element: <UsagePage /> },
+            // The charts library is most of the app's weight: loaded when the screen is first opened.
+            { path: "usage", lazy: async () => ({ Component: (await import("./pages/usage")).UsagePage }) },
             { path: "sidecars", element: <SidecarsPage /> },
             { path: "members", element: <MembersPage /> },
             { path: "git-tokens", element: <GitTokensPage /> },
