@@ -71,6 +71,12 @@ test("launch the demo agent", async () => {
   await page.getByRole("navigation", { name: "Tenant" }).getByRole("link", { name: "Agents" }).click();
   await page.getByRole("link", { name: "Echo" }).click();
   await expect(page.getByRole("heading", { level: 1 })).toContainText("Echo");
+  // An edit is a new version, current at once.
+  const edit = page.getByRole("region", { name: "Edit agent" });
+  await edit.getByLabel("Description").fill("Replies with what you send it, from the console");
+  await edit.getByRole("button", { name: "Save changes" }).click();
+  await expect(edit.getByRole("status")).toHaveText("Saved as version 2.");
+  await expect(page.getByRole("region", { name: "Versions" })).toContainText("Version 2 (current)");
   await screenshot(page, "agent");
   await page.getByRole("button", { name: "Launch" }).click();
   await expect(page).toHaveURL(/\/instances\/ins_[0-9a-f]+$/);

@@ -1,6 +1,6 @@
 /** Agent definitions: the list and a Create form; one definition's details, versions, assets, instances. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { type FormEvent, useId, useState } from "react";
+import { type FormEvent, type ReactNode, useId, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, type Page, tenantPath, withQuery } from "../api";
 import type { Schema } from "../schemas";
@@ -16,6 +16,7 @@ type Asset = Schema<"Asset">;
 type Instance = Schema<"AgentInstance">;
 type Model = Schema<"ModelInfo">;
 type CreateAgent = Schema<"CreateAgent">;
+type UpdateAgent = Schema<"UpdateAgent">;
 
 const agentsKey = (tenantId: string) => ["tenant", tenantId, "agents"];
 const agentKey = (tenantId: string, agentId: string) => ["tenant", tenantId, "agent", agentId];
@@ -253,6 +254,7 @@ function AgentView({ tenantId, agent }: { tenantId: string; agent: Agent }) {
       )}
       {agent.status === "stopped" && <p className="empty">This definition is stopped: it cannot be launched.</p>}
       <AgentDetails agent={agent} />
+      <EditAgent tenantId={tenantId} agent={agent} />
       <Versions tenantId={tenantId} agent={agent} />
       <Assets tenantId={tenantId} agentId={agent.id} />
       <AgentInstances tenantId={tenantId} agentId={agent.id} />
@@ -302,6 +304,134 @@ function AgentDetails({ agent }: { agent: Agent }) {
         {agent.systemPrompt ? <pre className="prompt">{agent.systemPrompt}</pre> : <p>— (needed to launch)</p>}
       </details>
     </section>
+  );
+}
+
+/**
+ * Editing records a new version. The mutation lives here so its outcome survives the form's reset:
+ * the fields are keyed by the current version, so a save or a rollback re-fills them from the server.
+ */
+function EditAgent({ tenantId, agent }: { tenantId: string; agent: Agent }) {
+  const client = useQueryClient();
+  const save = useMutation({
+    mutationFn: (body: UpdateAgent) => api<Agent>("PATCH", definitionPath(tenantId, agent.id), body),
+    onSuccess: (saved) => {
+      client.setQueryData(agentKey(tenantId, agent.id), saved);
+      // The agent's key prefixes its versions: the Versions table shows the new current one.
+      return Promise.all([
+        client.invalidateQueries({ queryKey: agentKey(tenantId, agent.id) }),
+        client.invalidateQueries({ queryKey: agentsKey(tenantId) }),
+      ]);
+    },
+  });
+  // A submit with no change sends nothing (every PATCH records a version) and says so.
+  const [unchanged, setUnchanged] = useState(false);
+  const submit = (body: UpdateAgent) => {
+    const nothing = Object.keys(body).length === 0;
+    setUnchanged(nothing);
+    if (nothing) save.reset();
+    else save.mutate(body);
+  };
+  // Only the outcome of the last save while it is still the current version (a rollback makes it stale).
+  const saved = save.isSuccess && save.data.currentVersion === agent.currentVersion ? save.data : undefined;
+  return (
+    <section aria-labelledby="edit-agent">
+      <h2 id="edit-agent">Edit agent</h2>
+      <EditAgentForm
+        key={agent.currentVersion}
+        tenantId={tenantId}
+        agent={agent}
+        pending={save.isPending}
+        onSave={submit}
+      >
+        <FormError error={save.error} />
+        <div aria-live="polite" role="status">
+          {saved && <p>Saved as version {saved.currentVersion}.</p>}
+          {unchanged && <p>Nothing changed: no new version was recorded.</p>}
+        </div>
+      </EditAgentForm>
+    </section>
+  );
+}
+
+function EditAgentForm({
+  tenantId,
+  agent,
+  pending,
+  onSave,
+  children,
+}: {
+  tenantId: string;
+  agent: Agent;
+  pending: boolean;
+  /** Called with only the changed fields (possibly none). */
+  onSave: (body: UpdateAgent) => void;
+  children: ReactNode;
+}) {
+  const ids = { models: useId(), modelHint: useId() };
+  const [name, setName] = useState(agent.name);
+  const [description, setDescription] = useState(agent.description ?? "");
+  const [systemPrompt, setSystemPrompt] = useState(agent.systemPrompt ?? "");
+  const [model, setModel] = useState(defaultModelOf(agent) ?? "");
+  const models = useQuery({
+    queryKey: ["models", tenantId],
+    queryFn: () => api<Page<Model>>("GET", withQuery("/api/models", { tenantId })),
+  });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    // Every PATCH records a version, so only what the user changed is sent.
+    const body: UpdateAgent = {};
+    // An empty name goes to the API as "", which answers with its own validation message.
+    if (name.trim() !== agent.name) body.name = name.trim();
+    if (description.trim() !== (agent.description ?? "")) body.description = description.trim() || null;
+    // The prompt is compared as typed: trimming it would count trailing blank lines as an edit.
+    if (systemPrompt !== (agent.systemPrompt ?? "")) body.systemPrompt = systemPrompt.trim() ? systemPrompt : null;
+    if (model.trim() !== (defaultModelOf(agent) ?? "")) {
+      // modelConfig is replaced whole: keep its other keys (temperature…) as they are.
+      const { defaultModel: _old, ...rest } = agent.modelConfig ?? {};
+      body.modelConfig = model.trim() ? { ...rest, defaultModel: model.trim() } : rest;
+    }
+    onSave(body);
+  };
+  return (
+    <form onSubmit={submit}>
+      <div className="grid">
+        <label>
+          Name
+          {/* Not `required`: an empty name reaches the API, whose message shows below the form. */}
+          <input maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <label>
+          Default model
+          <input
+            list={ids.models}
+            value={model}
+            onChange={(e) => setModel(e.target.value)}
+            aria-describedby={ids.modelHint}
+          />
+          <datalist id={ids.models}>
+            {models.data?.data.map((m) => (
+              <option key={`${m.providerId}/${m.id}`} value={m.id}>
+                {m.name} ({m.providerName})
+              </option>
+            ))}
+          </datalist>
+          <small id={ids.modelHint}>Stored as the definition's modelConfig.defaultModel; needed to launch.</small>
+        </label>
+      </div>
+      <label>
+        Description
+        <input maxLength={2000} value={description} onChange={(e) => setDescription(e.target.value)} />
+      </label>
+      <label>
+        System prompt
+        <textarea rows={6} maxLength={200000} value={systemPrompt} onChange={(e) => setSystemPrompt(e.target.value)} />
+      </label>
+      {children}
+      <button type="submit" aria-busy={pending} disabled={pending}>
+        Save changes
+      </button>
+    </form>
   );
 }
 
