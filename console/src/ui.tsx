@@ -84,7 +84,7 @@ export function FormError({ error }: { error: unknown }) {
 export function ScrollTable({ label, children }: { label: string; children: ReactNode }) {
   return (
     // biome-ignore lint/a11y/noNoninteractiveTabindex: a keyboard user must be able to focus the region to scroll it.
-    <section className="table-wrap" aria-label={label} tabIndex={0}>
+    <section className="table-wrap" aria-label={`${label} table`} tabIndex={0}>
       {children}
     </section>
   );

@@ -34,7 +34,7 @@ async function streamIds(): Promise<number[]> {
   return ids;
 }
 
-const liveStream = () => page.getByRole("region", { name: "Live stream" });
+const liveStream = () => page.getByRole("region", { name: "Live stream", exact: true });
 
 test("sign up and create a tenant", async ({ baseURL }) => {
   await page.goto("/console/");
@@ -72,11 +72,11 @@ test("launch the demo agent", async () => {
   await page.getByRole("link", { name: "Echo" }).click();
   await expect(page.getByRole("heading", { level: 1 })).toContainText("Echo");
   // An edit is a new version, current at once.
-  const edit = page.getByRole("region", { name: "Edit agent" });
+  const edit = page.getByRole("region", { name: "Edit agent", exact: true });
   await edit.getByLabel("Description").fill("Replies with what you send it, from the console");
   await edit.getByRole("button", { name: "Save changes" }).click();
   await expect(edit.getByRole("status")).toHaveText("Saved as version 2.");
-  await expect(page.getByRole("region", { name: "Versions" })).toContainText("Version 2 (current)");
+  await expect(page.getByRole("region", { name: "Versions", exact: true })).toContainText("Version 2 (current)");
   await screenshot(page, "agent");
   await page.getByRole("button", { name: "Launch" }).click();
   await expect(page).toHaveURL(/\/instances\/ins_[0-9a-f]+$/);
@@ -89,9 +89,9 @@ test("send mail and see the reply stream in live", async () => {
   await page.getByRole("button", { name: "Send" }).click();
   await expect(page.getByLabel("Message")).toHaveValue("");
   await expect(liveStream()).toContainText("Echo: hello from the console");
-  await expect(page.getByRole("region", { name: "Mail" })).toContainText("Echo: hello from the console");
+  await expect(page.getByRole("region", { name: "Mail", exact: true })).toContainText("Echo: hello from the console");
   // The turn, with its model and cost, in the turns panel: no reload needed.
-  const turns = page.getByRole("region", { name: "Turns" });
+  const turns = page.getByRole("region", { name: "Turns", exact: true });
   await expect(turns).toContainText("completed");
   await expect(turns).toContainText("echo");
   await screenshot(page, "instance");
@@ -137,7 +137,7 @@ test("approve what the agent asks", async () => {
   await expect(page.getByText("No approval waits for you.")).toBeVisible();
 
   await page.goBack();
-  await expect(page.getByRole("region", { name: "Mail" })).toContainText(
+  await expect(page.getByRole("region", { name: "Mail", exact: true })).toContainText(
     "Tool note returned: Noted (1): from the console",
   );
 });
