@@ -114,3 +114,25 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
     </>
   );
 }
+
+/** The next page of a paginated list (`useInfiniteQuery`), while there is one. */
+export function LoadMore({
+  query,
+  label = "Load more",
+}: {
+  query: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => unknown };
+  label?: string;
+}) {
+  if (!query.hasNextPage) return null;
+  return (
+    <button
+      type="button"
+      className="secondary outline"
+      aria-busy={query.isFetchingNextPage}
+      disabled={query.isFetchingNextPage}
+      onClick={() => query.fetchNextPage()}
+    >
+      {label}
+    </button>
+  );
+}

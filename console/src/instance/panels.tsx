@@ -6,7 +6,7 @@ import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { type ReactNode, useState } from "react";
 import { api, tenantPath, withQuery } from "../api";
 import type { Schema } from "../schemas";
-import { Empty, ErrorNote, Loading, QueryView, ScrollTable, Time } from "../ui";
+import { Empty, ErrorNote, Loading, LoadMore, QueryView, ScrollTable, Time } from "../ui";
 import { instanceKeys, instancePath } from "./keys";
 
 /** A section whose body mounts (and so fetches) only when the reader opens it. */
@@ -151,17 +151,7 @@ function StateFiles({ tenantId, instanceId }: { tenantId: string; instanceId: st
   return (
     <div className="ins-state-files">
       <FileList nodes={fileTree(entries)} selected={file} onSelect={setFile} />
-      {list.hasNextPage && (
-        <button
-          type="button"
-          className="secondary outline ins-small"
-          aria-busy={list.isFetchingNextPage}
-          disabled={list.isFetchingNextPage}
-          onClick={() => list.fetchNextPage()}
-        >
-          More files
-        </button>
-      )}
+      <LoadMore query={list} label="More files" />
       {file && <FileView tenantId={tenantId} instanceId={instanceId} path={file} />}
     </div>
   );
@@ -314,17 +304,7 @@ function Logs({ tenantId, instanceId }: { tenantId: string; instanceId: string }
               </tbody>
             </table>
           </ScrollTable>
-          {logs.hasNextPage && (
-            <button
-              type="button"
-              className="secondary outline"
-              aria-busy={logs.isFetchingNextPage}
-              disabled={logs.isFetchingNextPage}
-              onClick={() => logs.fetchNextPage()}
-            >
-              Older entries
-            </button>
-          )}
+          <LoadMore query={logs} label="Older entries" />
         </>
       )}
     </>

@@ -7,7 +7,7 @@ import { api, type Page, tenantPath, withQuery } from "../api";
 import { AMOUNT_PATTERN, formatDecimal, formatMoney, isPositiveDecimal } from "../decimal";
 import type { Schema } from "../schemas";
 import { useTenantId } from "../tenants";
-import { Empty, ErrorNote, FormError, Loading, PageTitle, QueryView, ScrollTable, Time } from "../ui";
+import { Empty, ErrorNote, FormError, Loading, LoadMore, PageTitle, QueryView, ScrollTable, Time } from "../ui";
 
 type Wallet = Schema<"Wallet">;
 type Transaction = Schema<"Transaction">;
@@ -335,17 +335,7 @@ function Ledger({ tenantId, wallet }: { tenantId: string; wallet: Wallet }) {
               </tbody>
             </table>
           </ScrollTable>
-          {ledger.hasNextPage && (
-            <button
-              type="button"
-              className="secondary"
-              aria-busy={ledger.isFetchingNextPage}
-              disabled={ledger.isFetchingNextPage}
-              onClick={() => ledger.fetchNextPage()}
-            >
-              Load more
-            </button>
-          )}
+          <LoadMore query={ledger} />
         </>
       )}
     </section>
