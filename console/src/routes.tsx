@@ -11,6 +11,7 @@ import { NotFoundPage } from "./pages/not-found";
 import { SidecarsPage } from "./pages/sidecars";
 import { SignInPage, SignUpPage } from "./pages/sign-in";
 import { TenantsPage } from "./pages/tenants";
+import { TracePage } from "./pages/trace";
 import { WalletPage, WalletsPage } from "./pages/wallets";
 
 export const router = createBrowserRouter(
@@ -34,6 +35,7 @@ export const router = createBrowserRouter(
             { path: "wallets/:walletId", element: <WalletPage /> },
             // The charts library is most of the app's weight: loaded when the screen is first opened.
             { path: "usage", lazy: async () => ({ Component: (await import("./pages/usage")).UsagePage }) },
+            { path: "traces/:traceId", element: <TracePage /> },
             { path: "sidecars", element: <SidecarsPage /> },
             { path: "members", element: <MembersPage /> },
             { path: "git-tokens", element: <GitTokensPage /> },

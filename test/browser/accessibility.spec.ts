@@ -33,6 +33,14 @@ test.beforeAll(async ({ browser, baseURL }) => {
   await hub.call("POST", `${t}/agents/instances/${instance.id}/mail`, { content: '/tool note {"text":"wait"}' });
   await expect.poll(async () => (await hub.call("GET", `${t}/approvals?status=pending`)).data.length).toBe(1);
   const wallet = (await hub.call("GET", `${t}/wallets`)).data[0];
+  let traceId = "";
+  await expect
+    .poll(async () => {
+      const turns = (await hub.call("GET", `${t}/agents/instances/${instance.id}/turns`)).data;
+      traceId = turns.find((x: { status: string; traceId: string | null }) => x.status === "completed")?.traceId ?? "";
+      return traceId;
+    })
+    .not.toBe("");
   const c = `/t/${tenantId}`;
   screens = [
     ["tenants", "/", /Your tenants/],
@@ -44,6 +52,7 @@ test.beforeAll(async ({ browser, baseURL }) => {
     ["wallets", `${c}/wallets`, /Wallets/],
     ["wallet", `${c}/wallets/${wallet.id}`, /Demo credits/],
     ["usage", `${c}/usage`, /Usage/],
+    ["trace", `${c}/traces/${traceId}`, /Trace/],
     ["sidecars", `${c}/sidecars`, /Sidecars/],
     ["members", `${c}/members`, /Members/],
     ["git-tokens", `${c}/git-tokens`, /Git tokens/],

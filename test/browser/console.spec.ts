@@ -153,6 +153,15 @@ test("the turns' cost appears in the usage charts and the wallet", async () => {
     .toBeCloseTo(spent, 9);
   await screenshot(page, "usage");
 
+  // Each recent trace opens its spans: the turn and the model call inside it.
+  const trace = turns[0].traceId as string;
+  await page.getByRole("link", { name: trace }).first().click();
+  await expect(page.getByRole("heading", { level: 1 })).toContainText(trace);
+  const spans = page.getByRole("region", { name: "Spans table", exact: true });
+  await expect(spans.getByRole("rowheader", { name: /^turn/ }).first()).toBeVisible();
+  await expect(spans.getByRole("rowheader", { name: /chat echo/ }).first()).toBeVisible();
+  await screenshot(page, "trace");
+
   await page.getByRole("navigation", { name: "Tenant" }).getByRole("link", { name: "Wallets" }).click();
   await page.getByRole("link", { name: "Demo credits" }).click();
   await expect(page.getByRole("table")).toContainText("outbound");

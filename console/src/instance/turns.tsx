@@ -1,6 +1,7 @@
 /** The instance's turns (one per model call), newest first, each with its parts on demand. */
 
 import { useQuery } from "@tanstack/react-query";
+import { Link } from "react-router";
 import { api, withQuery } from "../api";
 import { formatDecimal } from "../decimal";
 import type { Schema } from "../schemas";
@@ -49,12 +50,13 @@ export function TurnsPanel({ tenantId, instanceId }: { tenantId: string; instanc
                   <th scope="col">Tokens in / out</th>
                   <th scope="col">Cost</th>
                   <th scope="col">Duration</th>
+                  <th scope="col">Trace</th>
                   <th scope="col">Parts</th>
                 </tr>
               </thead>
               <tbody>
                 {page.data.map((turn) => (
-                  <TurnRow key={turn.id} turn={turn} />
+                  <TurnRow key={turn.id} tenantId={tenantId} turn={turn} />
                 ))}
               </tbody>
             </table>
@@ -65,7 +67,7 @@ export function TurnsPanel({ tenantId, instanceId }: { tenantId: string; instanc
   );
 }
 
-function TurnRow({ turn }: { turn: Turn }) {
+function TurnRow({ tenantId, turn }: { tenantId: string; turn: Turn }) {
   const extra = [
     turn.cacheReadTokens ? `${turn.cacheReadTokens} cache read` : "",
     turn.cacheWriteTokens ? `${turn.cacheWriteTokens} cache write` : "",
@@ -88,6 +90,17 @@ function TurnRow({ turn }: { turn: Turn }) {
       </td>
       <td>{formatDecimal(turn.cost)}</td>
       <td>{duration(turn.startedAt, turn.endedAt)}</td>
+      <td>
+        {turn.traceId ? (
+          // The visible words are the same on every row; the hidden id tells one trace's link from another's.
+          // Positioned, so that absolutely placed hidden text stays inside the scrolling table on a phone.
+          <Link to={`/t/${tenantId}/traces/${turn.traceId}`} title={turn.traceId}>
+            View trace<span className="visually-hidden"> {turn.traceId}</span>
+          </Link>
+        ) : (
+          "—"
+        )}
+      </td>
       <td>
         {turn.parts.length === 0 ? (
           "—"

@@ -2,6 +2,7 @@
 import "./usage.css";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { type ReactNode, useId, useState } from "react";
+import { Link } from "react-router";
 import { api, type Page, tenantPath, withQuery } from "../api";
 import { formatMoney } from "../decimal";
 import type { Schema } from "../schemas";
@@ -243,13 +244,13 @@ function RecentTraces({ tenantId, range, agentId }: { tenantId: string; range: R
         isEmpty={(page) => page.data.length === 0}
         empty="No turns in this range yet."
       >
-        {(page) => <TraceTable spans={page.data} />}
+        {(page) => <TraceTable tenantId={tenantId} spans={page.data} />}
       </QueryView>
     </section>
   );
 }
 
-function TraceTable({ spans }: { spans: Span[] }) {
+function TraceTable({ tenantId, spans }: { tenantId: string; spans: Span[] }) {
   return (
     <ScrollTable label="Recent traces">
       <table className="traces">
@@ -268,7 +269,9 @@ function TraceTable({ spans }: { spans: Span[] }) {
           {spans.map((s) => (
             <tr key={s.spanId}>
               <td>
-                <code>{s.traceId}</code>
+                <Link to={`/t/${tenantId}/traces/${s.traceId}`}>
+                  <code>{s.traceId}</code>
+                </Link>
               </td>
               <td>
                 <code>{s.turnId}</code>
