@@ -34,6 +34,7 @@ import {
 } from "../runtime/instances";
 import { launchInstance } from "../runtime/launch";
 import { unwrap } from "../runtime/rpc-result";
+import { isLiveStatus } from "../runtime/sidecars";
 import { instanceObject } from "../runtime/stubs";
 import { parseTraceparent } from "../runtime/trace-context";
 import { mutable } from "./sidecar-channels";
@@ -194,10 +195,6 @@ const BlobParams = TenantParams.extend({ blobId: pathParam("blobId", "blob_sml_0
 const instanceResource = idResource("instance", "instanceId");
 const base = "/api/tenants/{tenantId}/agents/instances";
 
-function live(row: InstanceRow) {
-  return row.status !== "stopped" && row.status !== "error";
-}
-
 function requireRunning(row: InstanceRow) {
   if (row.status !== "running") throw conflict(`Instance is not running (status: ${row.status})`);
 }
@@ -311,7 +308,7 @@ export const instanceRoutes = createRouter()
     }),
     async (c) => {
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
-      const runtime = live(row) ? await instanceObject(c.env, row.id).runtime() : null;
+      const runtime = isLiveStatus(row.status) ? await instanceObject(c.env, row.id).runtime() : null;
       return c.json(formatInstance(row, runtime?.runtimeStatus), 200);
     },
   )
@@ -404,7 +401,7 @@ export const instanceRoutes = createRouter()
     async (c) => {
       const db = getDb(c.env);
       const row = await findInstance(db, c.get("tenant").id, c.req.valid("param").instanceId);
-      if (!live(row)) throw conflict("Instance is already stopped");
+      if (!isLiveStatus(row.status)) throw conflict("Instance is already stopped");
       unwrap(await instanceObject(c.env, row.id).stop("instance_stopped"));
       await markStopped(db, row, "instance_stopped");
       return c.body(null, 204);
@@ -586,7 +583,7 @@ export const instanceRoutes = createRouter()
     }),
     async (c) => {
       const row = await findInstance(getDb(c.env), c.get("tenant").id, c.req.valid("param").instanceId);
-      if (!live(row)) throw new ApiError(410, "gone", "Instance has stopped");
+      if (!isLiveStatus(row.status)) throw new ApiError(410, "gone", "Instance has stopped");
       const headers = new Headers();
       const last = c.req.header("last-event-id");
       if (last && /^\d{1,15}$/.test(last)) headers.set("last-event-id", last);

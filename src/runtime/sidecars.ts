@@ -25,6 +25,11 @@ export type SidecarWithLoad = SidecarRow & { liveInstances: number };
  */
 const notLive = ["stopped", "error"] as const;
 
+/** Whether an instance in this status is live (the same rule as the queries below). */
+export function isLiveStatus(status: string): boolean {
+  return !(notLive as readonly string[]).includes(status);
+}
+
 /**
  * Live instances assigned to the sidecar of the enclosing query (a correlated subquery). Written out in
  * full because drizzle leaves column names unqualified in single-table queries, which would bind `id` to
