@@ -24,6 +24,11 @@ export function startHub(opts?: {
   kill: () => Promise<void>;
   output: () => string;
 }>;
+export function startFreshHub(opts?: {
+  port?: number;
+  vars?: Record<string, string>;
+  prefix?: string;
+}): Promise<Awaited<ReturnType<typeof startHub>> & { persistTo: string }>;
 export function startHubInWorkerd(opts: {
   port: number;
   persistTo: string;

@@ -1,7 +1,9 @@
 // Starts the hub the way users and the end-to-end tests do: `wrangler d1 migrations apply --local`,
-// then `wrangler dev` on loopback. Shared by `npm start` and test/e2e/global-setup.ts.
+// then `wrangler dev` on loopback. Shared by `npm start`, the tests and the benchmarks.
 import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -144,6 +146,33 @@ export async function startHub({
       process.kill(detached ? -child.pid : child.pid, "SIGKILL");
     });
   return { url, inspectorPort, child, stop, kill, output: () => output };
+}
+
+/**
+ * A hub on fresh local state, for the tests and the benchmarks: a new temporary directory, the migrations
+ * applied, `wrangler dev` on `port` (a free one when not given) with the rate limits off and `vars`.
+ * `stop()` deletes the state too. Returns what `startHub` does, and `persistTo`.
+ */
+export async function startFreshHub({ port, vars = {}, prefix = "agent-hub-" } = {}) {
+  const persistTo = await mkdtemp(join(tmpdir(), prefix));
+  const removeState = () => rm(persistTo, { recursive: true, force: true });
+  try {
+    await applyMigrations({ persistTo, quiet: true });
+    const hub = await startHub({
+      port: port ?? (await freePort()),
+      persistTo,
+      quiet: true,
+      vars: { ...noRateLimits, ...vars },
+    });
+    const stop = async () => {
+      await hub.stop();
+      await removeState();
+    };
+    return { ...hub, persistTo, stop };
+  } catch (err) {
+    await removeState();
+    throw err;
+  }
 }
 
 /**

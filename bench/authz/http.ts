@@ -7,10 +7,7 @@
  *
  * Run: npm run bench:authz:http   (loopback only; starts its own hub on a free port with fresh state)
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { applyMigrations, freePort, noRateLimits, startHub } from "../../scripts/hub.mjs";
+import { startFreshHub } from "../../scripts/hub.mjs";
 
 const ROUNDS = 3;
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
@@ -30,9 +27,7 @@ async function timed(fn: () => Promise<Response>): Promise<number> {
 }
 
 async function main() {
-  const persistTo = await mkdtemp(join(tmpdir(), "agent-hub-bench-"));
-  await applyMigrations({ persistTo, quiet: true });
-  const hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
+  const hub = await startFreshHub({ prefix: "agent-hub-bench-" });
   try {
     const url = hub.url;
     const post = (path: string, body: unknown, token?: string) =>
@@ -108,7 +103,6 @@ async function main() {
     console.log(`  sign-in p50 ${fmt(percentile(sortedIn, 50))}, max ${fmt(percentile(sortedIn, 100))}`);
   } finally {
     await hub.stop();
-    await rm(persistTo, { recursive: true, force: true });
   }
 }
 

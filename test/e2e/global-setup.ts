@@ -2,11 +2,9 @@
  * Starts the real hub once for all end-to-end tests: fresh local state in a temporary directory,
  * migrations applied by `wrangler d1 migrations apply`, then `wrangler dev` on a free loopback port.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { writeFile } from "node:fs/promises";
 import type { TestProject } from "vitest/node";
-import { applyMigrations, freePort, noRateLimits, startHub } from "../../scripts/hub.mjs";
+import { startFreshHub } from "../../scripts/hub.mjs";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -15,14 +13,11 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
-  const persistTo = await mkdtemp(join(tmpdir(), "agent-hub-e2e-"));
-  await applyMigrations({ persistTo, quiet: true });
-  const hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
+  const hub = await startFreshHub({ prefix: "agent-hub-e2e-" });
   project.provide("hubUrl", hub.url);
   return async () => {
     // The server's own log, for when a test fails on a 500: set E2E_HUB_LOG=<file> to keep it.
     if (process.env.E2E_HUB_LOG) await writeFile(process.env.E2E_HUB_LOG, hub.output());
     await hub.stop();
-    await rm(persistTo, { recursive: true, force: true });
   };
 }
