@@ -1,8 +1,7 @@
 /** The frame of every signed-in screen: a skip link, the header with the tenant's sections, the page. */
-import { useQuery } from "@tanstack/react-query";
 import { Link, Navigate, NavLink, Outlet, useLocation, useNavigate, useParams } from "react-router";
-import { api, type Page, tenantPath } from "./api";
 import { useMe, useSignOut } from "./session";
+import { usePendingApprovals } from "./tenant-lists";
 import { useMemberships } from "./tenants";
 import { ErrorNote, Loading } from "./ui";
 
@@ -19,14 +18,21 @@ const sections: [path: string, label: string][] = [
 
 /** How many approvals wait in the tenant, beside its nav link, so nobody has to go and look. */
 function PendingCount({ tenantId }: { tenantId: string }) {
-  const pending = useQuery({
-    queryKey: ["tenant", tenantId, "approvals", "pending"],
-    queryFn: () => api<Page<unknown>>("GET", tenantPath(tenantId, "approvals?status=pending&limit=100")),
-    refetchInterval: 5_000,
-  });
+  const pending = usePendingApprovals(tenantId);
   const n = pending.data?.data.length ?? 0;
   if (n === 0) return null;
   return <span className="badge"> {n === 100 ? "100+" : n} pending</span>;
+}
+
+/**
+ * Sign-in and sign-up: someone already signed in goes to their tenants instead. If the session cannot be
+ * checked the forms still show: signing in is how to find out.
+ */
+export function SignedOutLayout() {
+  const me = useMe();
+  if (me.isPending) return <Loading label="Checking your session" />;
+  if (me.data) return <Navigate to="/" replace />;
+  return <Outlet />;
 }
 
 export function SignedInLayout() {

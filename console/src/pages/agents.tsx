@@ -4,6 +4,7 @@ import { type FormEvent, type ReactNode, useId, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, type Page, tenantPath, withQuery } from "../api";
 import type { Schema } from "../schemas";
+import { tenantListKeys, useAgents } from "../tenant-lists";
 import { useTenantId } from "../tenants";
 import { FormError, PageTitle, QueryView, ScrollTable, StatusBadge, Time } from "../ui";
 import { InstanceTable, useInstances } from "./instances";
@@ -18,7 +19,6 @@ type Model = Schema<"ModelInfo">;
 type CreateAgent = Schema<"CreateAgent">;
 type UpdateAgent = Schema<"UpdateAgent">;
 
-const agentsKey = (tenantId: string) => ["tenant", tenantId, "agents"];
 const agentKey = (tenantId: string, agentId: string) => ["tenant", tenantId, "agent", agentId];
 const definitionPath = (tenantId: string, agentId: string, rest = "") =>
   tenantPath(tenantId, `agents/definitions/${encodeURIComponent(agentId)}${rest ? `/${rest}` : ""}`);
@@ -34,10 +34,7 @@ function defaultModelOf(agent: Agent): string | undefined {
 
 export function AgentsPage() {
   const tenantId = useTenantId();
-  const agents = useQuery({
-    queryKey: agentsKey(tenantId),
-    queryFn: () => api<Page<Agent>>("GET", withQuery(tenantPath(tenantId, "agents/definitions"), { limit: 100 })),
-  });
+  const agents = useAgents(tenantId);
   return (
     <>
       <PageTitle>Agents</PageTitle>
@@ -108,7 +105,7 @@ function CreateAgentForm({ tenantId }: { tenantId: string }) {
       setDescription("");
       setSystemPrompt("");
       setModel(null);
-      return client.invalidateQueries({ queryKey: agentsKey(tenantId) });
+      return client.invalidateQueries({ queryKey: tenantListKeys.agents(tenantId) });
     },
   });
   const submit = (e: FormEvent) => {
@@ -320,7 +317,7 @@ function EditAgent({ tenantId, agent }: { tenantId: string; agent: Agent }) {
       // The agent's key prefixes its versions: the Versions table shows the new current one.
       return Promise.all([
         client.invalidateQueries({ queryKey: agentKey(tenantId, agent.id) }),
-        client.invalidateQueries({ queryKey: agentsKey(tenantId) }),
+        client.invalidateQueries({ queryKey: tenantListKeys.agents(tenantId) }),
       ]);
     },
   });
@@ -447,7 +444,7 @@ function Versions({ tenantId, agent }: { tenantId: string; agent: Agent }) {
     onSuccess: () =>
       Promise.all([
         client.invalidateQueries({ queryKey: agentKey(tenantId, agent.id) }),
-        client.invalidateQueries({ queryKey: agentsKey(tenantId) }),
+        client.invalidateQueries({ queryKey: tenantListKeys.agents(tenantId) }),
       ]),
   });
   return (

@@ -2,12 +2,13 @@
  * The tenant's approvals inbox (docs/approvals.md): what agents wait for, with the three decisions, and
  * what was decided lately. Agents ask on their own schedule, so the inbox polls.
  */
-import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueries, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router";
-import { api, type Page, tenantPath, withQuery } from "../api";
+import { api, tenantPath, withQuery } from "../api";
 import { approvalKeys, instanceKeys } from "../instance/keys";
 import type { Schema } from "../schemas";
+import { useAgents, usePendingApprovals } from "../tenant-lists";
 import { useTenantId } from "../tenants";
 import { Empty, ErrorNote, FormError, Loading, PageTitle, QueryView, ScrollTable, Time } from "../ui";
 import "./approvals.css";
@@ -25,23 +26,14 @@ function listApprovals(tenantId: string, status: string, limit: number) {
 
 /** Agent names by id, to say who asks in words rather than ids. */
 function useAgentNames(tenantId: string) {
-  const agents = useQuery({
-    queryKey: ["tenant", tenantId, "agent-names"],
-    queryFn: () =>
-      api<Page<Schema<"Agent">>>("GET", withQuery(tenantPath(tenantId, "agents/definitions"), { limit: 100 })),
-    staleTime: 60_000,
-  });
+  const agents = useAgents(tenantId);
   return new Map((agents.data?.data ?? []).map((a) => [a.id, a.name]));
 }
 
 export function ApprovalsPage() {
   const tenantId = useTenantId();
   const names = useAgentNames(tenantId);
-  const pending = useQuery({
-    queryKey: [...approvalKeys.all(tenantId), "inbox", "pending"],
-    queryFn: () => listApprovals(tenantId, "pending", 100),
-    refetchInterval: 3000,
-  });
+  const pending = usePendingApprovals(tenantId);
   return (
     <>
       <PageTitle>Approvals</PageTitle>

@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
 import { api, type Page, tenantPath, withQuery } from "../api";
 import type { Schema } from "../schemas";
+import { useAgents } from "../tenant-lists";
 import { useTenantId } from "../tenants";
 import { CopyButton, FormError, PageTitle, QueryView, ScrollTable, StatusBadge, Time } from "../ui";
 
@@ -11,7 +12,6 @@ import "./git-tokens.css";
 type Token = Schema<"GitTokenSummary">;
 type Minted = Schema<"MintedGitToken">;
 type Asset = Schema<"Asset">;
-type Agent = Schema<"Agent">;
 type Action = Schema<"MintGitToken">["actions"][number];
 type Scope = "personal" | "tenant";
 
@@ -26,10 +26,7 @@ function useRepositories(tenantId: string) {
     queryKey: ["tenant", tenantId, "assets"],
     queryFn: () => api<Page<Asset>>("GET", withQuery(tenantPath(tenantId, "assets"), { limit: 100 })),
   });
-  const agents = useQuery({
-    queryKey: ["tenant", tenantId, "agents"],
-    queryFn: () => api<Page<Agent>>("GET", withQuery(tenantPath(tenantId, "agents/definitions"), { limit: 100 })),
-  });
+  const agents = useAgents(tenantId);
   const assetRepos: Repository[] = (assets.data?.data ?? []).map((a) => ({
     resource: `asset:${a.id}`,
     label: `${a.displayName ?? a.name} (${a.kind})`,

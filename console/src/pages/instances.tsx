@@ -6,12 +6,12 @@ import { api, type Page, tenantPath, withQuery } from "../api";
 import { instanceKeys } from "../instance/keys";
 import { StopButton } from "../instance/stop-button";
 import type { Schema } from "../schemas";
+import { useAgents } from "../tenant-lists";
 import { useTenantId } from "../tenants";
 import { FormError, PageTitle, QueryView, ScrollTable, StatusBadge, Time } from "../ui";
 import "./instances.css";
 
 type Instance = Schema<"AgentInstance">;
-type Agent = Schema<"Agent">;
 
 /** Instance lists change on the server by themselves (a launch settles, a sidecar drops): poll them. */
 const POLL_MS = 3000;
@@ -134,10 +134,7 @@ function LaunchForm({ tenantId }: { tenantId: string }) {
   const [agentId, setAgentId] = useState("");
   // A plain <label for>: a wrapping label would add every option to the select's accessible name.
   const agentSelectId = useId();
-  const agents = useQuery({
-    queryKey: ["tenant", tenantId, "agents"],
-    queryFn: () => api<Page<Agent>>("GET", withQuery(tenantPath(tenantId, "agents/definitions"), { limit: 100 })),
-  });
+  const agents = useAgents(tenantId);
   const launch = useMutation({
     mutationFn: (body: { agentId: string }) => api<Instance>("POST", tenantPath(tenantId, "agents/instances"), body),
     onSuccess: () => client.invalidateQueries({ queryKey: ["tenant", tenantId] }),

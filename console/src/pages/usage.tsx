@@ -6,6 +6,7 @@ import { Link } from "react-router";
 import { api, type Page, tenantPath, withQuery } from "../api";
 import { formatMoney } from "../decimal";
 import type { Schema } from "../schemas";
+import { useAgents, useWallets } from "../tenant-lists";
 import { useTenantId } from "../tenants";
 import { PageTitle, QueryView, ScrollTable, Time } from "../ui";
 import { CostChart, formatMs, LatencyChart, type TokenKind, TokensChart, tokenKinds, toRows } from "../usage/charts";
@@ -68,10 +69,7 @@ function useMetrics(tenantId: string, range: RangeKey, agentId: string) {
  * Without a readable wallet the cost is shown without one.
  */
 function useCostCurrency(tenantId: string): string | undefined {
-  const wallets = useQuery({
-    queryKey: ["tenant", tenantId, "wallets"],
-    queryFn: () => api<Page<Schema<"Wallet">>>("GET", withQuery(tenantPath(tenantId, "wallets"), { limit: 100 })),
-  });
+  const wallets = useWallets(tenantId);
   const list = wallets.data?.data ?? [];
   return (list.find((w) => w.isDefault) ?? list[0])?.currency;
 }
@@ -89,11 +87,7 @@ function Filters({
   agentId: string;
   onAgent: (id: string) => void;
 }) {
-  const agents = useQuery({
-    queryKey: ["tenant", tenantId, "agents", "definitions"],
-    queryFn: () =>
-      api<Page<Schema<"Agent">>>("GET", withQuery(tenantPath(tenantId, "agents/definitions"), { limit: 100 })),
-  });
+  const agents = useAgents(tenantId);
   return (
     <div className="grid usage-filters">
       <label>

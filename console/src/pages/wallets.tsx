@@ -6,6 +6,7 @@ import { Link, useParams } from "react-router";
 import { api, type Page, tenantPath, withQuery } from "../api";
 import { AMOUNT_PATTERN, formatDecimal, formatMoney, isPositiveDecimal } from "../decimal";
 import type { Schema } from "../schemas";
+import { tenantListKeys, useWallets } from "../tenant-lists";
 import { useTenantId } from "../tenants";
 import { Empty, ErrorNote, FormError, Loading, LoadMore, PageTitle, QueryView, ScrollTable, Time } from "../ui";
 
@@ -16,18 +17,14 @@ type BackendType = Wallet["backendType"];
 /** The ledger changes by itself (every model call is a debit), so it and the balances are polled. */
 const POLL_MS = 5000;
 
-const walletsKey = (tenantId: string) => ["tenant", tenantId, "wallets"] as const;
+const walletsKey = tenantListKeys.wallets;
 const walletKey = (tenantId: string, walletId: string) => [...walletsKey(tenantId), walletId] as const;
 
 const backendLabels: Record<BackendType, string> = { credits: "Credits", fiat: "Fiat", crypto: "Crypto" };
 
 export function WalletsPage() {
   const tenantId = useTenantId();
-  const wallets = useQuery({
-    queryKey: walletsKey(tenantId),
-    queryFn: () => api<Page<Wallet>>("GET", withQuery(tenantPath(tenantId, "wallets"), { limit: 100 })),
-    refetchInterval: POLL_MS,
-  });
+  const wallets = useWallets(tenantId);
   return (
     <>
       <PageTitle>Wallets</PageTitle>
