@@ -1,6 +1,6 @@
 /** Every screen of the console and its address under `/console/`. */
 import { createBrowserRouter, Navigate } from "react-router";
-import { SignedInLayout } from "./layout";
+import { SignedInLayout, SignedOutLayout } from "./layout";
 import { AgentPage, AgentsPage } from "./pages/agents";
 import { ApprovalsPage } from "./pages/approvals";
 import { GitTokensPage } from "./pages/git-tokens";
@@ -16,8 +16,13 @@ import { WalletPage, WalletsPage } from "./pages/wallets";
 
 export const router = createBrowserRouter(
   [
-    { path: "/sign-in", element: <SignInPage /> },
-    { path: "/sign-up", element: <SignUpPage /> },
+    {
+      element: <SignedOutLayout />,
+      children: [
+        { path: "/sign-in", element: <SignInPage /> },
+        { path: "/sign-up", element: <SignUpPage /> },
+      ],
+    },
     {
       element: <SignedInLayout />,
       children: [

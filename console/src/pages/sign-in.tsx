@@ -1,7 +1,7 @@
 import { type FormEvent, useState } from "react";
-import { Link, Navigate, useLocation, useNavigate } from "react-router";
-import { useMe, useSignIn, useSignUp } from "../session";
-import { FormError, Loading } from "../ui";
+import { Link, useLocation, useNavigate } from "react-router";
+import { useSignIn, useSignUp } from "../session";
+import { FormError } from "../ui";
 
 function useAfterSignIn() {
   const navigate = useNavigate();
@@ -10,13 +10,10 @@ function useAfterSignIn() {
 }
 
 export function SignInPage() {
-  const me = useMe();
   const signIn = useSignIn();
   const done = useAfterSignIn();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  if (me.isPending) return <Loading />;
-  if (me.data) return <Navigate to="/" replace />;
   const submit = (e: FormEvent) => {
     e.preventDefault();
     signIn.mutate({ email, password }, { onSuccess: done });
@@ -52,14 +49,11 @@ export function SignInPage() {
 }
 
 export function SignUpPage() {
-  const me = useMe();
   const signUp = useSignUp();
   const done = useAfterSignIn();
   const [name, setName] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  if (me.isPending) return <Loading />;
-  if (me.data) return <Navigate to="/" replace />;
   const submit = (e: FormEvent) => {
     e.preventDefault();
     signUp.mutate({ name, email, password }, { onSuccess: done });

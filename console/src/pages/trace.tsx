@@ -216,27 +216,13 @@ function Summary({ tenantId, spans, start, end }: { tenantId: string; spans: Spa
         <div>
           <dt>Agent</dt>
           <dd>
-            {agentIds.map((id, i) => (
-              <span key={id}>
-                {i > 0 && ", "}
-                <Link to={`/t/${tenantId}/agents/${id}`}>
-                  <code>{id}</code>
-                </Link>
-              </span>
-            ))}
+            <IdLinks ids={agentIds} to={(id) => `/t/${tenantId}/agents/${id}`} />
           </dd>
         </div>
         <div>
           <dt>Instance</dt>
           <dd>
-            {instanceIds.map((id, i) => (
-              <span key={id}>
-                {i > 0 && ", "}
-                <Link to={`/t/${tenantId}/instances/${id}`}>
-                  <code>{id}</code>
-                </Link>
-              </span>
-            ))}
+            <IdLinks ids={instanceIds} to={(id) => `/t/${tenantId}/instances/${id}`} />
           </dd>
         </div>
         <div>
@@ -322,4 +308,16 @@ function Attr({ term, value }: { term: string; value: string }) {
       <dd>{value}</dd>
     </div>
   );
+}
+
+/** Ids as links, comma-separated: a trace can span several agents' or instances' turns. */
+function IdLinks({ ids, to }: { ids: string[]; to: (id: string) => string }) {
+  return ids.map((id, i) => (
+    <span key={id}>
+      {i > 0 && ", "}
+      <Link to={to(id)}>
+        <code>{id}</code>
+      </Link>
+    </span>
+  ));
 }

@@ -41,7 +41,6 @@ const CHART_HEIGHT = 240;
 /** A chart row: one bucket. `cost` is a number only to place the bar; `costText` is the exact amount. */
 type Row = {
   start: string;
-  tokens: Record<TokenKind, number>;
   cost: number;
   costText: string;
   p50: number | null;
@@ -50,17 +49,13 @@ type Row = {
 
 export function toRows(series: SeriesPoint[]): Row[] {
   return series.map((s) => {
-    const tokens = {
+    return {
+      start: s.start,
       input: s.tokenUsage.input,
       output: s.tokenUsage.output,
       cacheRead: s.tokenUsage.cacheRead,
       cacheWrite: s.tokenUsage.cacheWrite,
       thinking: s.tokenUsage.thinking,
-    };
-    return {
-      start: s.start,
-      tokens,
-      ...tokens,
       cost: Number(s.cost),
       costText: s.cost,
       p50: s.latencyMs.p50,
@@ -77,7 +72,13 @@ export function formatMs(ms: number | null | undefined): string {
   return ms < 1000 ? `${integer.format(ms)} ms` : `${compact.format(ms / 1000)} s`;
 }
 
-function ChartFigure({ label, chart, table }: { label: string; chart: ReactNode; table: ReactNode }) {
+/** One column of a chart's data table: its heading and each bucket's value. */
+type Column = { name: string; value: (row: Row) => ReactNode };
+
+type ChartProps = { rows: Row[]; bucket: Bucket; label: string };
+
+/** A chart and, under "Data", its numbers as a table: one row per bucket, one column per series. */
+function ChartFigure({ label, rows, bucket, columns, chart }: ChartProps & { columns: Column[]; chart: ReactNode }) {
   return (
     <figure aria-label={label} className="chart">
       <div className="chart-box">
@@ -87,32 +88,68 @@ function ChartFigure({ label, chart, table }: { label: string; chart: ReactNode;
       </div>
       <details>
         <summary>Data</summary>
-        <ScrollTable label={`${label}: data`}>{table}</ScrollTable>
+        <ScrollTable label={`${label}: data`}>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Period</th>
+                {columns.map((c) => (
+                  <th key={c.name} scope="col" className="num">
+                    {c.name}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.start}>
+                  <th scope="row">{bucketLabel(r.start, bucket)}</th>
+                  {columns.map((c) => (
+                    <td key={c.name} className="num">
+                      {c.value(r)}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ScrollTable>
       </details>
     </figure>
   );
 }
 
-function BucketHeader({ children }: { children: ReactNode }) {
-  return (
-    <thead>
-      <tr>
-        <th scope="col">Period</th>
-        {children}
-      </tr>
-    </thead>
-  );
+/**
+ * What every chart has under its series: the grid and the time axis. Called, not rendered as a component:
+ * recharts reads its axes from the chart's direct children.
+ */
+function timeAxes(bucket: Bucket, padding?: { left: number; right: number }) {
+  return [
+    <CartesianGrid key="grid" strokeDasharray="3 3" vertical={false} />,
+    <XAxis
+      key="x"
+      dataKey="start"
+      tickFormatter={(v: string) => tickLabel(v, bucket)}
+      tick={axisTick}
+      minTickGap={16}
+      padding={padding}
+    />,
+  ];
 }
+
+const margin = { top: 8, right: 8, bottom: 0, left: 0 };
 
 export function TokensChart({ rows, bucket, kinds, label }: ChartProps & { kinds: readonly TokenKind[] }) {
   const shown = tokenKinds.filter(([k]) => kinds.includes(k));
   return (
     <ChartFigure
       label={label}
+      rows={rows}
+      bucket={bucket}
+      columns={shown.map(([key, name]) => ({ name, value: (r) => integer.format(r[key]) }))}
       chart={
-        <BarChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
-          <CartesianGrid strokeDasharray="3 3" vertical={false} />
-          <XAxis dataKey="start" tickFormatter={(v: string) => tickLabel(v, bucket)} tick={axisTick} minTickGap={16} />
+        <BarChart data={rows} margin={margin}>
+          {timeAxes(bucket)}
           <YAxis allowDecimals={false} tick={axisTick} width={48} />
           <Tooltip labelFormatter={(v) => bucketLabel(String(v), bucket)} />
           <Legend />
@@ -128,44 +165,21 @@ export function TokensChart({ rows, bucket, kinds, label }: ChartProps & { kinds
           ))}
         </BarChart>
       }
-      table={
-        <table>
-          <BucketHeader>
-            {shown.map(([key, name]) => (
-              <th key={key} scope="col" className="num">
-                {name}
-              </th>
-            ))}
-          </BucketHeader>
-          <tbody>
-            {rows.map((r) => (
-              <tr key={r.start}>
-                <th scope="row">{bucketLabel(r.start, bucket)}</th>
-                {shown.map(([key]) => (
-                  <td key={key} className="num">
-                    {integer.format(r.tokens[key])}
-                  </td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      }
     />
   );
 }
-
-type ChartProps = { rows: Row[]; bucket: Bucket; label: string };
 
 export function CostChart({ rows, bucket, label, currency }: ChartProps & { currency: string | undefined }) {
   const unit = currency ? ` (${currency})` : "";
   return (
     <ChartFigure
       label={label}
+      rows={rows}
+      bucket={bucket}
+      columns={[{ name: `Cost${unit}`, value: (r) => formatDecimal(r.costText) }]}
       chart={
-        <BarChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
-          <CartesianGrid strokeDasharray="3 3" vertical={false} />
-          <XAxis dataKey="start" tickFormatter={(v: string) => tickLabel(v, bucket)} tick={axisTick} minTickGap={16} />
+        <BarChart data={rows} margin={margin}>
+          {timeAxes(bucket)}
           {/* A wallet without spend still gets a readable axis instead of a collapsed one. */}
           <YAxis
             tick={axisTick}
@@ -180,23 +194,6 @@ export function CostChart({ rows, bucket, label, currency }: ChartProps & { curr
           <Bar dataKey="cost" name={`Cost${unit}`} fill={palette[0]} isAnimationActive={false} />
         </BarChart>
       }
-      table={
-        <table>
-          <BucketHeader>
-            <th scope="col" className="num">
-              Cost{unit}
-            </th>
-          </BucketHeader>
-          <tbody>
-            {rows.map((r) => (
-              <tr key={r.start}>
-                <th scope="row">{bucketLabel(r.start, bucket)}</th>
-                <td className="num">{formatDecimal(r.costText)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      }
     />
   );
 }
@@ -205,16 +202,15 @@ export function LatencyChart({ rows, bucket, label }: ChartProps) {
   return (
     <ChartFigure
       label={label}
+      rows={rows}
+      bucket={bucket}
+      columns={[
+        { name: "p50", value: (r) => formatMs(r.p50) },
+        { name: "p95", value: (r) => formatMs(r.p95) },
+      ]}
       chart={
-        <LineChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
-          <CartesianGrid strokeDasharray="3 3" vertical={false} />
-          <XAxis
-            dataKey="start"
-            tickFormatter={(v: string) => tickLabel(v, bucket)}
-            tick={axisTick}
-            minTickGap={16}
-            padding={{ left: 12, right: 12 }}
-          />
+        <LineChart data={rows} margin={margin}>
+          {timeAxes(bucket, { left: 12, right: 12 })}
           <YAxis tick={axisTick} width={56} tickFormatter={(v: number) => formatMs(v)} />
           <Tooltip labelFormatter={(v) => bucketLabel(String(v), bucket)} formatter={(v) => formatMs(Number(v))} />
           <Legend />
@@ -238,27 +234,6 @@ export function LatencyChart({ rows, bucket, label }: ChartProps) {
             isAnimationActive={false}
           />
         </LineChart>
-      }
-      table={
-        <table>
-          <BucketHeader>
-            <th scope="col" className="num">
-              p50
-            </th>
-            <th scope="col" className="num">
-              p95
-            </th>
-          </BucketHeader>
-          <tbody>
-            {rows.map((r) => (
-              <tr key={r.start}>
-                <th scope="row">{bucketLabel(r.start, bucket)}</th>
-                <td className="num">{formatMs(r.p50)}</td>
-                <td className="num">{formatMs(r.p95)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
       }
     />
   );
