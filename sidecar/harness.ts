@@ -221,7 +221,8 @@ export class Harness {
     })();
   }
 
-  private source(): InferenceSource | undefined {
+  /** The source model calls go to: the default one, else the first. */
+  source(): InferenceSource | undefined {
     const { sources, defaultSource } = this.config;
     return sources.find((s) => s.id === defaultSource) ?? sources[0];
   }

@@ -584,7 +584,7 @@ export class Sidecar {
         instance.harness.restoreConversation(turns, await instance.repo.readMetadata());
         instance.harness.setOnline(true);
         this.log(`[${instance.instanceId}] deployed (agent ${frame.agentId})`);
-        const model = config.sources.find((s) => s.id === config.defaultSource)?.model ?? config.sources[0]?.model;
+        const model = instance.harness.source()?.model;
         this.report(
           instance,
           "info",
