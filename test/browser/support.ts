@@ -25,7 +25,11 @@ export async function signIn(baseUrl: string, email: string, password: string): 
     body: JSON.stringify({ email, password }),
   });
   expect(res.status, await res.clone().text()).toBe(200);
-  const token = res.headers.get("set-auth-token") as string;
+  return hubAs(baseUrl, res.headers.get("set-auth-token") as string);
+}
+
+/** API calls with a session's bearer token. */
+function hubAs(baseUrl: string, token: string): Hub {
   return {
     baseUrl,
     token,
@@ -42,13 +46,16 @@ export async function signIn(baseUrl: string, email: string, password: string): 
   };
 }
 
-/** Signs a new user up through the API and gives the browser page its session cookie. */
+/**
+ * Signs a new user up through the API: the browser page gets the session cookie, the test the same
+ * session as a bearer token.
+ */
 export async function signUpUser(page: Page, baseUrl: string, name: string) {
   const email = `${name.toLowerCase().replace(/\W+/g, "-")}-${Date.now().toString(36)}@example.test`;
   const password = "correct horse battery";
   const res = await page.request.post("/api/auth/sign-up/email", { data: { name, email, password } });
   expect(res.status(), await res.text()).toBe(200);
-  return { email, password, hub: await signIn(baseUrl, email, password) };
+  return { email, password, hub: hubAs(baseUrl, res.headers()["set-auth-token"] as string) };
 }
 
 /** The demo runtime in a tenant, and the reference sidecar serving it until `stop`. */
