@@ -72,22 +72,21 @@ export async function sessionSettings(auth: Auth): Promise<SessionSettings> {
   };
 }
 
-// One better-auth instance per database binding, or per request's D1 session (`db/request-d1.ts`):
-// building it parses options and plugins (about half a millisecond), so a request builds one only when
-// better-auth itself runs (`sessionSettingsOf` spares the rest).
-const instances = new WeakMap<object, Auth>();
+// One better-auth instance per database client (`db/client.ts`: one per binding, one for the requests'
+// D1 sessions) and settings: building it parses options and plugins (about half a millisecond).
+const instances = new WeakMap<Db, { key: string; auth: Auth }>();
+
+const settingsKeyOf = (env: Env) => JSON.stringify([env.AUTH_SECRET, env.AUTH_BASE_URL, env.AUTH_TRUSTED_ORIGINS]);
 
 export function getAuth(env: Env, db: Db): Auth {
-  let auth = instances.get(env.DB);
-  if (!auth) {
-    auth = createAuth(db, {
-      secret: env.AUTH_SECRET,
-      baseUrl: env.AUTH_BASE_URL,
-      trustedOrigins: env.AUTH_TRUSTED_ORIGINS,
-    });
-    instances.set(env.DB, auth);
+  const key = settingsKeyOf(env);
+  let entry = instances.get(db);
+  if (entry?.key !== key) {
+    const settings = { secret: env.AUTH_SECRET, baseUrl: env.AUTH_BASE_URL, trustedOrigins: env.AUTH_TRUSTED_ORIGINS };
+    entry = { key, auth: createAuth(db, settings) };
+    instances.set(db, entry);
   }
-  return auth;
+  return entry.auth;
 }
 
 /**
@@ -97,7 +96,7 @@ export function getAuth(env: Env, db: Db): Auth {
 let settingsCache: { key: string; settings: Promise<SessionSettings> } | undefined;
 
 export function sessionSettingsOf(env: Env, db: Db): Promise<SessionSettings> {
-  const key = JSON.stringify([env.AUTH_SECRET, env.AUTH_BASE_URL, env.AUTH_TRUSTED_ORIGINS]);
+  const key = settingsKeyOf(env);
   if (settingsCache?.key !== key) settingsCache = { key, settings: sessionSettings(getAuth(env, db)) };
   return settingsCache.settings;
 }

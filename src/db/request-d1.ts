@@ -12,7 +12,8 @@ export class RequestD1 implements D1Database {
   #outsideWrites = false;
 
   constructor(
-    private readonly binding: D1Database,
+    /** The binding the session is of. */
+    readonly binding: D1Database,
     constraintOrBookmark: D1SessionConstraint | D1SessionBookmark,
   ) {
     this.#session = binding.withSession(constraintOrBookmark);

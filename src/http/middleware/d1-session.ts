@@ -9,6 +9,7 @@
  * sidecar channels (their clients carry no bookmark), the Durable Objects and the scheduled cleanup.
  */
 import type { MiddlewareHandler } from "hono";
+import { runInRequestD1 } from "../../db/client";
 import { RequestD1 } from "../../db/request-d1";
 import { badRequest } from "../../errors";
 import type { AppEnv } from "../context";
@@ -31,7 +32,7 @@ export function d1Session(): MiddlewareHandler<AppEnv> {
     const change = mutating.has(c.req.method);
     const db = new RequestD1(c.env.DB, change ? "first-primary" : (sent ?? "first-unconstrained"));
     c.env = { ...c.env, DB: db };
-    await next();
+    await runInRequestD1(db, next);
     const bookmark = await db.bookmark(change);
     if (bookmark) c.header(BOOKMARK_HEADER, bookmark);
   };
