@@ -3,7 +3,7 @@
  * call the hub's REST API as its own instance principal while the instance runs. Only its SHA-256 is kept
  * (on the instance row); stopping the instance clears it.
  */
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, type SQLWrapper, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { agentInstance } from "../db/schema";
 import { digestsEqual, randomSecret, sha256 } from "../lib/secret-digest";
@@ -33,7 +33,7 @@ export function isAgentToken(secret: string): boolean {
 }
 
 /** The running instance whose token has this digest, for a batch (`agentCallerOf` reads its rows). */
-export function agentTokenQuery(db: Db, digest: Uint8Array) {
+export function agentTokenQuery(db: Db, digest: Uint8Array | SQLWrapper) {
   return db
     .select({
       instanceId: agentInstance.id,
@@ -49,7 +49,7 @@ export function agentTokenQuery(db: Db, digest: Uint8Array) {
 }
 
 /** The principal of the running instance whose token has this digest, as a subquery for batched queries. */
-export function agentPrincipalId(digest: Uint8Array) {
+export function agentPrincipalId(digest: Uint8Array | SQLWrapper) {
   return sql`(select ${agentInstance.principalId} from ${agentInstance} where ${and(eq(agentInstance.apiTokenHash, digest), inArray(agentInstance.status, LIVE))})`;
 }
 

@@ -3,7 +3,9 @@
  * its own API token (`Bearer ahi_…`). The credential is read and its signature checked from the headers
  * alone; its rows then come in the same D1 batch as the tenant's (`tenancy/tenant-access.ts`), or alone.
  */
+import { sql } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { compiledBatch } from "../db/compiled";
 import { sha256 } from "../lib/secret-digest";
 import { type AgentCaller, agentCallerOf, agentTokenQuery, isAgentToken, MAX_AGENT_TOKEN_LENGTH } from "./agent-tokens";
 import { getAuth, type SessionInfo, type SessionUser, sessionSettingsOf } from "./better-auth";
@@ -35,13 +37,18 @@ export async function credentialOf(env: Env, db: Db, headers: Headers): Promise<
   };
 }
 
+// Built once, bound per request (`db/compiled.ts`).
+const sessionBatch = compiledBatch((db) => sessionQueries(db, sql.placeholder("token")));
+const agentBatch = compiledBatch((db) => [agentTokenQuery(db, sql.placeholder("digest"))]);
+
 /** The caller alone, off tenant routes: one D1 round trip. */
 export async function loadCaller(db: Db, credential: Credential): Promise<Caller | null> {
   if (credential.kind === "agent") {
-    const agent = agentCallerOf(await agentTokenQuery(db, credential.digest), credential.digest);
+    const [agents] = await agentBatch(db, { digest: credential.digest });
+    const agent = agentCallerOf(agents, credential.digest);
     return agent && { user: null, session: null, agent };
   }
-  const rows = await db.batch(sessionQueries(db, credential.token));
+  const rows = await sessionBatch(db, { token: credential.token });
   const signedIn = await signedInOf(credential, rows);
   return signedIn && { ...signedIn, agent: null };
 }

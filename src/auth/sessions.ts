@@ -3,7 +3,7 @@
  * one D1 round trip. better-auth keeps every write: a session due for its sliding refresh, or expired, goes
  * through its `getSession`, which extends it or deletes it.
  */
-import { eq, sql } from "drizzle-orm";
+import { eq, type SQLWrapper, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { session, user } from "../db/schema";
 import type { SessionInfo, SessionSettings, SessionUser } from "./better-auth";
@@ -11,12 +11,12 @@ import type { SessionInfo, SessionSettings, SessionUser } from "./better-auth";
 export type SignedIn = { user: SessionUser; session: SessionInfo };
 
 /** The user id of the session `token`, as a subquery for queries batched beside the session's. */
-export function sessionUserId(token: string) {
+export function sessionUserId(token: string | SQLWrapper) {
   return sql`(select ${session.userId} from ${session} where ${eq(session.token, token)})`;
 }
 
 /** The session and its user, for a batch (`signedInOf` reads their rows). */
-export function sessionQueries(db: Db, token: string) {
+export function sessionQueries(db: Db, token: string | SQLWrapper) {
   return [
     db.select().from(session).where(eq(session.token, token)).limit(1),
     db

@@ -2,7 +2,7 @@
  * Where grants come from: a principal's direct grants plus the grants of its roles, in one tenant,
  * unexpired. Role grants only count for roles of that same tenant.
  */
-import { and, eq, gt, inArray, isNull, or, type SQL } from "drizzle-orm";
+import { and, eq, gt, inArray, isNull, or, type SQLWrapper } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { grant, principalRole, role } from "../db/schema";
 import type { GrantRule } from "./types";
@@ -23,9 +23,15 @@ export function toGrantRule(row: GrantRow): GrantRule {
 
 /**
  * The grants query for a principal in a tenant. `principalId` may be a SQL subquery so that the tenant
- * middleware resolves the principal and its grants in a single D1 round trip.
+ * middleware resolves the principal and its grants in a single D1 round trip; any value may be a
+ * placeholder (`db/compiled.ts`), `now` then in epoch milliseconds.
  */
-export function grantsOfPrincipalQuery(db: Db, tenantId: string, principalId: string | SQL, now: Date) {
+export function grantsOfPrincipalQuery(
+  db: Db,
+  tenantId: string | SQLWrapper,
+  principalId: string | SQLWrapper,
+  now: Date | SQLWrapper,
+) {
   const roleIds = db
     .select({ id: principalRole.roleId })
     .from(principalRole)

@@ -16,5 +16,8 @@ export function bytesToBase64Url(bytes: Uint8Array): string {
 export function base64ToBytes(text: string): Uint8Array {
   const standard = text.replaceAll("-", "+").replaceAll("_", "/");
   const padded = standard + "=".repeat((4 - (standard.length % 4)) % 4);
-  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+  const binary = atob(padded);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }

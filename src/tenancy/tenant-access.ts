@@ -4,7 +4,7 @@
  * caller's own rows on API requests. Sessions act as the user's principal, agent tokens as their instance's,
  * git tokens as the user's or as the principal that minted them.
  */
-import { and, eq, type SQL, sql } from "drizzle-orm";
+import { and, eq, type SQLWrapper, sql } from "drizzle-orm";
 import { type AgentCaller, agentCallerOf, agentPrincipalId, agentTokenQuery } from "../auth/agent-tokens";
 import type { Caller, Credential } from "../auth/caller";
 import { sessionQueries, sessionUserId, signedInOf } from "../auth/sessions";
@@ -13,21 +13,25 @@ import { evaluateGrants } from "../authz/evaluate";
 import { type GrantRow, grantsOfPrincipalQuery, toGrantRule } from "../authz/grant-store";
 import type { GrantRule } from "../authz/types";
 import type { Db } from "../db/client";
+import { compiledBatch } from "../db/compiled";
 import { principal, tenant } from "../db/schema";
 import { forbidden, notFound } from "../errors";
 import type { PrincipalRow } from "./principals";
 import type { TenantRow } from "./tenants";
 
-/** Who acts: a user (their `user` principal in the tenant) or one principal by id; either may be a subquery. */
-export type Actor = { userId: string | SQL } | { principalId: string | SQL };
+/** Who acts: a user (their `user` principal in the tenant) or one principal by id. */
+export type Actor = { userId: string } | { principalId: string };
 
 export type TenantAccess = { tenant: TenantRow; principal: PrincipalRow; grants: GrantRule[] };
 
 type LoadedAccess = { tenant: TenantRow | null; principal: PrincipalRow | null; grants: GrantRule[] };
 
+/** The actor as the statements see it: either id may be a subquery or a placeholder. */
+type ActorSql = { userId: string | SQLWrapper } | { principalId: string | SQLWrapper };
+
 /** The tenant, the actor's principal and, only while that principal is active, its grants: for a batch. */
-function tenantAccessQueries(db: Db, tenantId: string, actor: Actor, now: Date) {
-  const isActor: SQL | undefined =
+function tenantAccessQueries(db: Db, tenantId: string | SQLWrapper, actor: ActorSql, now: Date | SQLWrapper) {
+  const isActor =
     "principalId" in actor
       ? and(eq(principal.id, actor.principalId), eq(principal.tenantId, tenantId))
       : and(eq(principal.tenantId, tenantId), eq(principal.kind, "user"), eq(principal.refId, actor.userId));
@@ -39,6 +43,25 @@ function tenantAccessQueries(db: Db, tenantId: string, actor: Actor, now: Date) 
     grantsOfPrincipalQuery(db, tenantId, activeActorId, now),
   ] as const;
 }
+
+// What every tenant route runs, built once (`db/compiled.ts`); bound per request with these values.
+const TENANT = sql.placeholder("tenantId");
+const NOW = sql.placeholder("now");
+const TOKEN = sql.placeholder("token");
+const DIGEST = sql.placeholder("digest");
+const USER = sql.placeholder("userId");
+const PRINCIPAL = sql.placeholder("principalId");
+
+const sessionAccessBatch = compiledBatch((db) => [
+  ...sessionQueries(db, TOKEN),
+  ...tenantAccessQueries(db, TENANT, { userId: sessionUserId(TOKEN) }, NOW),
+]);
+const agentAccessBatch = compiledBatch((db) => [
+  agentTokenQuery(db, DIGEST),
+  ...tenantAccessQueries(db, TENANT, { principalId: agentPrincipalId(DIGEST) }, NOW),
+]);
+const userAccessBatch = compiledBatch((db) => tenantAccessQueries(db, TENANT, { userId: USER }, NOW));
+const principalAccessBatch = compiledBatch((db) => tenantAccessQueries(db, TENANT, { principalId: PRINCIPAL }, NOW));
 
 function loadedAccessOf([tenants, principals, grantRows]: readonly [
   TenantRow[],
@@ -55,7 +78,12 @@ export async function loadTenantAccess(
   actor: Actor,
   now = new Date(),
 ): Promise<LoadedAccess> {
-  return loadedAccessOf(await db.batch(tenantAccessQueries(db, tenantId, actor, now)));
+  const values = { tenantId, now: now.getTime() };
+  return loadedAccessOf(
+    "principalId" in actor
+      ? await principalAccessBatch(db, { ...values, principalId: actor.principalId })
+      : await userAccessBatch(db, { ...values, userId: actor.userId }),
+  );
 }
 
 /**
@@ -94,10 +122,7 @@ export async function callerAccess(
 ): Promise<{ caller: Caller; access: TenantAccess } | null> {
   if (credential.kind === "agent") {
     const { digest } = credential;
-    const [agents, ...rows] = await db.batch([
-      agentTokenQuery(db, digest),
-      ...tenantAccessQueries(db, tenantId, { principalId: agentPrincipalId(digest) }, now),
-    ]);
+    const [agents, ...rows] = await agentAccessBatch(db, { digest, tenantId, now: now.getTime() });
     const agent = agentCallerOf(agents, digest);
     if (!agent) return null;
     return {
@@ -105,10 +130,11 @@ export async function callerAccess(
       access: agentAccessOf(tenantId, agent, loadedAccessOf(rows)),
     };
   }
-  const [sessions, users, ...rows] = await db.batch([
-    ...sessionQueries(db, credential.token),
-    ...tenantAccessQueries(db, tenantId, { userId: sessionUserId(credential.token) }, now),
-  ]);
+  const [sessions, users, ...rows] = await sessionAccessBatch(db, {
+    token: credential.token,
+    tenantId,
+    now: now.getTime(),
+  });
   const signedIn = await signedInOf(credential, [sessions, users]);
   if (!signedIn) return null;
   return { caller: { ...signedIn, agent: null }, access: memberAccessOf(loadedAccessOf(rows)) };
