@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { except } from "hono/combine";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
+import { timing } from "hono/timing";
 import type { AppEnv } from "./http/context";
 import { errorResponse, handleError, handleNotFound } from "./http/error-envelope";
 import { apiCors } from "./http/middleware/cors";
@@ -11,7 +12,7 @@ import { idempotency } from "./http/middleware/idempotency";
 import { requireJsonBody } from "./http/middleware/json-body";
 import { rateLimit } from "./http/middleware/rate-limit";
 import { loadSession } from "./http/middleware/session";
-import { resolveTenant } from "./http/middleware/tenant";
+import { resendingStaleAccess, resolveTenant } from "./http/middleware/tenant";
 import { mountOpenApi } from "./http/openapi";
 import { createRouter } from "./http/router";
 import { agentDataRoutes } from "./routes/agent-data";
@@ -53,6 +54,8 @@ export function createApp() {
   const api = (...middleware: MiddlewareHandler<AppEnv>[]) => except(isGitRequest, ...middleware);
   // First, so a preflight is answered before authentication; the sidecar channels are no browser API.
   app.use("/api/*", except([isGitRequest, isSidecarChannel], apiCors()));
+  // `Server-Timing`: the whole request and its D1 round trips (set by the D1 session).
+  app.use("/api/*", except([isGitRequest, isSidecarChannel], timing()));
   // Before anything reads D1: the request's queries go through one D1 session (read replication).
   app.use("/api/*", except([isGitRequest, isSidecarChannel], d1Session()));
   app.use(
@@ -111,6 +114,8 @@ export function createApp() {
 
   app.notFound(handleNotFound);
   app.onError(handleError);
+  // `app.request` (the tests) goes through `app.fetch` too.
+  app.fetch = resendingStaleAccess(app.fetch);
   return app;
 }
 

@@ -1,8 +1,9 @@
 /**
  * End-to-end cost of authorization on the running hub (wrangler dev, local D1):
- *   - an authorized GET (session, user, tenant, principal and grants in one D1 batch + evaluation + the
- *     route's listing: two round trips, held by test/workers/authz-query-count.test.ts) against
- *     GET /status (no auth, no D1), interleaved, three rounds, medians reported;
+ *   - an authorized GET, repeated by one caller (the check of its session, tenant, principal and grants
+ *     carried in the same D1 batch as the route's listing: one round trip, held by
+ *     test/workers/authz-query-count.test.ts and printed from the response's `Server-Timing`; two for a
+ *     caller's first request) against GET /status (no auth, no D1), interleaved, three rounds, medians;
  *   - sign-up and sign-in latency, which is dominated by the password hash (scrypt N=16384, r=16).
  *
  * Run: npm run bench:authz:http   (loopback only; starts its own hub on a free port with fresh state)
@@ -92,6 +93,9 @@ async function main() {
     console.log(
       `| GET /api/tenants/:id/roles (bearer) | ${fmt(stat((r) => r.authorized, 50))} | ${fmt(stat((r) => r.authorized, 99))} |`,
     );
+    const serverTiming = (await authorized()).headers.get("server-timing") ?? "";
+    const d1 = /d1;dur=[\d.]+;desc="([^"]+)"/.exec(serverTiming)?.[1] ?? "not reported";
+    console.log(`D1 per authorized request (its Server-Timing): ${d1}`);
     const overhead = stat((r) => r.authorized, 50) - stat((r) => r.status, 50);
     console.log(
       `Authorization + query overhead at p50: ${fmt(overhead)} (ratio ${(stat((r) => r.authorized, 50) / stat((r) => r.status, 50)).toFixed(2)}x)`,

@@ -44,11 +44,11 @@ const agentBatch = compiledBatch((db) => [agentTokenQuery(db, sql.placeholder("d
 /** The caller alone, off tenant routes: one D1 round trip. */
 export async function loadCaller(db: Db, credential: Credential): Promise<Caller | null> {
   if (credential.kind === "agent") {
-    const [agents] = await agentBatch(db, { digest: credential.digest });
+    const [agents] = await agentBatch.run(db, { digest: credential.digest });
     const agent = agentCallerOf(agents, credential.digest);
     return agent && { user: null, session: null, agent };
   }
-  const rows = await sessionBatch(db, { token: credential.token });
+  const rows = await sessionBatch.run(db, { token: credential.token });
   const signedIn = await signedInOf(credential, rows);
   return signedIn && { ...signedIn, agent: null };
 }

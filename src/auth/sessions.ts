@@ -52,9 +52,18 @@ export async function signedInOf(
   const found = sessions[0];
   const owner = users[0];
   if (!found || !owner) return null;
+  if (isTakenAsRead(credential, found, now)) return { session: found, user: owner };
+  return credential.viaBetterAuth();
+}
+
+/** A live session not due for its sliding refresh: its row is the answer, with nothing to write. */
+export function isTakenAsRead(
+  credential: SessionCredential,
+  found: Pick<SessionInfo, "expiresAt">,
+  now = Date.now(),
+): boolean {
   const { expiresInMs, updateAgeMs } = credential.settings;
   const expiresAt = found.expiresAt.getTime();
   const dueForRefresh = !credential.dontRemember && expiresAt - expiresInMs + updateAgeMs <= now;
-  if (expiresAt >= now && !dueForRefresh) return { session: found, user: owner };
-  return credential.viaBetterAuth();
+  return expiresAt >= now && !dueForRefresh;
 }

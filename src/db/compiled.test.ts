@@ -33,7 +33,7 @@ describe("compiledBatch", () => {
       origin: "creator",
       expiresAt: new Date(1_900_000_000_000),
     });
-    const [tenants, grants] = await batch(db, { id });
+    const [tenants, grants] = await batch.run(db, { id });
     expect(tenants).toEqual(await db.select().from(tenant).where(eq(tenant.id, id)));
     expect(tenants[0]?.config).toEqual({ a: [1, "b"] });
     expect(tenants[0]?.createdAt).toBeInstanceOf(Date);
@@ -41,7 +41,7 @@ describe("compiledBatch", () => {
       { tenantId: id, expires: new Date(1_900_000_000_000), conditions: { ip: ["10.0.0.0/8"] } },
     ]);
     // The same compiled statements, bound with other values.
-    expect(await batch(db, { id: "tnt_missing" })).toEqual([[], []]);
+    expect(await batch.run(db, { id: "tnt_missing" })).toEqual([[], []]);
   });
 
   it("runs in the D1 session of the request it is called in", async () => {
@@ -50,7 +50,7 @@ describe("compiledBatch", () => {
     expect(session.binding).toBe(env.DB);
     await runInRequestD1(session, async () => {
       expect(getDb({ DB: session })).toBe(db);
-      await batch(getDb({ DB: session }), { id: "tnt_missing" });
+      await batch.run(getDb({ DB: session }), { id: "tnt_missing" });
     });
     // Its bookmark moved: the statements went through the session.
     expect(await session.bookmark(false)).toMatch(/^[0-9a-f]{8}-/);

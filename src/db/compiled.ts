@@ -40,19 +40,31 @@ function rowsOf(fields: [string, Column][], results: Record<string, unknown>[]):
 
 export type BatchRows<Q extends readonly Select[]> = { -readonly [K in keyof Q]: Awaited<Q[K]> };
 
+/** A compiled batch: its statements bound with values, and its rows from D1's results. */
+export type CompiledBatch<Q extends readonly Select[]> = {
+  statements(db: Db, values: Record<string, unknown>): D1PreparedStatement[];
+  rows(results: D1Result[]): BatchRows<Q>;
+  run(db: Db, values: Record<string, unknown>): Promise<BatchRows<Q>>;
+};
+
 /**
- * A batch built by `build` on its first run (placeholders for the values that change), then bound with
+ * A batch built by `build` on its first use (placeholders for the values that change), then bound with
  * `values` and sent as one D1 round trip on each run.
  */
-export function compiledBatch<const Q extends readonly Select[]>(build: (db: Db) => Q) {
+export function compiledBatch<const Q extends readonly Select[]>(build: (db: Db) => Q): CompiledBatch<Q> {
   let compiled: Compiled[] | undefined;
-  return async (db: Db, values: Record<string, unknown>): Promise<BatchRows<Q>> => {
+  const statements = (db: Db, values: Record<string, unknown>) => {
     compiled ??= build(db).map(compile);
     const d1 = db.$client;
-    const statements = compiled.map(({ sql, params }) => d1.prepare(sql).bind(...fillPlaceholders(params, values)));
-    const results = await d1.batch<Record<string, unknown>>(statements);
-    return results.map((result, i) =>
-      rowsOf((compiled as Compiled[])[i]?.fields ?? [], result.results),
+    return compiled.map(({ sql, params }) => d1.prepare(sql).bind(...fillPlaceholders(params, values)));
+  };
+  const rows = (results: D1Result[]) =>
+    results.map((result, i) =>
+      rowsOf(compiled?.[i]?.fields ?? [], result.results as Record<string, unknown>[]),
     ) as BatchRows<Q>;
+  return {
+    statements,
+    rows,
+    run: async (db, values) => rows(await db.$client.batch(statements(db, values))),
   };
 }

@@ -81,8 +81,8 @@ export async function loadTenantAccess(
   const values = { tenantId, now: now.getTime() };
   return loadedAccessOf(
     "principalId" in actor
-      ? await principalAccessBatch(db, { ...values, principalId: actor.principalId })
-      : await userAccessBatch(db, { ...values, userId: actor.userId }),
+      ? await principalAccessBatch.run(db, { ...values, principalId: actor.principalId })
+      : await userAccessBatch.run(db, { ...values, userId: actor.userId }),
   );
 }
 
@@ -109,35 +109,54 @@ function agentAccessOf(tenantId: string, agent: AgentCaller, loaded: LoadedAcces
   return { tenant: found, principal: self, grants };
 }
 
+export type CallerAccess = { caller: Caller; access: TenantAccess };
+
 /**
- * The caller and its access to the tenant in one D1 round trip: the credential's rows and the tenant's in one
- * batch, the acting principal found through the credential by subquery. Null when the credential
- * authenticates no one; 404 or 403 (as above) when the caller may not act in this tenant.
+ * What authorizes a request on a tenant route: the credential's rows and the tenant's in one batch, the
+ * acting principal found through the credential by subquery. `settle` reads the batch's results: null when
+ * the credential authenticates no one; 404 or 403 (as above) when the caller may not act in this tenant.
  */
+export type AccessCheck = {
+  statements: D1PreparedStatement[];
+  settle(results: D1Result[]): Promise<CallerAccess | null>;
+};
+
+export function accessCheck(db: Db, tenantId: string, credential: Credential, now = new Date()): AccessCheck {
+  if (credential.kind === "agent") {
+    const { digest } = credential;
+    return {
+      statements: agentAccessBatch.statements(db, { digest, tenantId, now: now.getTime() }),
+      settle: async (results) => {
+        const [agents, ...rows] = agentAccessBatch.rows(results);
+        const agent = agentCallerOf(agents, digest);
+        if (!agent) return null;
+        return {
+          caller: { user: null, session: null, agent },
+          access: agentAccessOf(tenantId, agent, loadedAccessOf(rows)),
+        };
+      },
+    };
+  }
+  return {
+    statements: sessionAccessBatch.statements(db, { token: credential.token, tenantId, now: now.getTime() }),
+    settle: async (results) => {
+      const [sessions, users, ...rows] = sessionAccessBatch.rows(results);
+      const signedIn = await signedInOf(credential, [sessions, users]);
+      if (!signedIn) return null;
+      return { caller: { ...signedIn, agent: null }, access: memberAccessOf(loadedAccessOf(rows)) };
+    },
+  };
+}
+
+/** The caller and its access to the tenant (`accessCheck`) in one D1 round trip. */
 export async function callerAccess(
   db: Db,
   tenantId: string,
   credential: Credential,
   now = new Date(),
-): Promise<{ caller: Caller; access: TenantAccess } | null> {
-  if (credential.kind === "agent") {
-    const { digest } = credential;
-    const [agents, ...rows] = await agentAccessBatch(db, { digest, tenantId, now: now.getTime() });
-    const agent = agentCallerOf(agents, digest);
-    if (!agent) return null;
-    return {
-      caller: { user: null, session: null, agent },
-      access: agentAccessOf(tenantId, agent, loadedAccessOf(rows)),
-    };
-  }
-  const [sessions, users, ...rows] = await sessionAccessBatch(db, {
-    token: credential.token,
-    tenantId,
-    now: now.getTime(),
-  });
-  const signedIn = await signedInOf(credential, [sessions, users]);
-  if (!signedIn) return null;
-  return { caller: { ...signedIn, agent: null }, access: memberAccessOf(loadedAccessOf(rows)) };
+): Promise<CallerAccess | null> {
+  const check = accessCheck(db, tenantId, credential, now);
+  return check.settle(await db.$client.batch(check.statements));
 }
 
 /**

@@ -17,12 +17,25 @@ const counted = countingD1(env.DB);
 const countedEnv = { ...env, DB: counted.db };
 const figures: string[] = [];
 
-/** The round trips of one request, and what each was; the response must be `status`. */
-async function roundTrips(label: string, path: string, headers: Record<string, string>, status = 200) {
+/**
+ * The round trips of one request, and what each was; the response must be `status`, and its
+ * `Server-Timing` must report the same count.
+ */
+async function roundTrips(
+  label: string,
+  path: string,
+  headers: Record<string, string>,
+  status = 200,
+  init: RequestInit = {},
+) {
   counted.reset();
-  const res = await app.request(path, { headers }, countedEnv);
+  const res = await app.request(path, { ...init, headers }, countedEnv);
   expect(res.status, await res.clone().text()).toBe(status);
-  figures.push(`${label}: ${counted.roundTrips()}`);
+  const trips = counted.roundTrips();
+  figures.push(`${label}: ${trips}`);
+  expect(res.headers.get("server-timing")).toMatch(
+    new RegExp(`(^|,\\s*)d1;dur=\\d+(\\.\\d+)?;desc="${trips} round trips?"`),
+  );
   return counted.statements();
 }
 
@@ -51,25 +64,55 @@ describe("D1 round trips per authorized request", () => {
     cookie = await signInCookie(true);
   });
 
+  /** A new session of the owner: a credential this isolate has not seen yet. */
+  const freshToken = async () => {
+    const signIn = await api("/api/auth/sign-in/email", {
+      body: { email: t.owner.email, password: t.owner.password },
+    });
+    return signIn.headers.get("set-auth-token") ?? "";
+  };
+
   it("a tenant route: one batch for caller, tenant, principal and grants, then the route's query", async () => {
     const roles = `/api/tenants/${t.id}/roles`;
-    const signed = await roundTrips("GET …/roles, signed bearer", roles, bearer(t.owner.token));
+    const signed = await roundTrips("GET …/roles, signed bearer", roles, bearer(await freshToken()));
     expect(signed).toHaveLength(2);
     expect(signed[0]).toBe("batch of 5");
     expect(signed[1]).toMatch(/from "role"/);
-
-    const bareToken = (t.owner.token.split(".")[0] ?? "") as string;
-    expect(await roundTrips("GET …/roles, bare bearer", roles, bearer(bareToken))).toEqual(signed);
-    expect(await roundTrips("GET …/roles, cookie", roles, { cookie })).toEqual(signed);
+    expect(await roundTrips("GET …/roles, cookie", roles, { cookie: await signInCookie(true) })).toEqual(signed);
     const dontRemember = await signInCookie(false);
     expect(await roundTrips("GET …/roles, cookie, not remembered", roles, { cookie: dontRemember })).toEqual(signed);
   });
 
+  it("a read repeated by the same caller: one round trip, the check carried with the route's query", async () => {
+    const roles = `/api/tenants/${t.id}/roles`;
+    const token = await freshToken();
+    const first = await app.request(roles, { headers: bearer(token) }, countedEnv);
+    const again = await roundTrips("GET …/roles again, signed bearer", roles, bearer(token));
+    expect(again).toEqual(["batch of 6"]);
+    const bareToken = (token.split(".")[0] ?? "") as string;
+    expect(await roundTrips("GET …/roles again, bare bearer", roles, bearer(bareToken))).toEqual(again);
+    // The same answer as the first time.
+    const res = await app.request(roles, { headers: bearer(token) }, countedEnv);
+    expect(await res.json()).toEqual(await first.json());
+    // A route that reads nothing itself: the check alone.
+    expect(await roundTrips("GET …/{tenantId} again", `/api/tenants/${t.id}`, bearer(token))).toEqual(["batch of 5"]);
+    // Changes are never carried: checked first.
+    const created = await roundTrips(
+      "POST …/roles",
+      roles,
+      { ...bearer(token), "content-type": "application/json" },
+      201,
+      { method: "POST", body: JSON.stringify({ name: `counted-${Date.now()}` }) },
+    );
+    expect(created[0]).toBe("batch of 5");
+  });
+
   it("refusals cost no more than the batch", async () => {
     const other = await createTenant();
-    expect(
-      await roundTrips("foreign tenant (404)", `/api/tenants/${other.id}/roles`, bearer(t.owner.token), 404),
-    ).toEqual(["batch of 5"]);
+    const token = await freshToken();
+    for (const label of ["foreign tenant (404)", "foreign tenant again (404)"]) {
+      expect(await roundTrips(label, `/api/tenants/${other.id}/roles`, bearer(token), 404)).toEqual(["batch of 5"]);
+    }
     // A token whose signature fails never reaches the database.
     const forged = `${t.owner.token.split(".")[0]}.${"A".repeat(43)}=`;
     expect(await roundTrips("forged signature (401)", `/api/tenants/${t.id}/roles`, bearer(forged), 401)).toEqual([]);
@@ -108,5 +151,7 @@ describe("D1 round trips per request with an agent's own token", SLOW, () => {
     expect(statements).toHaveLength(2);
     expect(statements[0]).toBe("batch of 4");
     expect(statements[1]).toMatch(/from "role"/);
+    const again = await roundTrips("GET …/roles again, agent token", `${tenantBase(r.t.id)}/roles`, bearer(agentToken));
+    expect(again).toEqual(["batch of 5"]);
   });
 });

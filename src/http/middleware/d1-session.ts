@@ -9,6 +9,7 @@
  * sidecar channels (their clients carry no bookmark), the Durable Objects and the scheduled cleanup.
  */
 import type { MiddlewareHandler } from "hono";
+import { setMetric } from "hono/timing";
 import { runInRequestD1 } from "../../db/client";
 import { RequestD1 } from "../../db/request-d1";
 import { badRequest } from "../../errors";
@@ -33,6 +34,8 @@ export function d1Session(): MiddlewareHandler<AppEnv> {
     const db = new RequestD1(c.env.DB, change ? "first-primary" : (sent ?? "first-unconstrained"));
     c.env = { ...c.env, DB: db };
     await runInRequestD1(db, next);
+    const { roundTrips, ms } = db.usage;
+    setMetric(c, "d1", ms, `${roundTrips} round trip${roundTrips === 1 ? "" : "s"}`, 0);
     const bookmark = await db.bookmark(change);
     if (bookmark) c.header(BOOKMARK_HEADER, bookmark);
   };

@@ -1,14 +1,39 @@
 /**
  * Tenant resolution for `/api/tenants/:tenantId/...`: the caller (session or agent token), the tenant, the
  * caller's principal in it and its grants go into the context, all from one D1 round trip
- * (`callerAccess`). Runs before the session middleware, which then has nothing left to do.
+ * (`accessCheck`). Runs before the session middleware, which then has nothing left to do.
+ *
+ * A safe request (GET, HEAD) whose caller was seen in this tenant before acts on that snapshot
+ * (`tenancy/access-snapshots.ts`) while the fresh check rides with the request's first read; a check that
+ * no longer matches has the request sent again, checked first (`resendingStaleAccess`).
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { getDb } from "../../db/client";
+import { RequestD1 } from "../../db/request-d1";
 import { notFound, unauthorized } from "../../errors";
-import { callerAccess } from "../../tenancy/tenant-access";
+import {
+  fingerprintOf,
+  forgetAccess,
+  rememberAccess,
+  snapshotKey,
+  usableSnapshot,
+} from "../../tenancy/access-snapshots";
+import { accessCheck, type CallerAccess } from "../../tenancy/tenant-access";
 import type { AppEnv } from "../context";
 import { requestCredential, setCaller } from "./session";
+
+const SAFE = new Set(["GET", "HEAD"]);
+/** Requests whose snapshot proved stale, to be sent again. */
+const stale = new WeakSet<Request>();
+/** Requests sent again: checked first, without a snapshot. */
+const resent = new WeakSet<Request>();
+
+function setAccess(c: Context<AppEnv>, { caller, access }: CallerAccess): void {
+  setCaller(c, caller);
+  c.set("tenant", access.tenant);
+  c.set("principal", access.principal);
+  c.set("grants", access.grants);
+}
 
 export function resolveTenant(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -18,12 +43,49 @@ export function resolveTenant(): MiddlewareHandler<AppEnv> {
     const credential = await requestCredential(c);
     if (!credential) throw unauthorized();
     if (!tenantId) throw notFound("Tenant not found");
-    const resolved = await callerAccess(getDb(c.env), tenantId, credential);
+    const db = getDb(c.env);
+    const check = accessCheck(db, tenantId, credential);
+    const key = snapshotKey(credential, tenantId);
+
+    const d1 = c.env.DB;
+    const snapshot =
+      SAFE.has(c.req.method) && d1 instanceof RequestD1 && !resent.has(c.req.raw)
+        ? usableSnapshot(key, credential)
+        : null;
+    if (snapshot && d1 instanceof RequestD1) {
+      setAccess(c, snapshot.resolved);
+      d1.carry(check.statements, (results) => fingerprintOf(results) === snapshot.fingerprint);
+      await next();
+      if (!(await d1.carried())) {
+        forgetAccess(key);
+        stale.add(c.req.raw);
+      }
+      return;
+    }
+
+    const results = await db.$client.batch(check.statements);
+    const resolved = await check.settle(results);
     if (!resolved) throw unauthorized();
-    setCaller(c, resolved.caller);
-    c.set("tenant", resolved.access.tenant);
-    c.set("principal", resolved.access.principal);
-    c.set("grants", resolved.access.grants);
+    rememberAccess(key, { fingerprint: fingerprintOf(results), resolved });
+    setAccess(c, resolved);
     await next();
+  };
+}
+
+/**
+ * The app's fetch, sending a request again when the snapshot it acted on proved stale: its first answer
+ * is dropped unread, and the second is checked before anything runs. Only safe requests act on a
+ * snapshot, so running one twice changes nothing.
+ */
+export function resendingStaleAccess<Rest extends unknown[]>(
+  fetch: (request: Request, ...rest: Rest) => Response | Promise<Response>,
+) {
+  return async (request: Request, ...rest: Rest): Promise<Response> => {
+    const response = await fetch(request, ...rest);
+    if (!stale.has(request)) return response;
+    await response.body?.cancel();
+    const again = new Request(request);
+    resent.add(again);
+    return fetch(again, ...rest);
   };
 }
