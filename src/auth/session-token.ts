@@ -5,7 +5,7 @@
  * signature being base64 HMAC-SHA-256 of the token under the auth secret.
  */
 import { parse } from "hono/utils/cookie";
-import { base64ToBytes } from "../lib/base64";
+import { base64ToBytes, bytesToBase64 } from "../lib/base64";
 import type { SessionSettings } from "./better-auth";
 
 const BEARER = "bearer ";
@@ -42,7 +42,10 @@ async function unsign(value: string, secret: string): Promise<string | null> {
   if (dot < 1 || !SIGNATURE.test(signature)) return null;
   const token = value.slice(0, dot);
   const key = await signingKeyOf(secret);
-  const valid = await crypto.subtle.verify("HMAC", key, base64ToBytes(signature), new TextEncoder().encode(token));
+  const mac = base64ToBytes(signature);
+  // Only the canonical encoding, as better-auth compares the strings.
+  if (bytesToBase64(mac) !== signature) return null;
+  const valid = await crypto.subtle.verify("HMAC", key, mac, new TextEncoder().encode(token));
   return valid ? token : null;
 }
 

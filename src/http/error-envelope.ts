@@ -50,8 +50,17 @@ function constraintError(err: unknown): ApiError | null {
 }
 
 /** `app.onError`: known errors keep their status; anything else is a 500 without internals. */
+/** An ApiError thrown, or one a library wrapped (drizzle wraps what a query throws in its own error). */
+function apiErrorIn(err: unknown): ApiError | null {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof ApiError) return e;
+  }
+  return null;
+}
+
 export function handleError(err: unknown, c: Context): Response {
-  if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message, err.details);
+  const api = apiErrorIn(err);
+  if (api) return errorResponse(c, api.status, api.code, api.message, api.details);
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     // Hono's JSON validator throws this for a body that does not parse.

@@ -5,9 +5,9 @@
  * that batch plus the route's own listing: 2. Off tenant routes the caller alone is 1.
  */
 import { env } from "cloudflare:workers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
-import { api, createTenant, type TestTenant } from "./support/api";
+import { addMember, api, createTenant, type TestTenant } from "./support/api";
 import { countingD1 } from "./support/counting-d1";
 import { launch, ok, type Runtime, SLOW, setUpRuntime, tenantBase } from "./support/runtime";
 import { TestSidecar } from "./support/test-sidecar";
@@ -27,6 +27,8 @@ async function roundTrips(
   headers: Record<string, string>,
   status = 200,
   init: RequestInit = {},
+  /** What `Server-Timing` reports: the answering attempt's round trips (all of them, unless resent). */
+  reported?: number,
 ) {
   counted.reset();
   const res = await app.request(path, { ...init, headers }, countedEnv);
@@ -34,7 +36,7 @@ async function roundTrips(
   const trips = counted.roundTrips();
   figures.push(`${label}: ${trips}`);
   expect(res.headers.get("server-timing")).toMatch(
-    new RegExp(`(^|,\\s*)d1;dur=\\d+(\\.\\d+)?;desc="${trips} round trips?"`),
+    new RegExp(`(^|,\\s*)d1;dur=\\d+(\\.\\d+)?;desc="${reported ?? trips} round trips?"`),
   );
   return counted.statements();
 }
@@ -105,6 +107,25 @@ describe("D1 round trips per authorized request", () => {
       { method: "POST", body: JSON.stringify({ name: `counted-${Date.now()}` }) },
     );
     expect(created[0]).toBe("batch of 5");
+  });
+
+  it("a snapshot a change made stale: the carried check refuses it, the request runs again checked first", async () => {
+    const member = await addMember(t);
+    const roles = `/api/tenants/${t.id}/roles`;
+    expect(await roundTrips("GET …/roles, member", roles, bearer(member.token))).toHaveLength(2);
+    expect(await roundTrips("GET …/roles again, member", roles, bearer(member.token))).toEqual(["batch of 6"]);
+    const assignment = `/api/tenants/${t.id}/principals/${member.principalId}/roles/${t.roles.member}`;
+    expect((await api(assignment, { method: "DELETE", token: t.owner.token })).status).toBe(204);
+    const logged = vi.spyOn(console, "error");
+    try {
+      // Carried and refused, then checked alone: the member no longer reads roles.
+      const label = "GET …/roles after a change, member";
+      const statements = await roundTrips(label, roles, bearer(member.token), 403, {}, 1);
+      expect(statements).toEqual(["batch of 6", "batch of 5"]);
+      expect(logged).not.toHaveBeenCalled();
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it("refusals cost no more than the batch", async () => {

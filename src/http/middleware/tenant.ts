@@ -7,7 +7,9 @@
  * (`tenancy/access-snapshots.ts`) while the fresh check rides with the request's first read; a check that
  * no longer matches has the request sent again, checked first (`resendingStaleAccess`).
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Context, MiddlewareHandler } from "hono";
+import { isTakenAsRead } from "../../auth/sessions";
 import { getDb } from "../../db/client";
 import { RequestD1 } from "../../db/request-d1";
 import { notFound, unauthorized } from "../../errors";
@@ -23,10 +25,9 @@ import type { AppEnv } from "../context";
 import { requestCredential, setCaller } from "./session";
 
 const SAFE = new Set(["GET", "HEAD"]);
-/** Requests whose snapshot proved stale, to be sent again. */
-const stale = new WeakSet<Request>();
-/** Requests sent again: checked first, without a snapshot. */
-const resent = new WeakSet<Request>();
+/** What one dispatch of a request learnt: whether it acted on a stale snapshot; whether it is a resend. */
+type Dispatch = { stale: boolean; resent: boolean };
+const dispatches = new AsyncLocalStorage<Dispatch>();
 
 function setAccess(c: Context<AppEnv>, { caller, access }: CallerAccess): void {
   setCaller(c, caller);
@@ -49,7 +50,7 @@ export function resolveTenant(): MiddlewareHandler<AppEnv> {
 
     const d1 = c.env.DB;
     const snapshot =
-      SAFE.has(c.req.method) && d1 instanceof RequestD1 && !resent.has(c.req.raw)
+      SAFE.has(c.req.method) && d1 instanceof RequestD1 && dispatches.getStore()?.resent === false
         ? usableSnapshot(key, credential)
         : null;
     if (snapshot && d1 instanceof RequestD1) {
@@ -58,7 +59,8 @@ export function resolveTenant(): MiddlewareHandler<AppEnv> {
       await next();
       if (!(await d1.carried())) {
         forgetAccess(key);
-        stale.add(c.req.raw);
+        const dispatch = dispatches.getStore();
+        if (dispatch) dispatch.stale = true;
       }
       return;
     }
@@ -66,7 +68,11 @@ export function resolveTenant(): MiddlewareHandler<AppEnv> {
     const results = await db.$client.batch(check.statements);
     const resolved = await check.settle(results);
     if (!resolved) throw unauthorized();
-    rememberAccess(key, { fingerprint: fingerprintOf(results), resolved });
+    // Only what the rows alone decided: not a session better-auth refreshed or found for another token.
+    const session = resolved.caller.session;
+    if (credential.kind === "agent" || (session?.token === credential.token && isTakenAsRead(credential, session))) {
+      rememberAccess(key, { fingerprint: fingerprintOf(results), resolved });
+    }
     setAccess(c, resolved);
     await next();
   };
@@ -81,11 +87,10 @@ export function resendingStaleAccess<Rest extends unknown[]>(
   fetch: (request: Request, ...rest: Rest) => Response | Promise<Response>,
 ) {
   return async (request: Request, ...rest: Rest): Promise<Response> => {
-    const response = await fetch(request, ...rest);
-    if (!stale.has(request)) return response;
+    const first: Dispatch = { stale: false, resent: false };
+    const response = await dispatches.run(first, () => fetch(request, ...rest));
+    if (!first.stale) return response;
     await response.body?.cancel();
-    const again = new Request(request);
-    resent.add(again);
-    return fetch(again, ...rest);
+    return dispatches.run({ stale: false, resent: true }, () => fetch(new Request(request), ...rest));
   };
 }
