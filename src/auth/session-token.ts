@@ -18,18 +18,22 @@ function tryDecode(value: string): string {
   }
 }
 
-// Importing the key costs as much as the signature: it is kept for the secret in use.
-let signingKey: { secret: string; key: Promise<CryptoKey> } | undefined;
+/**
+ * The key of the secret in use, and the signed values it verified: importing the key costs as much as a
+ * signature, and a session sends the same signed value on every request. Only values whose signature held
+ * are kept, so a forged one is checked every time.
+ */
+type Signer = { secret: string; key: Promise<CryptoKey>; verified: Map<string, string> };
+let signer: Signer | undefined;
+const MAX_VERIFIED = 1000;
 
-function signingKeyOf(secret: string): Promise<CryptoKey> {
-  if (signingKey?.secret !== secret) {
+function signerOf(secret: string): Signer {
+  if (signer?.secret !== secret) {
     const raw = new TextEncoder().encode(secret);
-    signingKey = {
-      secret,
-      key: crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]),
-    };
+    const key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    signer = { secret, key, verified: new Map() };
   }
-  return signingKey.key;
+  return signer;
 }
 
 /** HMAC-SHA-256 in standard base64, as better-auth writes it. */
@@ -37,16 +41,23 @@ const SIGNATURE = /^[A-Za-z0-9+/]{43}=$/;
 
 /** The token of a signed value, or null unless the signature is the token's. Tokens have no dot. */
 async function unsign(value: string, secret: string): Promise<string | null> {
+  const { key, verified } = signerOf(secret);
+  const known = verified.get(value);
+  if (known !== undefined) return known;
   const dot = value.indexOf(".");
   const signature = value.slice(dot + 1);
   if (dot < 1 || !SIGNATURE.test(signature)) return null;
   const token = value.slice(0, dot);
-  const key = await signingKeyOf(secret);
   const mac = base64ToBytes(signature);
   // Only the canonical encoding, as better-auth compares the strings.
   if (bytesToBase64(mac) !== signature) return null;
-  const valid = await crypto.subtle.verify("HMAC", key, mac, new TextEncoder().encode(token));
-  return valid ? token : null;
+  if (!(await crypto.subtle.verify("HMAC", await key, mac, new TextEncoder().encode(token)))) return null;
+  verified.set(value, token);
+  if (verified.size > MAX_VERIFIED) {
+    const oldest = verified.keys().next().value;
+    if (oldest !== undefined) verified.delete(oldest);
+  }
+  return token;
 }
 
 /** The bearer value of `Authorization`, or null without one (any scheme's case). */
