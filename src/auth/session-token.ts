@@ -6,6 +6,7 @@
  */
 import { parse } from "hono/utils/cookie";
 import { base64ToBytes, bytesToBase64 } from "../lib/base64";
+import { BoundedMap } from "../lib/bounded-map";
 import type { SessionSettings } from "./better-auth";
 
 const BEARER = "bearer ";
@@ -23,7 +24,7 @@ function tryDecode(value: string): string {
  * signature, and a session sends the same signed value on every request. Only values whose signature held
  * are kept, so a forged one is checked every time.
  */
-type Signer = { secret: string; key: Promise<CryptoKey>; verified: Map<string, string> };
+type Signer = { secret: string; key: Promise<CryptoKey>; verified: BoundedMap<string, string> };
 let signer: Signer | undefined;
 const MAX_VERIFIED = 1000;
 
@@ -31,7 +32,7 @@ function signerOf(secret: string): Signer {
   if (signer?.secret !== secret) {
     const raw = new TextEncoder().encode(secret);
     const key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
-    signer = { secret, key, verified: new Map() };
+    signer = { secret, key, verified: new BoundedMap(MAX_VERIFIED) };
   }
   return signer;
 }
@@ -53,10 +54,6 @@ async function unsign(value: string, secret: string): Promise<string | null> {
   if (bytesToBase64(mac) !== signature) return null;
   if (!(await crypto.subtle.verify("HMAC", await key, mac, new TextEncoder().encode(token)))) return null;
   verified.set(value, token);
-  if (verified.size > MAX_VERIFIED) {
-    const oldest = verified.keys().next().value;
-    if (oldest !== undefined) verified.delete(oldest);
-  }
   return token;
 }
 

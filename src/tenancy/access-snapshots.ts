@@ -8,6 +8,7 @@
  */
 import type { Credential } from "../auth/caller";
 import { isTakenAsRead } from "../auth/sessions";
+import { BoundedMap } from "../lib/bounded-map";
 import { bytesToHex } from "../lib/hex";
 import type { CallerAccess } from "./tenant-access";
 
@@ -16,7 +17,7 @@ const MAX_SNAPSHOTS = 1000;
 
 export type AccessSnapshot = { fingerprint: string; resolved: CallerAccess };
 
-const snapshots = new Map<string, AccessSnapshot>();
+const snapshots = new BoundedMap<string, AccessSnapshot>(MAX_SNAPSHOTS);
 
 export function snapshotKey(credential: Credential, tenantId: string): string {
   const id = credential.kind === "agent" ? `agent:${bytesToHex(credential.digest)}` : `session:${credential.token}`;
@@ -29,12 +30,7 @@ export function fingerprintOf(results: readonly D1Result[]): string {
 }
 
 export function rememberAccess(key: string, snapshot: AccessSnapshot): void {
-  snapshots.delete(key);
   snapshots.set(key, snapshot);
-  if (snapshots.size > MAX_SNAPSHOTS) {
-    const oldest = snapshots.keys().next().value;
-    if (oldest !== undefined) snapshots.delete(oldest);
-  }
 }
 
 export function forgetAccess(key: string): void {

@@ -6,6 +6,7 @@
  * LRU shared by the isolate, so walking a repository costs a few range requests rather than one per
  * object, and memory stays bounded whatever the repository size.
  */
+import { BoundedMap } from "../../lib/bounded-map";
 
 const BLOCK_BYTES = 256 * 1024;
 const CACHE_BYTES = 16 * 1024 * 1024;
@@ -103,7 +104,8 @@ class BlockCache {
 }
 
 const blocks = new BlockCache();
-const indexes = new Map<string, Promise<Uint8Array>>();
+// Indexes are tiny next to the block cache; keep the most recent few hundred.
+const indexes = new BoundedMap<string, Promise<Uint8Array>>(512);
 
 /** Reads a whole index file once per isolate (they are small: 28 bytes per object plus a header). */
 export function readIndexFile(bucket: R2Bucket, repositoryId: string, packId: string): Promise<Uint8Array> {
@@ -117,8 +119,6 @@ export function readIndexFile(bucket: R2Bucket, repositoryId: string, packId: st
     })();
     pending.catch(() => indexes.delete(key));
     indexes.set(key, pending);
-    // Indexes are tiny next to the block cache; keep the most recent few hundred.
-    if (indexes.size > 512) indexes.delete(indexes.keys().next().value as string);
   }
   return pending;
 }
