@@ -29,8 +29,21 @@ export function fingerprintOf(results: readonly D1Result[]): string {
   return JSON.stringify(results.map((result) => result.results));
 }
 
-export function rememberAccess(key: string, snapshot: AccessSnapshot): void {
-  snapshots.set(key, snapshot);
+/**
+ * Keeps what the check's `results` decided for `credential`, when the rows alone decided it: not a
+ * session better-auth refreshed, or found for another token.
+ */
+export function rememberAccess(
+  key: string,
+  credential: Credential,
+  results: readonly D1Result[],
+  resolved: CallerAccess,
+): void {
+  const session = resolved.caller.session;
+  if (credential.kind === "session" && !(session?.token === credential.token && isTakenAsRead(credential, session))) {
+    return;
+  }
+  snapshots.set(key, { fingerprint: fingerprintOf(results), resolved });
 }
 
 export function forgetAccess(key: string): void {

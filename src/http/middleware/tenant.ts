@@ -9,7 +9,6 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Context, MiddlewareHandler } from "hono";
-import { isTakenAsRead } from "../../auth/sessions";
 import { getDb } from "../../db/client";
 import { RequestD1 } from "../../db/request-d1";
 import { notFound, unauthorized } from "../../errors";
@@ -49,10 +48,8 @@ export function resolveTenant(): MiddlewareHandler<AppEnv> {
     const key = snapshotKey(credential, tenantId);
 
     const d1 = c.env.DB;
-    const snapshot =
-      SAFE.has(c.req.method) && d1 instanceof RequestD1 && dispatches.getStore()?.resent === false
-        ? usableSnapshot(key, credential)
-        : null;
+    const mayUseSnapshot = SAFE.has(c.req.method) && dispatches.getStore()?.resent === false;
+    const snapshot = mayUseSnapshot ? usableSnapshot(key, credential) : null;
     if (snapshot && d1 instanceof RequestD1) {
       setAccess(c, snapshot.resolved);
       d1.carry(check.statements, (results) => fingerprintOf(results) === snapshot.fingerprint);
@@ -68,11 +65,7 @@ export function resolveTenant(): MiddlewareHandler<AppEnv> {
     const results = await db.$client.batch(check.statements);
     const resolved = await check.settle(results);
     if (!resolved) throw unauthorized();
-    // Only what the rows alone decided: not a session better-auth refreshed or found for another token.
-    const session = resolved.caller.session;
-    if (credential.kind === "agent" || (session?.token === credential.token && isTakenAsRead(credential, session))) {
-      rememberAccess(key, { fingerprint: fingerprintOf(results), resolved });
-    }
+    rememberAccess(key, credential, results, resolved);
     setAccess(c, resolved);
     await next();
   };
