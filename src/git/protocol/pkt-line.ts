@@ -26,14 +26,19 @@ function malformed(message: string): ProtocolError {
 export function encodePkt(payload: Uint8Array | string): Uint8Array {
   const body = typeof payload === "string" ? encoder.encode(payload) : payload;
   if (body.length > MAX_PKT_PAYLOAD) throw malformed("oversize pkt-line payload");
-  const length = body.length + 4;
-  const out = new Uint8Array(length);
-  out[0] = HEX.charCodeAt((length >> 12) & 15);
-  out[1] = HEX.charCodeAt((length >> 8) & 15);
-  out[2] = HEX.charCodeAt((length >> 4) & 15);
-  out[3] = HEX.charCodeAt(length & 15);
+  const out = new Uint8Array(body.length + 4);
   out.set(body, 4);
+  pktLengthHeader(out, out.length);
   return out;
+}
+
+/** Writes a packet's 4-hex-digit length (header included) into its first 4 bytes. */
+export function pktLengthHeader(packet: Uint8Array, length: number): void {
+  if (length > MAX_PKT_LENGTH) throw malformed("oversize pkt-line payload");
+  packet[0] = HEX.charCodeAt((length >> 12) & 15);
+  packet[1] = HEX.charCodeAt((length >> 8) & 15);
+  packet[2] = HEX.charCodeAt((length >> 4) & 15);
+  packet[3] = HEX.charCodeAt(length & 15);
 }
 
 /** A text line as git writes it: the payload ends with LF. */

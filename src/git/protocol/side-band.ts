@@ -1,5 +1,5 @@
 import { ProtocolError } from "./errors";
-import { concatBytes, encodePkt, FLUSH_PKT, MAX_PKT_LENGTH, type Packet } from "./pkt-line";
+import { concatBytes, FLUSH_PKT, MAX_PKT_LENGTH, type Packet, pktLengthHeader } from "./pkt-line";
 
 export type SideBandMode = "side-band-64k" | "side-band";
 export type Band = 1 | 2 | 3;
@@ -22,11 +22,19 @@ export function negotiatedSideBand(caps: Iterable<string>): SideBandMode | null 
 
 const encoder = new TextEncoder();
 
+/** A frame's pkt-line length and band byte, in front of its data. */
+const FRAME_HEADER = 5;
+
+function writeFrameHeader(frame: Uint8Array, band: Band): void {
+  pktLengthHeader(frame, frame.length);
+  frame[4] = band;
+}
+
 function frame(band: Band, data: Uint8Array): Uint8Array {
-  const payload = new Uint8Array(data.length + 1);
-  payload[0] = band;
-  payload.set(data, 1);
-  return encodePkt(payload);
+  const out = new Uint8Array(FRAME_HEADER + data.length);
+  out.set(data, FRAME_HEADER);
+  writeFrameHeader(out, band);
+  return out;
 }
 
 /** `data` on `band`, split into as many frames as the mode needs. Empty data yields no frame. */
@@ -59,40 +67,88 @@ export interface SideBandStreamOptions {
 
 /**
  * Muxes a byte stream (a packfile) into band-1 frames. Small writes are coalesced into full frames so a
- * chatty pack writer costs no per-chunk overhead; the tail goes out when the input closes.
+ * chatty pack writer costs no per-chunk overhead; the tail goes out when the input closes. Each byte is
+ * copied once, straight into its frame: a clone streams every byte of the repository through here.
  */
 export function sideBandStream(
   mode: SideBandMode,
   options: SideBandStreamOptions = {},
 ): TransformStream<Uint8Array, Uint8Array> {
   const max = sideBandMaxData(mode);
-  let pending: Uint8Array[] = [];
-  let pendingLength = 0;
-  const emitFull = (controller: TransformStreamDefaultController<Uint8Array>) => {
-    if (pendingLength < max) return;
-    const all = concatBytes(pending);
-    let at = 0;
-    for (; all.length - at >= max; at += max) controller.enqueue(frame(1, all.subarray(at, at + max)));
-    pending = at < all.length ? [all.slice(at)] : [];
-    pendingLength = all.length - at;
+  let open: Uint8Array | null = null;
+  let filled = 0;
+  const close = (controller: TransformStreamDefaultController<Uint8Array>) => {
+    if (!open) return;
+    const frame = filled === max ? open : open.subarray(0, FRAME_HEADER + filled);
+    writeFrameHeader(frame, 1);
+    controller.enqueue(frame);
+    open = null;
+    filled = 0;
   };
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
       for (const line of options.progress ?? []) controller.enqueue(progressPackets(line, mode));
     },
     transform(chunk, controller) {
-      if (chunk.length === 0) return;
-      pending.push(chunk);
-      pendingLength += chunk.length;
-      emitFull(controller);
+      for (let at = 0; at < chunk.length; ) {
+        open ??= new Uint8Array(FRAME_HEADER + max);
+        const take = Math.min(max - filled, chunk.length - at);
+        open.set(chunk.subarray(at, at + take), FRAME_HEADER + filled);
+        filled += take;
+        at += take;
+        if (filled === max) close(controller);
+      }
     },
     flush(controller) {
-      if (pendingLength > 0) controller.enqueue(frame(1, concatBytes(pending)));
-      pending = [];
-      pendingLength = 0;
+      close(controller);
       if (options.endWithFlush) controller.enqueue(FLUSH_PKT);
     },
   });
+}
+
+/**
+ * Band-1 frames of a byte stream, read straight into each frame behind its 5-byte header where the runtime
+ * reads into a given buffer (workerd's `readAtLeast`), so no byte is copied in JavaScript; otherwise through
+ * `sideBandStream`. `onData` sees each frame's data (a running checksum). Cancelling stops the read.
+ */
+export async function* sideBandFramesOf(
+  stream: ReadableStream<Uint8Array>,
+  mode: SideBandMode,
+  onData?: (data: Uint8Array) => void,
+): AsyncGenerator<Uint8Array> {
+  const max = sideBandMaxData(mode);
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {}
+  if (!byob || typeof byob.readAtLeast !== "function") {
+    byob?.releaseLock();
+    const reader = stream.pipeThrough(sideBandStream(mode)).getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        onData?.(value.subarray(FRAME_HEADER));
+        yield value;
+      }
+    } finally {
+      await reader.cancel().catch(() => {});
+    }
+  }
+  try {
+    for (;;) {
+      const { done, value } = await byob.readAtLeast(max, new Uint8Array(FRAME_HEADER + max).subarray(FRAME_HEADER));
+      if (value && value.length > 0) {
+        const frame = new Uint8Array(value.buffer, value.byteOffset - FRAME_HEADER, FRAME_HEADER + value.length);
+        writeFrameHeader(frame, 1);
+        onData?.(value);
+        yield frame;
+      }
+      if (done) return;
+    }
+  } finally {
+    await byob.cancel().catch(() => {});
+  }
 }
 
 export interface Demuxed {

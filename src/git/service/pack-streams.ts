@@ -6,7 +6,15 @@ import { createHash } from "node:crypto";
 import { largeChunks } from "../../lib/large-chunks";
 import { GitFormatError } from "../objects/errors";
 import { PACK_HEADER_SIZE, PACK_SIGNATURE, PACK_TRAILER_SIZE } from "../pack/reader";
-import { streamPack } from "../storage/pack-files";
+import { FLUSH_PKT } from "../protocol/pkt-line";
+import {
+  progressPackets,
+  type SideBandMode,
+  type SideBandStreamOptions,
+  sideBandFramesOf,
+  sideBandPackets,
+} from "../protocol/side-band";
+import { packKey, streamPack } from "../storage/pack-files";
 import type { PackRow } from "../storage/repositories";
 
 /** A stream of these byte arrays. */
@@ -64,17 +72,21 @@ export function concatenatedPacks(
   packs: readonly PackRow[],
   onChecksum?: (checksum: string) => void,
 ) {
-  const hash = createHash("sha1");
-  const count = packs.reduce((n, p) => n + p.objectCount, 0);
-  const header = new Uint8Array(PACK_HEADER_SIZE);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, PACK_SIGNATURE);
-  view.setUint32(4, 2);
-  view.setUint32(8, count);
-  hash.update(header);
-  const entriesOf = (pack: PackRow) => async () => {
+  const storedEntries = async (pack: PackRow) => {
     const stored = await streamPack(bucket, repositoryId, pack.id);
     if (!stored) throw new GitFormatError(`pack ${pack.id} is missing from storage`);
+    return stored;
+  };
+  const [only] = packs;
+  // One pack already is the answer, header and trailer included: the same bytes, without hashing them again.
+  if (only && packs.length === 1 && !onChecksum) {
+    return concatStreams([async () => largeChunks((await storedEntries(only)).body)]);
+  }
+  const hash = createHash("sha1");
+  const header = packHeader(packs.reduce((n, p) => n + p.objectCount, 0));
+  hash.update(header);
+  const entriesOf = (pack: PackRow) => async () => {
+    const stored = await storedEntries(pack);
     const from = PACK_HEADER_SIZE;
     const to = stored.size - PACK_TRAILER_SIZE;
     let position = 0;
@@ -111,4 +123,65 @@ export function concatenatedPackBytes(packs: readonly PackRow[]): number {
     PACK_HEADER_SIZE +
     PACK_TRAILER_SIZE
   );
+}
+
+/** A stream of what the generator yields; cancelling the stream ends the generator (its `finally` runs). */
+function generatedStream(generator: AsyncGenerator<Uint8Array>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await generator.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await generator.return(undefined);
+    },
+  });
+}
+
+/** The 12 bytes that open a version-2 pack of `count` objects. */
+function packHeader(count: number): Uint8Array {
+  const header = new Uint8Array(PACK_HEADER_SIZE);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, PACK_SIGNATURE);
+  view.setUint32(4, 2);
+  view.setUint32(8, count);
+  return header;
+}
+
+/**
+ * `concatenatedPacks` as side-band frames, for a full clone: each stored pack is read from R2 straight into
+ * its frames. A single pack is sent as stored; several are read without their own header and trailer, under
+ * one header and a trailer hashed on the way.
+ */
+export function sideBandStoredPacks(
+  bucket: R2Bucket,
+  repositoryId: string,
+  packs: readonly PackRow[],
+  mode: SideBandMode,
+  options: SideBandStreamOptions = {},
+): ReadableStream<Uint8Array> {
+  async function* frames(): AsyncGenerator<Uint8Array> {
+    for (const line of options.progress ?? []) yield progressPackets(line, mode);
+    const hash = packs.length === 1 ? null : createHash("sha1");
+    if (hash) {
+      const header = packHeader(packs.reduce((n, p) => n + p.objectCount, 0));
+      hash.update(header);
+      yield* sideBandPackets(1, header, mode);
+    }
+    for (const pack of packs) {
+      const range = hash
+        ? { offset: PACK_HEADER_SIZE, length: pack.packBytes - PACK_HEADER_SIZE - PACK_TRAILER_SIZE }
+        : undefined;
+      const stored = await bucket.get(packKey(repositoryId, pack.id), range ? { range } : undefined);
+      if (!stored) throw new GitFormatError(`pack ${pack.id} is missing from storage`);
+      yield* sideBandFramesOf(stored.body, mode, hash ? (data) => hash.update(data) : undefined);
+    }
+    if (hash) {
+      const digest = hash.digest();
+      yield* sideBandPackets(1, new Uint8Array(digest.buffer, digest.byteOffset, digest.length), mode);
+    }
+    if (options.endWithFlush) yield FLUSH_PKT;
+  }
+  return generatedStream(frames());
 }

@@ -21,13 +21,13 @@ import { parseFilterSpec } from "../protocol/filter-spec";
 import { formatShallowUpdate, negotiate } from "../protocol/negotiation";
 import { concatBytes, encodeErr } from "../protocol/pkt-line";
 import { refsMatching } from "../protocol/ref-name";
-import { negotiatedSideBand, sideBandStream } from "../protocol/side-band";
+import { negotiatedSideBand, type SideBandMode, sideBandStream } from "../protocol/side-band";
 import { type UploadRequest, wantsShallowUpdate } from "../protocol/upload-request";
 import { formatAcknowledgments, formatShallowInfo, PACKFILE_SECTION } from "../protocol/v2";
 import type { ObjectStore } from "../storage/object-store";
 import type { PackRow } from "../storage/repositories";
 import { type FilterPolicy, filterPolicy, storedObjectSize } from "./object-filter";
-import { bytesStream, concatenatedPacks, concatStreams } from "./pack-streams";
+import { bytesStream, concatenatedPacks, concatStreams, sideBandStoredPacks } from "./pack-streams";
 import { type FetchObjects, planFetch, reachableTargets, wantsReachCommons } from "./reachability";
 import { relativeBoundary, revListBoundary } from "./shallow-boundary";
 
@@ -202,6 +202,9 @@ async function planDeepening(
   return { ...plan, shallow: boundary.shallow, unshallow: boundary.unshallow };
 }
 
+/** What a fetch sends: every stored pack as it is (a full clone), or a pack written for the request. */
+type BuiltPack = { stored: readonly PackRow[] } | { written: ReadableStream<Uint8Array> };
+
 /** The pack for the wants minus what `commons` reach; `deepened` is the plan of a deepening request. */
 async function buildPack(
   input: UploadPackInput,
@@ -209,7 +212,7 @@ async function buildPack(
   caps: ReadonlySet<string>,
   commons: readonly string[],
   deepened: FetchObjects | null,
-): Promise<ReadableStream<Uint8Array>> {
+): Promise<BuiltPack> {
   const { request, store } = input;
   const fullClone =
     !deepened &&
@@ -219,7 +222,7 @@ async function buildPack(
     check.allRefsVisible &&
     input.packs.every((p) => p.duplicateObjects === 0) &&
     input.refs.every((r) => request.wants.includes(r.oid));
-  if (fullClone) return concatenatedPacks(input.bucket, input.repositoryId, input.packs);
+  if (fullClone) return { stored: input.packs };
   const plan =
     deepened ??
     (await planFetch(store, {
@@ -231,7 +234,14 @@ async function buildPack(
   const sending = new Set(plan.objects.map((o) => o.oid));
   // A filtered client may lack what its own commits name: no delta against a base it only might have.
   const thinBases = caps.has("thin-pack") && !check.filter ? plan.clientHas : null;
-  return plannedPack(store, plan.objects, sending, thinBases);
+  return { written: plannedPack(store, plan.objects, sending, thinBases) };
+}
+
+/** The built pack in side-band frames, ending with a flush. */
+function sideBanded(input: UploadPackInput, pack: BuiltPack, mode: SideBandMode, caps: ReadonlySet<string>) {
+  const options = { progress: progressLines(caps), endWithFlush: true };
+  if ("stored" in pack) return sideBandStoredPacks(input.bucket, input.repositoryId, pack.stored, mode, options);
+  return pack.written.pipeThrough(sideBandStream(mode, options));
 }
 
 function progressLines(caps: ReadonlySet<string>): string[] {
@@ -272,8 +282,11 @@ export async function uploadPack(input: UploadPackInput): Promise<ReadableStream
 
   const pack = await buildPack(input, check, caps, negotiation.commons, deepened);
   const sideBand = negotiatedSideBand(caps);
-  if (!sideBand) return concatStreams([...parts, () => pack]);
-  const framed = pack.pipeThrough(sideBandStream(sideBand, { progress: progressLines(caps), endWithFlush: true }));
+  if (!sideBand) {
+    const bytes = "stored" in pack ? concatenatedPacks(input.bucket, input.repositoryId, pack.stored) : pack.written;
+    return concatStreams([...parts, () => bytes]);
+  }
+  const framed = sideBanded(input, pack, sideBand, caps);
   return concatStreams([...parts, () => framed]);
 }
 
@@ -307,9 +320,7 @@ export async function fetchV2(input: UploadPackInput): Promise<ReadableStream<Ui
   }
   if (shallowClient) parts.push(formatShallowInfo(deepened ?? { shallow: [], unshallow: [] }));
   const pack = await buildPack(input, check, caps, commons, deepened);
-  const framed = pack.pipeThrough(
-    sideBandStream("side-band-64k", { progress: progressLines(caps), endWithFlush: true }),
-  );
+  const framed = sideBanded(input, pack, "side-band-64k", caps);
   return concatStreams([...parts, PACKFILE_SECTION, () => framed]);
 }
 
