@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { indexPack } from "../pack/reader";
 import { fixtures } from "../pack/test-support";
@@ -25,6 +26,16 @@ describe("hashObject", () => {
     expect(hashObject("blob", new Uint8Array(0))).toBe(BLOB);
     expect(hashObject("blob", text("hello\n"))).toBe("ce013625030ba8dba906f756967f9e9ca394464a");
     expect(hashObject("tree", new Uint8Array(0))).toBe(TREE);
+  });
+
+  it('hashes small and large bodies of every type as sha1("<type> <len>\\0" + body)', () => {
+    for (const type of ["blob", "tree", "commit", "tag"] as const) {
+      for (const length of [1, 4095, 4096, 4097, 100_000]) {
+        const body = Uint8Array.from({ length }, (_, i) => (i * 31 + length) & 255);
+        const expected = createHash("sha1").update(`${type} ${length}\0`).update(body).digest("hex");
+        expect(hashObject(type, body)).toBe(expected);
+      }
+    }
   });
 
   it("maps pack type codes both ways", () => {

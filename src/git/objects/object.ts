@@ -24,14 +24,37 @@ export function isObjectType(value: string): value is ObjectType {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The loose-object header `"<type> <len>\0"` that prefixes the body when hashing. */
-export function objectHeader(type: ObjectType, length: number): Uint8Array {
-  return encoder.encode(`${type} ${length}\0`);
+/** Bodies up to this size are hashed in one update together with their header (a push hashes every object). */
+const SMALL_BODY = 4096;
+/** Header and small body, side by side; the longest header is "commit " + 16 digits + NUL. */
+const hashInput = new Uint8Array(32 + SMALL_BODY);
+const typeBytes: Record<ObjectType, Uint8Array> = {
+  commit: encoder.encode("commit "),
+  tree: encoder.encode("tree "),
+  blob: encoder.encode("blob "),
+  tag: encoder.encode("tag "),
+};
+
+/** Writes `"<type> <len>\0"` at the start of `hashInput`; returns its length. */
+function writeHeader(type: ObjectType, length: number): number {
+  const prefix = typeBytes[type];
+  hashInput.set(prefix);
+  const digits = String(length);
+  let at = prefix.length;
+  for (let i = 0; i < digits.length; i++) hashInput[at++] = digits.charCodeAt(i);
+  hashInput[at++] = 0;
+  return at;
 }
 
 /** Hex SHA-1 object id of `<type> <len>\0<body>`. */
 export function hashObject(type: ObjectType, body: Uint8Array): string {
-  return createHash("sha1").update(objectHeader(type, body.length)).update(body).digest("hex");
+  const headerLength = writeHeader(type, body.length);
+  const hash = createHash("sha1");
+  if (body.length <= SMALL_BODY) {
+    hashInput.set(body, headerLength);
+    return hash.update(hashInput.subarray(0, headerLength + body.length)).digest("hex");
+  }
+  return hash.update(hashInput.subarray(0, headerLength)).update(body).digest("hex");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -221,6 +244,30 @@ export interface TreeEntry {
 const CANONICAL_MODES: ReadonlySet<string> = new Set(["100644", "100755", "120000", "40000", "160000"]);
 const ACCEPTED_MODES: ReadonlySet<string> = new Set([...CANONICAL_MODES, "100664"]);
 
+/** Accepted modes by their octal value: a tree entry's mode is read from its bytes without a string. */
+const MODE_BY_VALUE: ReadonlyMap<number, TreeEntry["mode"]> = new Map(
+  [...ACCEPTED_MODES].map((mode) => [Number.parseInt(mode, 8), mode as TreeEntry["mode"]]),
+);
+
+/** The accepted mode written in body[from, to), or undefined (other digits, leading zeros, too long). */
+function modeAt(body: Uint8Array, from: number, to: number): TreeEntry["mode"] | undefined {
+  if (to - from > 6) return undefined;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = (body[i] as number) - 0x30;
+    if (digit < 0 || digit > 7) return undefined;
+    value = value * 8 + digit;
+  }
+  const mode = MODE_BY_VALUE.get(value);
+  return mode?.length === to - from ? mode : undefined;
+}
+
+/** A name's text: ASCII names (nearly all) without a trip through the decoder. */
+function entryName(bytes: Uint8Array): string {
+  for (let i = 0; i < bytes.length; i++) if ((bytes[i] as number) >= 0x80) return decoder.decode(bytes);
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
+}
+
 /** The type of object a tree entry points at: "commit" for submodules (gitlinks). */
 export function treeEntryType(mode: TreeEntry["mode"]): ObjectType {
   if (mode === "40000") return "tree";
@@ -263,15 +310,15 @@ export function parseTree(body: Uint8Array): TreeEntry[] {
   while (pos < body.length) {
     const space = body.indexOf(0x20, pos);
     if (space < 0) throw new GitFormatError(`${what}: truncated entry mode`);
-    const mode = space - pos <= 6 ? String.fromCharCode(...body.subarray(pos, space)) : "";
-    if (!ACCEPTED_MODES.has(mode)) {
+    const mode = modeAt(body, pos, space);
+    if (!mode) {
       const shown = decoder.decode(body.subarray(pos, Math.min(space, pos + 10)));
       throw new GitFormatError(`${what}: invalid mode ${JSON.stringify(shown)}`);
     }
     const nul = body.indexOf(0, space + 1);
     if (nul < 0) throw new GitFormatError(`${what}: truncated entry name`);
     const nameBytes = body.subarray(space + 1, nul);
-    const name = decoder.decode(nameBytes);
+    const name = entryName(nameBytes);
     checkEntryName(name, what);
     if (nul + 1 + OID_BYTES > body.length) throw new GitFormatError(`${what}: truncated object id`);
     const oid = bytesToHex(body.subarray(nul + 1, nul + 1 + OID_BYTES));
@@ -286,7 +333,7 @@ export function parseTree(body: Uint8Array): TreeEntry[] {
     if (names.has(key)) throw new GitFormatError(`${what}: duplicate entry ${JSON.stringify(name)}`);
     names.add(key);
     previous = { name: nameBytes, isTree };
-    entries.push({ mode: mode as TreeEntry["mode"], name, oid });
+    entries.push({ mode, name, oid });
   }
   return entries;
 }

@@ -162,8 +162,9 @@ function inflateWindow(input: Uint8Array, start: number, expectedSize: number): 
 
 /**
  * Length of the zlib stream at the start of `input`, which inflates to `data`: it ends with the big-endian Adler-32
- * of `data`. The 4 bytes can also occur earlier by chance, so a candidate is accepted only if the input cut there
- * still inflates (a strict prefix of a zlib stream never does).
+ * of `data`, and `input` holds all of it (it inflated). The 4 bytes can also occur earlier by chance, so when they
+ * occur more than once, a candidate is accepted only if the input cut there still inflates (a strict prefix of a
+ * zlib stream never does). They nearly always occur once: that one is the end, with no second inflate.
  */
 function streamLength(input: Uint8Array, data: Uint8Array): number {
   const sum = adler32(data);
@@ -171,11 +172,15 @@ function streamLength(input: Uint8Array, data: Uint8Array): number {
   const b1 = (sum >>> 16) & 0xff;
   const b2 = (sum >>> 8) & 0xff;
   const b3 = sum & 0xff;
+  const candidates: number[] = [];
   for (let i = 2; i + 4 <= input.length; i++) {
-    if (input[i] !== b0 || input[i + 1] !== b1 || input[i + 2] !== b2 || input[i + 3] !== b3) continue;
+    if (input[i] === b0 && input[i + 1] === b1 && input[i + 2] === b2 && input[i + 3] === b3) candidates.push(i + 4);
+  }
+  if (candidates.length === 1) return candidates[0] as number;
+  for (const end of candidates) {
     try {
-      inflateSync(input.subarray(0, i + 4), { maxOutputLength: Math.max(data.length, 1) });
-      return i + 4;
+      inflateSync(input.subarray(0, end), { maxOutputLength: Math.max(data.length, 1) });
+      return end;
     } catch {
       // a chance match inside the compressed data: keep looking
     }

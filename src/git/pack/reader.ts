@@ -93,6 +93,7 @@ class BodyCache {
     this.delete(key);
     this.map.set(key, value);
     this.bytes += value.body.length;
+    if (this.bytes <= this.limit) return;
     for (const [oldKey, old] of this.map) {
       if (this.bytes <= this.limit) break;
       this.map.delete(oldKey);
@@ -277,7 +278,8 @@ async function indexInput(input: PackInput, sink: PackSink, options: IndexPackOp
   if (trailer.length < PACK_TRAILER_SIZE) throw new GitFormatError("pack: truncated before its trailing checksum");
   if (trailer.length > PACK_TRAILER_SIZE) throw new GitFormatError("pack: unexpected data after the last object");
   const expected = bytesToHex(trailer);
-  if (input.digest() !== expected) throw new GitFormatError("pack: trailing checksum does not match its content");
+  if ((await input.digest()) !== expected)
+    throw new GitFormatError("pack: trailing checksum does not match its content");
   await input.consume(PACK_TRAILER_SIZE, false);
   const packBytes = await sink.finish();
 
