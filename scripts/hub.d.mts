@@ -33,7 +33,15 @@ export function startHubInWorkerd(opts: {
   port: number;
   persistTo: string;
   vars?: Record<string, string>;
-}): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void>; output: () => string }>;
+  /** Opens workerd's inspector on this port (an isolate's heap, CPU profiles). */
+  inspectorPort?: number;
+}): Promise<{
+  url: string;
+  child: ChildProcess;
+  stop: () => Promise<void>;
+  output: () => string;
+  inspectorPort: number | undefined;
+}>;
 export function startSidecar(opts: { hubUrl: string; secret: string; stateDir: string; quiet?: boolean }): {
   child: ChildProcess;
   stop: () => Promise<void>;

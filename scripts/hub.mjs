@@ -188,10 +188,10 @@ export async function bundleWorker(config, outdir) {
  * Builds the Worker bundles (`bundleWorker`) and runs them in workerd through Miniflare,
  * with the D1, R2 and Durable Object bindings of wrangler.toml and state in `persistTo` (migrations applied
  * first). Unlike `wrangler dev`, nothing sits between clients and the runtime: no development proxy, no
- * inspector, no reloads. For benchmarks. `vars` become variables of both Workers. Returns
- * { url, child, stop, output() }.
+ * reloads, and an inspector only when `inspectorPort` is given. For benchmarks. `vars` become variables of
+ * both Workers. Returns { url, child, stop, output(), inspectorPort }.
  */
-export async function startHubInWorkerd({ port, persistTo, vars = {} }) {
+export async function startHubInWorkerd({ port, persistTo, vars = {}, inspectorPort }) {
   // One bundle per Worker, in bundles/<config>/.
   for (const config of workerConfigs) await bundleWorker(config, join(persistTo, "bundles", config));
   await applyMigrations({ persistTo, quiet: true });
@@ -203,6 +203,7 @@ export async function startHubInWorkerd({ port, persistTo, vars = {} }) {
       persistTo,
       String(port),
       JSON.stringify(vars),
+      ...(inspectorPort ? [String(inspectorPort)] : []),
     ],
     {
       cwd: root,
@@ -227,7 +228,7 @@ export async function startHubInWorkerd({ port, persistTo, vars = {} }) {
     await stop();
     throw new Error(`${err.message}\n--- workerd hub output ---\n${output}`);
   }
-  return { url, child, stop, output: () => output };
+  return { url, child, stop, output: () => output, inspectorPort };
 }
 
 /** Runs the reference sidecar (sidecar/index.ts) against a hub; resolves once the process is spawned. */

@@ -1,8 +1,9 @@
 // Runs the hub's bundle in workerd through Miniflare, without `wrangler dev`'s development proxy and
 // inspector: the runtime a benchmark should measure, on one machine, when its clients share the CPU.
 // Run as a child process by startHubInWorkerd (scripts/hub.mjs): argv = bundles dir (one bundle per Worker
-// config, in bundles/<config>/), persist dir, port, and the Worker variables to set in both Workers (JSON).
-// Prints `ready <url>` once the hub answers.
+// config, in bundles/<config>/), persist dir, port, the Worker variables to set in both Workers (JSON) and,
+// optionally, an inspector port (for a benchmark that reads an isolate's heap). Prints `ready <url>` once
+// the hub answers.
 
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -10,7 +11,7 @@ import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 import { noRateLimits, root, workerConfigs } from "./hub.mjs";
 
-const [bundlesDir, persistTo, port, varsJson = "{}"] = process.argv.slice(2);
+const [bundlesDir, persistTo, port, varsJson = "{}", inspectorPort] = process.argv.slice(2);
 const vars = JSON.parse(varsJson);
 
 /**
@@ -43,6 +44,7 @@ const mf = new Miniflare({
   }),
   // The layout `wrangler --persist-to` uses, so `wrangler d1 migrations apply --persist-to` prepared it.
   resourcePersistencePath: join(persistTo, "v3"),
+  ...(inspectorPort ? { inspectorPort: Number(inspectorPort) } : {}),
 });
 const url = await mf.ready;
 process.stdout.write(`ready ${url.href.replace(/\/$/, "")}\n`);

@@ -2,7 +2,9 @@
  * The hub's git smart HTTP against git's own `git http-backend`, in the same run, with the real `git`
  * client on loopback:
  *   1. generates a source repository (fast-import: >= 2,000 commits, >= 20 MB packed; see generate.ts);
- *   2. starts the hub (wrangler dev, fresh local state) and http-backend behind a small CGI host;
+ *   2. starts the hub (fresh local state) and http-backend behind a small CGI host. The hub runs in workerd
+ *      through Miniflare, as the SSE benchmark does: `wrangler dev` adds a development proxy (a second
+ *      workerd relaying every byte) that no deployment has; BENCH_RUNTIME=wrangler measures with it;
  *   3. per repetition and server, on a fresh target repository: full push of the history, clone,
  *      incremental push of 20 commits, incremental fetch in the clone, then 20 more one-commit pushes and
  *      a fresh clone of the result — each timed;
@@ -13,15 +15,16 @@
  *      on both servers, interleaved, with the isolate's peak heap.
  *
  * Run: npm run bench:git   (loopback only; everything lives in temp dirs removed at the end)
- * Knobs: BENCH_GIT_REPS (3), BENCH_GIT_COMMITS (2000), BENCH_GIT_LARGE_MB (300; 0 skips it).
+ * Knobs: BENCH_GIT_REPS (3), BENCH_GIT_COMMITS (2000), BENCH_GIT_LARGE_MB (300; 0 skips it),
+ *        BENCH_RUNTIME (workerd; or wrangler).
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyMigrations, freePort, noRateLimits, startHub } from "../../scripts/hub.mjs";
+import { applyMigrations, freePort, noRateLimits, startHub, startHubInWorkerd } from "../../scripts/hub.mjs";
 import { connectIsolateHeap, type IsolateHeap } from "../support/isolate-heap";
 import { generateRepository } from "./generate";
 import { type HttpBackendServer, startHttpBackendServer } from "./http-backend-server";
@@ -32,6 +35,7 @@ const COMMITS = Number(process.env.BENCH_GIT_COMMITS ?? 2000);
 const NEXT_COMMITS = 20;
 const LATER_PUSHES = 20;
 const LARGE_MB = Number(process.env.BENCH_GIT_LARGE_MB ?? 300);
+const RUNTIME = process.env.BENCH_RUNTIME === "wrangler" ? "wrangler" : "workerd";
 const OP_TIMEOUT_MS = 10 * 60_000;
 const OPS = [
   "push (full history)",
@@ -152,7 +156,13 @@ async function main() {
   const clones = join(work, "clones");
   await Promise.all([mkdir(persistTo), mkdir(projectRoot), mkdir(clones)]);
 
-  let hub: Awaited<ReturnType<typeof startHub>> | null = null;
+  let hub: {
+    url: string;
+    child: ChildProcess;
+    inspectorPort?: number;
+    stop(): Promise<void>;
+    output(): string;
+  } | null = null;
   let heap: IsolateHeap | null = null;
   let backend: HttpBackendServer | null = null;
   let ownProcesses: Proc[] = [];
@@ -223,16 +233,21 @@ async function main() {
     );
 
     // 2. Servers.
-    await applyMigrations({ persistTo, quiet: true });
-    hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
+    if (RUNTIME === "wrangler") {
+      await applyMigrations({ persistTo, quiet: true });
+      hub = await startHub({ port: await freePort(), persistTo, quiet: true, vars: noRateLimits });
+    } else {
+      hub = await startHubInWorkerd({ port: await freePort(), persistTo, inspectorPort: await freePort() });
+    }
+    console.log(`hub: ${RUNTIME === "wrangler" ? "wrangler dev (its proxy + workerd)" : "workerd via Miniflare"}`);
     backend = await startHttpBackendServer({ projectRoot });
-    heap = await connectIsolateHeap(hub.inspectorPort);
+    heap = await connectIsolateHeap(hub.inspectorPort as number);
     const heapAtStart = await heap.read();
     ownProcesses = descendants(hub.child.pid as number);
     // wrangler dev runs two workerd processes: a proxy on the hub's port and the runtime that runs the
-    // Worker (restarted when wrangler reloads it after a source change). The user Worker's one is the one
-    // that holds pushed packs, so each operation reads the peak of every workerd under wrangler and keeps
-    // the largest; a changed pid set means a reload happened during the run, which the report flags.
+    // Worker (restarted when wrangler reloads it after a source change); Miniflare runs one. The user
+    // Worker's one holds pushed packs, so each operation reads the peak of every workerd under the hub and
+    // keeps the largest; a changed pid set means a reload happened during the run, which the report flags.
     const workerdPids = () =>
       descendants(hub?.child.pid as number)
         .filter((p) => p.comm.startsWith("workerd"))
@@ -450,7 +465,7 @@ async function main() {
       const all = OPS.flatMap((o) => hubRss[o].map((r) => r.peakKb));
       console.log("");
       console.log(
-        `workerd peak RSS (VmHWM, largest of the workerd processes under wrangler${canResetPeak ? ", peak reset before each operation" : ", not resettable: peak since start"}): ` +
+        `workerd peak RSS (VmHWM, largest of the hub's workerd processes${canResetPeak ? ", peak reset before each operation" : ", not resettable: peak since start"}): ` +
           `${mb(workerdStartKb * 1024)} at start, ${mb(Math.max(...all) * 1024)} overall max. Per operation, RSS before → peak:`,
       );
       for (const op of OPS)
@@ -463,7 +478,7 @@ async function main() {
             "Samples marked * include the restart.",
         );
     } else {
-      console.log("workerd peak RSS: no workerd process found under wrangler");
+      console.log("workerd peak RSS: no workerd process found under the hub");
     }
   } finally {
     await cleanup();
