@@ -167,3 +167,30 @@ test("the turns' cost appears in the usage charts and the wallet", async () => {
   await expect(page.getByRole("table")).toContainText("outbound");
   await screenshot(page, "wallet");
 });
+
+test("an agent moved to another provider's model needs that provider's credential", async () => {
+  const provider = await hub.call("POST", `/api/tenants/${tenantId}/providers`, {
+    name: "echo-two",
+    plugin: "echo",
+    metadata: { baseURL: "http://127.0.0.1/echo", models: [{ id: "echo-two", name: "Echo two (offline)" }] },
+  });
+  expect(provider.id).toBeTruthy();
+  const agent = await hub.call("POST", `/api/tenants/${tenantId}/agents/definitions`, {
+    name: "Switcher",
+    systemPrompt: "Reply briefly.",
+    modelConfig: { defaultModel: "echo", temperature: 0.2 },
+    credentialRequirements: [{ providerName: "echo", source: "tenant" }],
+  });
+  await page.getByRole("navigation", { name: "Tenant" }).getByRole("link", { name: "Agents" }).click();
+  await page.getByRole("link", { name: "Switcher" }).click();
+  const edit = page.getByRole("region", { name: "Edit agent", exact: true });
+  // The catalog, which says whose model it is, has the new provider's model.
+  await expect(edit.locator('option[value="echo-two"]')).toHaveCount(1);
+  await edit.getByLabel("Default model").fill("echo-two");
+  await edit.getByRole("button", { name: "Save changes" }).click();
+  await expect(edit.getByRole("status")).toHaveText("Saved as version 2.");
+  const saved = await hub.call("GET", `/api/tenants/${tenantId}/agents/definitions/${agent.id}`);
+  expect(saved.modelConfig).toEqual({ defaultModel: "echo-two", temperature: 0.2 });
+  expect(saved.credentialRequirements).toEqual([{ providerName: "echo-two", source: "tenant" }]);
+  await expect(page.getByText("echo-two (tenant)")).toBeVisible();
+});

@@ -16,6 +16,7 @@ type Attachment = Schema<"AssetAttachment">;
 type Asset = Schema<"Asset">;
 type Instance = Schema<"AgentInstance">;
 type Model = Schema<"ModelInfo">;
+type CredentialRequirement = Schema<"CredentialRequirement">;
 type CreateAgent = Schema<"CreateAgent">;
 type UpdateAgent = Schema<"UpdateAgent">;
 
@@ -27,6 +28,21 @@ const definitionPath = (tenantId: string, agentId: string, rest = "") =>
 function defaultModelOf(agent: Agent): string | undefined {
   const model = agent.modelConfig?.defaultModel;
   return typeof model === "string" ? model : undefined;
+}
+
+/**
+ * An agent's credential requirements once its default model becomes `model`: a launch needs a credential
+ * for the new model's provider, not the old one's. The tenant-sourced requirement of the old model's
+ * provider is swapped for the new provider's; others stay. Undefined when nothing needs to change (the
+ * model is not in the catalog, or its provider is already required).
+ */
+function requirementsForModel(agent: Agent, catalog: Model[], model: string): CredentialRequirement[] | undefined {
+  const next = catalog.find((m) => m.id === model);
+  const current = agent.credentialRequirements ?? [];
+  if (!next || current.some((r) => r.providerName === next.providerName)) return undefined;
+  const previous = catalog.find((m) => m.id === defaultModelOf(agent));
+  const kept = current.filter((r) => !(r.source === "tenant" && r.providerName === previous?.providerName));
+  return [...kept, { providerName: next.providerName, source: "tenant" }];
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -387,6 +403,8 @@ function EditAgentForm({
       // modelConfig is replaced whole: keep its other keys (temperature…) as they are.
       const { defaultModel: _old, ...rest } = agent.modelConfig ?? {};
       body.modelConfig = model.trim() ? { ...rest, defaultModel: model.trim() } : rest;
+      const requirements = requirementsForModel(agent, models.data?.data ?? [], model.trim());
+      if (requirements) body.credentialRequirements = requirements;
     }
     onSave(body);
   };
