@@ -17,3 +17,61 @@ export class BoundedMap<K, V> extends Map<K, V> {
     return this;
   }
 }
+
+/**
+ * A least-recently-used map bounded by the total size of its values (`sizeOf`, in bytes), for the caches of
+ * bytes an isolate keeps across requests. Reading a key makes it the newest; past `maxBytes` the oldest
+ * entries go. A value larger than the whole budget is not kept (and drops what the key held). Values must not
+ * change size while they are in the map.
+ */
+export class ByteBoundedMap<K, V> {
+  readonly #entries = new Map<K, V>();
+  readonly #maxBytes: number;
+  readonly #sizeOf: (value: V) => number;
+  #bytes = 0;
+
+  constructor(maxBytes: number, sizeOf: (value: V) => number) {
+    this.#maxBytes = maxBytes;
+    this.#sizeOf = sizeOf;
+  }
+
+  /** Total size of the values held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: K): V | undefined {
+    const value = this.#entries.get(key);
+    if (value !== undefined) {
+      this.#entries.delete(key);
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: K, value: V): void {
+    this.delete(key);
+    const size = this.#sizeOf(value);
+    if (size > this.#maxBytes) return;
+    this.#entries.set(key, value);
+    this.#bytes += size;
+    if (this.#bytes <= this.#maxBytes) return;
+    for (const [oldest, old] of this.#entries) {
+      if (this.#bytes <= this.#maxBytes) break;
+      this.#entries.delete(oldest);
+      this.#bytes -= this.#sizeOf(old);
+    }
+  }
+
+  delete(key: K): boolean {
+    const old = this.#entries.get(key);
+    if (old === undefined) return false;
+    this.#entries.delete(key);
+    this.#bytes -= this.#sizeOf(old);
+    return true;
+  }
+}

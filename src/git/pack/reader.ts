@@ -1,3 +1,4 @@
+import { ByteBoundedMap } from "../../lib/bounded-map";
 import { bytesToHex } from "../../lib/hex";
 import { GitFormatError } from "../objects/errors";
 import { hashObject, type ObjectType, objectTypeFromCode } from "../objects/object";
@@ -73,43 +74,6 @@ interface Entry {
   resultSize?: number;
 }
 
-/** Least-recently-used bodies by key, bounded by total bytes. */
-class BodyCache {
-  private readonly map = new Map<number, GitObject>();
-  private bytes = 0;
-  constructor(private readonly limit: number) {}
-
-  get(key: number): GitObject | undefined {
-    const hit = this.map.get(key);
-    if (hit) {
-      this.map.delete(key);
-      this.map.set(key, hit);
-    }
-    return hit;
-  }
-
-  set(key: number, value: GitObject): void {
-    if (value.body.length > this.limit) return;
-    this.delete(key);
-    this.map.set(key, value);
-    this.bytes += value.body.length;
-    if (this.bytes <= this.limit) return;
-    for (const [oldKey, old] of this.map) {
-      if (this.bytes <= this.limit) break;
-      this.map.delete(oldKey);
-      this.bytes -= old.body.length;
-    }
-  }
-
-  delete(key: number): void {
-    const old = this.map.get(key);
-    if (old) {
-      this.map.delete(key);
-      this.bytes -= old.body.length;
-    }
-  }
-}
-
 export function readPackHeader(pack: Uint8Array): { version: number; count: number } {
   if (pack.length < PACK_HEADER_SIZE) throw new GitFormatError("pack: too short");
   const view = new DataView(pack.buffer, pack.byteOffset, pack.byteLength);
@@ -172,7 +136,8 @@ async function indexInput(input: PackInput, sink: PackSink, options: IndexPackOp
 
   const budget = options.cacheBytes ?? 16 * 1024 * 1024;
   const maxObjectSize = options.maxObjectSize ?? 100 * 1024 * 1024;
-  const cache = new BodyCache(budget);
+  // Recent bodies by entry index (external bases under negative keys).
+  const cache = new ByteBoundedMap<number, GitObject>(budget, (object) => object.body.byteLength);
   const entries: Entry[] = [];
   const indexByOffset = new Map<number, number>();
   const indexByOid = new Map<string, number>();

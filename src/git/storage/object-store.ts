@@ -7,6 +7,7 @@
  * inflated just to find where it ends.
  */
 import { inflateSync } from "node:zlib";
+import { ByteBoundedMap } from "../../lib/bounded-map";
 import { GitFormatError } from "../objects/errors";
 import { type ObjectType, OFS_DELTA, objectTypeFromCode, REF_DELTA } from "../objects/object";
 import { applyDelta } from "../pack/delta";
@@ -63,36 +64,13 @@ function entryEnd(pack: StoredPack, offset: number): number {
   return lo < offsets.length ? (offsets[lo] as number) : pack.reader.size - PACK_TRAILER_BYTES;
 }
 
-/** LRU of inflated bodies keyed by pack and offset: delta chains share bases, commits get re-read. */
-class BodyCache {
-  #map = new Map<string, GitObject>();
-  #bytes = 0;
-  get(key: string) {
-    const hit = this.#map.get(key);
-    if (hit) {
-      this.#map.delete(key);
-      this.#map.set(key, hit);
-    }
-    return hit;
-  }
-  set(key: string, value: GitObject) {
-    if (value.body.byteLength > BODY_CACHE_BYTES / 8 || this.#map.has(key)) return;
-    this.#map.set(key, value);
-    this.#bytes += value.body.byteLength;
-    for (const [k, v] of this.#map) {
-      if (this.#bytes <= BODY_CACHE_BYTES) break;
-      this.#map.delete(k);
-      this.#bytes -= v.body.byteLength;
-    }
-  }
-}
-
 type ParsedIndex = { index: PackIndex; sortedOffsets: Float64Array; oidAtOffset: Map<number, string> | null };
 const parsedIndexes = new WeakMap<Uint8Array, ParsedIndex>();
 
 export class ObjectStore {
   readonly packs: StoredPack[];
-  readonly #bodies = new BodyCache();
+  /** Inflated bodies by pack and offset: delta chains share bases, commits get re-read. */
+  readonly #bodies = new ByteBoundedMap<string, GitObject>(BODY_CACHE_BYTES, (object) => object.body.byteLength);
 
   private constructor(packs: StoredPack[]) {
     this.packs = packs;
@@ -199,7 +177,8 @@ export class ObjectStore {
     } else {
       object = { type: objectTypeFromCode(entry.code) as ObjectType, body: data };
     }
-    this.#bodies.set(key, object);
+    // One large body would push out the many small ones a walk reads again.
+    if (object.body.byteLength <= BODY_CACHE_BYTES / 8) this.#bodies.set(key, object);
     return object;
   }
 }

@@ -6,7 +6,7 @@
  * LRU shared by the isolate, so walking a repository costs a few range requests rather than one per
  * object, and memory stays bounded whatever the repository size.
  */
-import { BoundedMap } from "../../lib/bounded-map";
+import { ByteBoundedMap } from "../../lib/bounded-map";
 
 const BLOCK_BYTES = 256 * 1024;
 const CACHE_BYTES = 16 * 1024 * 1024;
@@ -77,48 +77,39 @@ export async function streamPack(bucket: R2Bucket, repositoryId: string, packId:
   return object ? { body: object.body, size: object.size } : null;
 }
 
-/** Least-recently-used cache of byte blocks; Map iteration order is insertion order. */
-class BlockCache {
-  #blocks = new Map<string, Uint8Array>();
-  #bytes = 0;
+const blocks = new ByteBoundedMap<string, Uint8Array>(CACHE_BYTES, (block) => block.byteLength);
 
-  get(key: string): Uint8Array | undefined {
-    const block = this.#blocks.get(key);
-    if (block) {
-      this.#blocks.delete(key);
-      this.#blocks.set(key, block);
-    }
-    return block;
-  }
+/**
+ * Index files kept by the isolate, bounded by bytes and not by count: an index takes 28 bytes per object, so a
+ * few large repositories would otherwise fill an isolate's memory. The object store keeps each cached index's
+ * sorted offsets beside it (dropped with it), so they count here too. An index larger than the
+ * whole budget is read for each request that opens its repository.
+ */
+const INDEX_CACHE_BYTES = 24 * 1024 * 1024;
+// 28 bytes per object in the file, 8 more for its offset beside it: 9/7 of the file's length.
+const indexes = new ByteBoundedMap<string, Uint8Array>(INDEX_CACHE_BYTES, (bytes) => (bytes.byteLength * 9) / 7);
+/** Reads in flight, so that concurrent requests for one index share one R2 read. */
+const loadingIndexes = new Map<string, Promise<Uint8Array>>();
 
-  set(key: string, block: Uint8Array): void {
-    if (this.#blocks.has(key)) return;
-    this.#blocks.set(key, block);
-    this.#bytes += block.byteLength;
-    for (const [oldest, value] of this.#blocks) {
-      if (this.#bytes <= CACHE_BYTES) break;
-      this.#blocks.delete(oldest);
-      this.#bytes -= value.byteLength;
-    }
-  }
-}
-
-const blocks = new BlockCache();
-// Indexes are tiny next to the block cache; keep the most recent few hundred.
-const indexes = new BoundedMap<string, Promise<Uint8Array>>(512);
-
-/** Reads a whole index file once per isolate (they are small: 28 bytes per object plus a header). */
+/** Reads a whole index file, once per isolate while it stays in the cache. */
 export function readIndexFile(bucket: R2Bucket, repositoryId: string, packId: string): Promise<Uint8Array> {
   const key = indexKey(repositoryId, packId);
-  let pending = indexes.get(key);
+  const cached = indexes.get(key);
+  if (cached) return Promise.resolve(cached);
+  let pending = loadingIndexes.get(key);
   if (!pending) {
     pending = (async () => {
-      const object = await bucket.get(key);
-      if (!object) throw new Error(`git storage: missing index ${key}`);
-      return new Uint8Array(await object.arrayBuffer());
+      try {
+        const object = await bucket.get(key);
+        if (!object) throw new Error(`git storage: missing index ${key}`);
+        const bytes = new Uint8Array(await object.arrayBuffer());
+        indexes.set(key, bytes);
+        return bytes;
+      } finally {
+        loadingIndexes.delete(key);
+      }
     })();
-    pending.catch(() => indexes.delete(key));
-    indexes.set(key, pending);
+    loadingIndexes.set(key, pending);
   }
   return pending;
 }
