@@ -16,6 +16,8 @@ export type HeapUsage = {
 
 export type IsolateHeap = {
   read(): Promise<HeapUsage>;
+  /** The heap after a full garbage collection: what the isolate keeps alive, not what it has yet to free. */
+  live(): Promise<HeapUsage>;
   /** Samples every `intervalMs` until the returned stop() resolves with the peaks seen. */
   watch(intervalMs?: number): { stop(): Promise<{ usedSize: number; withBuffers: number; samples: number }> };
   close(): void;
@@ -34,18 +36,25 @@ export async function connectIsolateHeap(inspectorPort: number, target = 0): Pro
     socket.once("error", reject);
   });
   let nextId = 1;
-  const waiting = new Map<number, (result: HeapUsage) => void>();
+  const waiting = new Map<number, (result: unknown) => void>();
   socket.on("message", (data) => {
-    const message = JSON.parse(String(data)) as { id?: number; result?: HeapUsage };
-    if (message.id !== undefined) waiting.get(message.id)?.(message.result as HeapUsage);
+    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) waiting.get(message.id)?.(message.result);
     if (message.id !== undefined) waiting.delete(message.id);
   });
-  const read = () =>
-    new Promise<HeapUsage>((resolve) => {
+  const call = <T>(method: string) =>
+    new Promise<T>((resolve) => {
       const id = nextId++;
-      waiting.set(id, resolve);
-      socket.send(JSON.stringify({ id, method: "Runtime.getHeapUsage" }));
+      waiting.set(id, resolve as (result: unknown) => void);
+      socket.send(JSON.stringify({ id, method }));
     });
+  const read = () => call<HeapUsage>("Runtime.getHeapUsage");
+  // workerd does not answer HeapProfiler.collectGarbage; a snapshot collects first (its chunks, sent as
+  // events, are ignored).
+  const live = async () => {
+    await call("HeapProfiler.takeHeapSnapshot");
+    return read();
+  };
   const watch = (intervalMs = 20) => {
     let usedSize = 0;
     let withBuffers = 0;
@@ -68,5 +77,5 @@ export async function connectIsolateHeap(inspectorPort: number, target = 0): Pro
       },
     };
   };
-  return { read, watch, close: () => socket.close() };
+  return { read, live, watch, close: () => socket.close() };
 }
