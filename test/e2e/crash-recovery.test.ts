@@ -484,11 +484,12 @@ describe("the hub killed with SIGKILL mid-operation, restarted on the same state
     // client saw under the same id, and the ids before and after the crash run on without a gap.
     await api().ok("POST", `${instancePath(s, id)}/mail`, s.owner.token, { content: "after the crash" });
     await resumed.waitFor((m) => m.some((x) => x.data.type === "turn.committed"), 30_000);
+    // Closed before its last id is read: events still arriving (the turn's usage) must not land after it.
+    await resumed.close();
     const lastResumed = resumed.lastId() as string;
     const replay = instanceEvents(hub.url, s, id);
     await replay.open("0");
     await replay.waitFor((m) => m.some((x) => x.id === lastResumed));
-    await resumed.close();
     await replay.close();
     const replayed = new Map(replay.messages.map((m) => [m.id, m]));
     for (const m of seen) expect(replayed.get(m.id), `event ${m.id}`).toEqual(m);
