@@ -50,6 +50,15 @@ describe("ByteBoundedMap", () => {
     expect(map.bytes).toBe(3);
   });
 
+  it("keeps no value larger than its own cap, when one is given", () => {
+    const map = new ByteBoundedMap<string, Uint8Array>(10, (value) => value.byteLength, 3);
+    map.set("small", bytes(3));
+    map.set("large", bytes(4));
+    expect(map.get("small")?.byteLength).toBe(3);
+    expect(map.get("large")).toBeUndefined();
+    expect(map.bytes).toBe(3);
+  });
+
   it("never holds more than its budget, whatever the order of sets", () => {
     const map = cache();
     for (let i = 0; i < 200; i++) {

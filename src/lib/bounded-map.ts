@@ -21,18 +21,21 @@ export class BoundedMap<K, V> extends Map<K, V> {
 /**
  * A least-recently-used map bounded by the total size of its values (`sizeOf`, in bytes), for the caches of
  * bytes an isolate keeps across requests. Reading a key makes it the newest; past `maxBytes` the oldest
- * entries go. A value larger than the whole budget is not kept (and drops what the key held). Values must not
- * change size while they are in the map.
+ * entries go. A value larger than `maxValueBytes` (by default the whole budget) is not kept, and drops what the
+ * key held: one large value would push out the many small ones. Values must not change size while they are in
+ * the map.
  */
 export class ByteBoundedMap<K, V> {
   readonly #entries = new Map<K, V>();
   readonly #maxBytes: number;
+  readonly #maxValueBytes: number;
   readonly #sizeOf: (value: V) => number;
   #bytes = 0;
 
-  constructor(maxBytes: number, sizeOf: (value: V) => number) {
+  constructor(maxBytes: number, sizeOf: (value: V) => number, maxValueBytes = maxBytes) {
     this.#maxBytes = maxBytes;
     this.#sizeOf = sizeOf;
+    this.#maxValueBytes = Math.min(maxValueBytes, maxBytes);
   }
 
   /** Total size of the values held. */
@@ -56,7 +59,7 @@ export class ByteBoundedMap<K, V> {
   set(key: K, value: V): void {
     this.delete(key);
     const size = this.#sizeOf(value);
-    if (size > this.#maxBytes) return;
+    if (size > this.#maxValueBytes) return;
     this.#entries.set(key, value);
     this.#bytes += size;
     if (this.#bytes <= this.#maxBytes) return;

@@ -70,7 +70,11 @@ const parsedIndexes = new WeakMap<Uint8Array, ParsedIndex>();
 export class ObjectStore {
   readonly packs: StoredPack[];
   /** Inflated bodies by pack and offset: delta chains share bases, commits get re-read. */
-  readonly #bodies = new ByteBoundedMap<string, GitObject>(BODY_CACHE_BYTES, (object) => object.body.byteLength);
+  readonly #bodies = new ByteBoundedMap<string, GitObject>(
+    BODY_CACHE_BYTES,
+    (object) => object.body.byteLength,
+    BODY_CACHE_BYTES / 8,
+  );
 
   private constructor(packs: StoredPack[]) {
     this.packs = packs;
@@ -177,8 +181,7 @@ export class ObjectStore {
     } else {
       object = { type: objectTypeFromCode(entry.code) as ObjectType, body: data };
     }
-    // One large body would push out the many small ones a walk reads again.
-    if (object.body.byteLength <= BODY_CACHE_BYTES / 8) this.#bodies.set(key, object);
+    this.#bodies.set(key, object);
     return object;
   }
 }
