@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyMigrations, freePort, noRateLimits, startHub, startHubInWorkerd } from "../../scripts/hub.mjs";
 import { connectIsolateHeap, type IsolateHeap } from "../support/isolate-heap";
-import { generateRepository } from "./generate";
+import { benchHistory, generateRepository } from "./generate";
 import { type HttpBackendServer, startHttpBackendServer } from "./http-backend-server";
 import { backendRepository, gitRunner, hubAccount, hubRepository, mb, median, ms, pad, type Side } from "./support";
 
@@ -199,18 +199,7 @@ async function main() {
     const source = join(work, "source.git");
     await git(work, "init", "-q", "--bare", "-b", "main", source);
     let t0 = performance.now();
-    await generateRepository(
-      source,
-      {
-        commits: COMMITS,
-        nextCommits: NEXT_COMMITS,
-        textFiles: 320,
-        binaryFiles: 40,
-        binaryChance: 0.12,
-        binaryBytes: [48 * 1024, 160 * 1024],
-      },
-      gitEnv(),
-    );
+    await generateRepository(source, benchHistory(COMMITS, NEXT_COMMITS), gitEnv());
     const generatedMs = performance.now() - t0;
     t0 = performance.now();
     // fast-import writes blobs without deltas; recompute them as a long-lived repository would have them.

@@ -14,8 +14,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, startHubInWorkerd } from "../../scripts/hub.mjs";
-import { connectIsolateHeap } from "../support/isolate-heap";
-import { generateRepository } from "./generate";
+import { connectIsolateHeap, type HeapUsage, withBuffers } from "../support/isolate-heap";
+import { benchHistory, generateRepository } from "./generate";
 import { gitEnvIn, gitRunner, hubAccount, hubRepository, mb, ms } from "./support";
 
 const ROUNDS = Number(process.env.BENCH_GIT_ROUNDS ?? 50);
@@ -27,18 +27,7 @@ let hub: Awaited<ReturnType<typeof startHubInWorkerd>> | null = null;
 try {
   const source = join(work, "source.git");
   await git(work, "init", "-q", "--bare", "-b", "main", source);
-  await generateRepository(
-    source,
-    {
-      commits: COMMITS,
-      nextCommits: 0,
-      textFiles: 320,
-      binaryFiles: 40,
-      binaryChance: 0.12,
-      binaryBytes: [48 * 1024, 160 * 1024],
-    },
-    gitEnvIn(work),
-  );
+  await generateRepository(source, benchHistory(COMMITS, 0), gitEnvIn(work));
   await git(source, "repack", "-q", "-a", "-d", "-f");
   const objects = (await git(source, "count-objects", "-v")).match(/in-pack: (\d+)/)?.[1];
 
@@ -49,18 +38,19 @@ try {
   });
   const heap = await connectIsolateHeap(hub.inspectorPort as number);
   const account = await hubAccount(hub.url);
-  const row = (label: string, usage: { usedSize: number; backingStorageSize?: number }, took = "") => {
+  const row = (label: string, usage: HeapUsage, took = "") => {
     const buffers = usage.backingStorageSize ?? 0;
     console.log(
-      `${label.padEnd(8)} ${mb(usage.usedSize).padStart(9)} ${mb(buffers).padStart(9)} ${mb(usage.usedSize + buffers).padStart(9)} ${took.padStart(8)}`,
+      `${label.padEnd(8)} ${mb(usage.usedSize).padStart(9)} ${mb(buffers).padStart(9)} ${mb(withBuffers(usage)).padStart(9)} ${took.padStart(8)}`,
     );
-    return usage.usedSize + buffers;
   };
   console.log(`${COMMITS} commits, ${objects} objects per repository; heap after a full GC, per round:`);
   console.log(
     `${"round".padEnd(8)} ${"JS heap".padStart(9)} ${"buffers".padStart(9)} ${"total".padStart(9)} ${"took".padStart(8)}`,
   );
-  const totals = [row("start", await heap.live())];
+  const start = await heap.live();
+  row("start", start);
+  const totals = [withBuffers(start)];
   for (let round = 1; round <= ROUNDS; round++) {
     const t0 = performance.now();
     const url = await hubRepository(hub.url, account, `memory-${round}`);
@@ -71,8 +61,7 @@ try {
     await rm(clone, { recursive: true, force: true });
     const took = ms(performance.now() - t0);
     const usage = await heap.live();
-    const total = usage.usedSize + (usage.backingStorageSize ?? 0);
-    totals.push(total);
+    totals.push(withBuffers(usage));
     if (round % 5 === 0 || round === 1 || round === ROUNDS) row(String(round), usage, took);
   }
   heap.close();

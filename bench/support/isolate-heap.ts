@@ -14,6 +14,9 @@ export type HeapUsage = {
   backingStorageSize?: number;
 };
 
+/** Live JavaScript objects plus ArrayBuffer backing stores: all the isolate holds for its Worker. */
+export const withBuffers = (usage: HeapUsage) => usage.usedSize + (usage.backingStorageSize ?? 0);
+
 export type IsolateHeap = {
   read(): Promise<HeapUsage>;
   /** The heap after a full garbage collection: what the isolate keeps alive, not what it has yet to free. */
@@ -57,7 +60,7 @@ export async function connectIsolateHeap(inspectorPort: number, target = 0): Pro
   };
   const watch = (intervalMs = 20) => {
     let usedSize = 0;
-    let withBuffers = 0;
+    let peakWithBuffers = 0;
     let samples = 0;
     let running = true;
     const loop = (async () => {
@@ -65,7 +68,7 @@ export async function connectIsolateHeap(inspectorPort: number, target = 0): Pro
         const usage = await read();
         samples++;
         usedSize = Math.max(usedSize, usage.usedSize);
-        withBuffers = Math.max(withBuffers, usage.usedSize + (usage.backingStorageSize ?? 0));
+        peakWithBuffers = Math.max(peakWithBuffers, withBuffers(usage));
         await new Promise((r) => setTimeout(r, intervalMs));
       }
     })();
@@ -73,7 +76,7 @@ export async function connectIsolateHeap(inspectorPort: number, target = 0): Pro
       stop: async () => {
         running = false;
         await loop;
-        return { usedSize, withBuffers, samples };
+        return { usedSize, withBuffers: peakWithBuffers, samples };
       },
     };
   };
